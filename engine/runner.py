@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +29,8 @@ from datasets_io.dataset import Dataset, load_dataset
 from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
+from engine.batching import BatchQueue, InlineExecutor
+from engine.cpu_memory import keep_freed_memory
 from engine.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, EngineError
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
@@ -192,16 +194,6 @@ class _Rate:
         return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-def make_batches(lengths: list[int], budget: int) -> list[tuple[int, int]]:
-    """(start, stop) slices of ``lengths`` (sorted longest first) with max_len x size <= budget."""
-    out, i, n = [], 0, len(lengths)
-    while i < n:
-        size = max(1, budget // max(1, lengths[i]))
-        out.append((i, min(n, i + size)))
-        i = min(n, i + size)
-    return out
-
-
 def _attempt(fn: Callable[[list[int]], Any], batch: list[int]) -> Any:
     """``fn(batch)``, or the exception it raised (so OOM can be handled per batch)."""
     try:
@@ -264,7 +256,6 @@ def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
 
 def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
              cancel: threading.Event | None, run_dir_box: list[Path], t_start: float) -> RunSummary:
-    import numpy as np
     import torch
 
     from engine.measures import compute_measures
@@ -289,6 +280,8 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         n_total = len(plan.target_ids)
 
         torch.manual_seed(spec.seed)
+        if str(plan.device).startswith("cpu"):
+            keep_freed_memory()
         model, tokenizer, device, dtype = load_model(plan.model, plan.device, plan.dtype,
                                                      spec.trust_remote_code)
         vocab_size = int(model.get_output_embeddings().weight.shape[0]) \
@@ -349,61 +342,47 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
                                     topk=tuple(spec.topk), topp=tuple(spec.topp),
                                     variant=spec.variant)
 
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="alignuq-batch") if workers > 1 else None
+        cost = [len(e) - skip for e in enc]
+        queue = BatchQueue(order, cost, budget, workers)
+        pool: Any = ThreadPoolExecutor(workers, thread_name_prefix="alignuq-batch") \
+            if workers > 1 else InlineExecutor()
+        pending: dict[Future, list[int]] = {}
         n_new = 0
-        queue = order  # question indices still to compute, longest first
         try:
-            while queue:
+            while queue or pending:
                 if cancel is not None and cancel.is_set():
                     raise EngineError(CANCELLED, f"run {plan.run_id} cancelled after {n_done} of "
                                                  f"{n_total} questions (they are kept)")
-                batches, p = [], 0
-                while p < len(queue) and len(batches) < workers:
-                    size = max(1, budget // max(1, len(enc[queue[p]]) - skip))
-                    batches.append(queue[p:p + size])
-                    p += size
-                if pool is None:
-                    outcomes = [_attempt(compute, batches[0])]
-                else:
-                    futures = [pool.submit(_attempt, compute, b) for b in batches]
-                    outcomes = [f.result() for f in futures]
-                failed: list[int] = []
-                for batch, out in zip(batches, outcomes, strict=True):
+                while queue and len(pending) < workers:
+                    batch = queue.take()
+                    pending[pool.submit(_attempt, compute, batch)] = batch
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    batch, out = pending.pop(future), future.result()
                     if isinstance(out, BaseException):
                         if not _is_oom(out):
                             raise out
+                        _free(device)
                         if len(batch) == 1:
-                            _free(device)
                             raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
                                                    f"({len(enc[batch[0]])} tokens) does not fit in "
                                                    f"memory on {device}")
-                        failed += batch
+                        queue.put_back(batch)
+                        budget = queue.halve_budget_below(batch)
+                        log(f"out of memory with {len(batch)} questions x {len(enc[batch[0]])} "
+                            f"tokens; batch budget lowered to {budget} tokens", "warning")
                         continue
-                    out_rows = [store_mod.ResultRow(
-                        question_id=str(rows[i]["question_id"]), cloze=res.cloze,
-                        label_probs=res.label_probs.tolist(), choice_mass=res.choice_mass,
-                        measures=res.measures, top_ids=res.top_ids.astype(np.int32),
-                        top_probs=res.top_probs.astype(np.float32), prompt_tokens=len(enc[i]))
-                        for i, res in zip(batch, out, strict=True)]
-                    added = store.add(out_rows)
+                    added = store.add([_result_row(rows[i], res, len(enc[i]))
+                                       for i, res in zip(batch, out, strict=True)])
                     n_new += added
                     n_done += added
                     r = rate.add(time.time(), n_done)
                     eta = (n_total - n_done) / r if r > 0 else None
                     emit(Progress(plan.run_id, n_done, n_total, r, eta, "running").to_event())
-                if failed:
-                    _free(device)
-                    first = [b for b, o in zip(batches, outcomes, strict=True)
-                             if isinstance(o, BaseException)][0]
-                    budget = max(1, (len(first) * (len(enc[first[0]]) - skip)) // 2)
-                    log(f"out of memory with {len(first)} questions x {len(enc[first[0]])} tokens; "
-                        f"batch budget lowered to {budget} tokens", "warning")
-                del outcomes
-                queue = failed + queue[p:]
+                    del out
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
-                torch.set_num_threads(n_threads)
+            pool.shutdown(wait=True)
+            torch.set_num_threads(n_threads)
 
         wall = time.time() - t_start
         summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=n_done,
@@ -432,6 +411,15 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         del model, tokenizer
         gc.collect()
         _free(plan.device)
+
+
+def _result_row(row: dict[str, Any], res: Any, prompt_tokens: int) -> store_mod.ResultRow:
+    import numpy as np
+
+    return store_mod.ResultRow(
+        question_id=str(row["question_id"]), cloze=res.cloze, label_probs=res.label_probs.tolist(),
+        choice_mass=res.choice_mass, measures=res.measures, top_ids=res.top_ids.astype(np.int32),
+        top_probs=res.top_probs.astype(np.float32), prompt_tokens=prompt_tokens)
 
 
 def _set_status(run_dir: Path, status: str, store: store_mod.ResultStore) -> None:
