@@ -363,8 +363,8 @@ def test_smollm_on_real_questions_matches_the_direct_computation(tmp_path, smoll
         ref = direct_reference(Path(s.run_dir), rows, smollm_dir)
         for qid, want in ref.items():
             got = stored.loc[qid]
-            # 30 float32 layers run with other kernels and thread counts than the reference
-            # (one thread per batch on the CPU): entropies agree to ~1e-5 relative
-            assert_row_matches({m: got[m] for m in measure_names()}, want, atol=1e-4)
+            # 30 float32 layers with other kernels and thread counts than the reference (one
+            # thread per batch on the CPU): within 1e-5, absolute or relative to the value
+            assert_row_matches({m: got[m] for m in measure_names()}, want, atol=1e-5)
             assert got["cloze"] == want["cloze"]
             assert not math.isnan(got["choice_mass"])
