@@ -38,6 +38,8 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from engine.models.fast_paths import use_fast_paths
+
     hf_logging.disable_progress_bar()  # stdout/stderr stay for the protocol and our own logs
 
     dev = resolve_device(device)
@@ -55,6 +57,7 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
         raise EngineError(BAD_MODEL, f"{ref.path}: cannot load the model ({_short(err)})") from None
     model.to(dev)
     model.eval()
+    use_fast_paths(model)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is not None:

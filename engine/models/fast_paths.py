@@ -1,0 +1,66 @@
+"""Cheaper forwards for two building blocks of Llama-family models, with exactly the same numbers.
+
+Past the matmuls, a CPU forward pass is many small memory-bound operations, each streaming its
+tensors through memory once more. Two of them can make fewer passes:
+
+* RMSNorm (``w * (x * rsqrt(mean(x^2) + eps))``): torch's ``F.rms_norm``;
+* the SiLU-gated MLP (``down(silu(gate(x)) * up(x))``): SiLU and the product in place in the gate
+  projection's output, instead of two new tensors of the intermediate size.
+
+A module gets the cheaper forward only if, on its own device and dtype, it gives a result
+bitwise identical to the module's own forward on a random input; otherwise (another formula such
+as Gemma's ``1 + w``, a fused GPU kernel that rounds differently) it keeps its own forward.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+
+def _rms_norm_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    return F.rms_norm(x, self.weight.shape, self.weight, self.variance_epsilon)
+
+
+def _gated_mlp_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    return self.down_proj(F.silu(self.gate_proj(x), inplace=True).mul_(self.up_proj(x)))
+
+
+def _is_rms_norm(module: Any) -> bool:
+    weight = getattr(module, "weight", None)
+    return type(module).__name__.endswith("RMSNorm") and isinstance(weight, torch.Tensor) \
+        and weight.dim() == 1 and isinstance(getattr(module, "variance_epsilon", None), float)
+
+
+def _is_gated_silu_mlp(module: Any) -> bool:
+    act = getattr(module, "act_fn", None)
+    return all(isinstance(getattr(module, n, None), torch.nn.Linear)
+               for n in ("gate_proj", "up_proj", "down_proj")) \
+        and type(act).__name__ in ("SiLU", "SiLUActivation")
+
+
+def _identical(module: Any, fast: Any, width: int) -> bool:
+    weight = next(module.parameters())
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(2, 3, width, generator=gen).to(device=weight.device, dtype=weight.dtype)
+    with torch.inference_mode():
+        return bool(torch.equal(module(x), fast(module, x)))
+
+
+def use_fast_paths(model: Any) -> int:
+    """Swap in the cheaper forwards where they are bitwise identical; return how many modules."""
+    swapped = 0
+    for module in model.modules():
+        if _is_rms_norm(module):
+            fast, width = _rms_norm_forward, module.weight.shape[0]
+        elif _is_gated_silu_mlp(module):
+            fast, width = _gated_mlp_forward, module.gate_proj.in_features
+        else:
+            continue
+        if _identical(module, fast, width):
+            module.forward = types.MethodType(fast, module)
+            swapped += 1
+    return swapped
