@@ -271,7 +271,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
 
     store = store_mod.ResultStore(run_dir / store_mod.RESULTS_DIR / f"{spec.writer}.sqlite",
                                   plan.run_id, journal=spec.store_journal)
-    model = tokenizer = None
+    model = tokenizer = net = None
     try:
         done = store.done_ids()
         target = set(plan.target_ids)
@@ -332,7 +332,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         workers = _cpu_workers(device, spec)
         n_threads = torch.get_num_threads()
 
-        net = model
+        net = model  # the name the batch threads use; cleared with ``model`` when the run ends
 
         def compute(batch: list[int]) -> list[Any]:
             if workers > 1:
@@ -408,7 +408,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         raise EngineError(INTERNAL, f"{type(err).__name__}: {err}") from err
     finally:
         store.close()
-        del model, tokenizer
+        model = tokenizer = net = None  # also empties the cell ``compute`` closes over
         gc.collect()
         _free(plan.device)
 

@@ -14,7 +14,6 @@ as Gemma's ``1 + w``, a fused GPU kernel that rounds differently) it keeps its o
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import torch
@@ -42,6 +41,19 @@ def _is_gated_silu_mlp(module: Any) -> bool:
         and type(act).__name__ in ("SiLU", "SiLUActivation")
 
 
+_FAST_CLASSES: dict[tuple[type, Any], type] = {}
+
+
+def _fast_class(cls: type, forward: Any) -> type:
+    """A subclass of ``cls`` with ``forward`` (swapping the class keeps the model free of the
+    reference cycle a bound method stored on each module would make)."""
+    key = (cls, forward)
+    if key not in _FAST_CLASSES:
+        _FAST_CLASSES[key] = type(f"Fast{cls.__name__}", (cls,), {"forward": forward,
+                                                                   "__module__": __name__})
+    return _FAST_CLASSES[key]
+
+
 def _identical(module: Any, fast: Any, width: int) -> bool:
     weight = next(module.parameters())
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -54,6 +66,8 @@ def use_fast_paths(model: Any) -> int:
     """Swap in the cheaper forwards where they are bitwise identical; return how many modules."""
     swapped = 0
     for module in model.modules():
+        if type(module).__name__.startswith("Fast"):
+            continue
         if _is_rms_norm(module):
             fast, width = _rms_norm_forward, module.weight.shape[0]
         elif _is_gated_silu_mlp(module):
@@ -61,6 +75,6 @@ def use_fast_paths(model: Any) -> int:
         else:
             continue
         if _identical(module, fast, width):
-            module.forward = types.MethodType(fast, module)
+            module.__class__ = _fast_class(type(module), fast)
             swapped += 1
     return swapped
