@@ -77,6 +77,17 @@ _CLIENT_SUGGESTIONS = {
 Callback = Callable[[Any], Any]
 
 
+def close_process_transport(proc: Any) -> None:
+    """Close an asyncio subprocess's transport (killing the process if it still runs).
+
+    asyncio leaves a finished subprocess's transport open until it is closed; one closed only by
+    the garbage collector, after its event loop has stopped, raises 'Event loop is closed'."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
 class EngineClientError(Exception):
     """A failed request or a failed engine process, with a stable code and what to do."""
 
@@ -212,12 +223,14 @@ class EngineClient:
         except asyncio.TimeoutError:
             await self.kill()
         await self._drain_tasks()
+        self._close_transport()
         return self._proc.returncode
 
     async def kill(self) -> None:
         """Stop the engine now (SIGTERM, then SIGKILL). Committed rows are kept."""
         if self._proc is None or self._proc.returncode is not None:
             await self._drain_tasks()
+            self._close_transport()
             return
         for sig_fn, wait in ((self._proc.terminate, 5.0), (self._proc.kill, 5.0)):
             with contextlib.suppress(ProcessLookupError):
@@ -228,6 +241,10 @@ class EngineClient:
             except asyncio.TimeoutError:
                 continue
         await self._drain_tasks()
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        close_process_transport(self._proc)
 
     async def _drain_tasks(self) -> None:
         for task in self._tasks:

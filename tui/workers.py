@@ -249,6 +249,10 @@ async def discover_in_subprocess(root: Path, extra_dirs: tuple[str, ...] = ()) -
             proc.kill()
             await proc.wait()
         raise
+    finally:
+        from engine.client import close_process_transport
+
+        close_process_transport(proc)
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
         from engine.errors import EngineError
