@@ -2,10 +2,12 @@
 
 Questions not yet in the store are sorted by prompt length (longest first, so an out-of-memory
 error shows up in the first batch) and packed into batches whose padded size (longest prompt x
-batch size) stays within ``spec.batch_tokens``. Prompts are left-padded with position ids taken
+batch size) stays within ``spec.batch_tokens`` (``engine/batching.py``; on a CPU each core runs a
+batch at a time, handed out as workers come free). Prompts are left-padded with position ids taken
 from the attention mask, and only the last position's logits are computed (``logits_to_keep=1``).
-Every batch's rows are committed as soon as they are computed, so a killed run loses at most one
-batch, and running it again resumes. Nothing of vocabulary size is kept between batches.
+Every batch's rows are committed as soon as they are computed, so a killed run loses only the
+batches in flight (one per worker), and running it again resumes. Nothing of vocabulary size is
+kept between batches.
 """
 
 from __future__ import annotations
