@@ -32,9 +32,6 @@ class BatchQueue:
     def __bool__(self) -> bool:
         return bool(self._queue)
 
-    def __len__(self) -> int:
-        return len(self._queue)
-
     def _target(self) -> int:
         """Padded tokens for the next batch: the budget, or a worker's share of what is left."""
         if self.workers == 1:

@@ -66,7 +66,7 @@ def use_fast_paths(model: Any) -> int:
     """Swap in the cheaper forwards where they are bitwise identical; return how many modules."""
     swapped = 0
     for module in model.modules():
-        if type(module).__name__.startswith("Fast"):
+        if type(module) in _FAST_CLASSES.values():  # swapped already
             continue
         if _is_rms_norm(module):
             fast, width = _rms_norm_forward, module.weight.shape[0]
