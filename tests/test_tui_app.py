@@ -142,3 +142,5 @@ async def test_engine_start_failure_is_an_error_dialog_with_code_and_suggestion(
                 await pilot.press("escape")
                 await pilot.pause(0.2)
         assert type(app.screen).__name__ == "ModelsScreen"
+        status = text_of(app.screen.query_one("#models-status"))
+        assert "listing the models failed" in status and "scanning" not in status

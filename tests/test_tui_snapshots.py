@@ -93,9 +93,28 @@ def test_error_state(snap_compare, tui_ws: Path) -> None:
     """An engine that cannot start: the error dialog with its code and what to do."""
     app = make_test_app(tui_ws, engine_prefix=("/nonexistent/alignuq-engine",))
 
+    def dialog_open() -> bool:
+        return type(app.screen).__name__ == "ErrorDialog"
+
     async def run_before(pilot) -> None:
+        # Opening Models fails at once, while the footer below is still being composed, so what
+        # the dialog covers varies from run to run. Close the real dialogs, let the screen
+        # settle, then show the same real failure again through the app's one failure path.
         await pilot.press("m")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", 60, "the dialog")
+        await wait_for(pilot, dialog_open, 60, "the dialog")
+        await wait_for(pilot, lambda: not any(w.is_running for w in app.workers), 60,
+                       "the engine workers to finish")
+        failure = app.failures[-1]
+        assert failure.code == "ENGINE_START"
+        for _ in range(5):
+            if not dialog_open():
+                break
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.screen.query("FooterKey"), 10, "the Models keys")
+        await pilot.pause(0.5)
+        app.show_failure(failure, "list models (engine)")
+        await wait_for(pilot, dialog_open, 10, "the dialog")
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -192,8 +192,13 @@ Models found where the engine runs (left) and the settings every new run uses (r
         from textual.worker import WorkerState
 
         super().on_worker_state_changed(event)
-        if event.state == WorkerState.ERROR and event.worker.group == "hello":
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "hello":
             self.query_one("#hello", Static).update("[red]connection failed[/red] (see the error)")
+        elif event.worker.group == "models":
+            self.query_one("#models-status", Static).update(
+                "[red]listing the models failed[/red] (see the error; l to rescan)")
 
 
 def _clip(text: str, width: int) -> str:
