@@ -38,6 +38,7 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from engine.models.fast_decoder import use_fast_decoder
     from engine.models.fast_paths import use_fast_paths
 
     hf_logging.disable_progress_bar()  # stdout/stderr stay for the protocol and our own logs
@@ -58,6 +59,7 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
     model.to(dev)
     model.eval()
     use_fast_paths(model)
+    use_fast_decoder(model)  # from here on the model's outputs are valid at the last position
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is not None:
