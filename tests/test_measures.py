@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
-from engine.measures import TOPP_TOL, compute_measures
+from engine import measures as measures_mod
+from engine.measures import TOPP_TOL, compute_measures, descending_head
 
 
 def _H(x: np.ndarray) -> float:
@@ -170,3 +171,51 @@ def test_random_distributions_match_the_direct_definitions(variant: str) -> None
         assert row.label_probs == pytest.approx(ref["label_probs"], abs=1e-7)
         assert row.top_ids.tolist() == ref["top_ids"].tolist()
         assert row.top_probs == pytest.approx(np.sort(p)[::-1][:100], abs=1e-6)
+
+
+def peaked_logits_with_ties(V: int = 5000) -> torch.Tensor:
+    """Rows whose top-p nucleus is small (as a language model's usually is), with tied values
+    inside the leading columns and in the flat tail."""
+    gen = torch.Generator().manual_seed(11)
+    logits = torch.randn(4, V, generator=gen) * torch.tensor([[6.0], [10.0], [16.0], [24.0]])
+    logits[:, 100:110] = logits[:, 50:51]     # ten ties with token 50 somewhere in the head
+    logits[:, 3000:] = logits[:, 2999:3000]   # a long flat tail of equal values
+    return logits
+
+
+@pytest.mark.parametrize("variant", ["corrected", "paper"])
+def test_sorting_only_the_head_gives_the_numbers_of_the_full_sort(variant, monkeypatch) -> None:
+    logits = peaked_logits_with_ties()
+    kw = {"topk": DEFAULT_TOPK, "topp": DEFAULT_TOPP, "variant": variant}
+    p = torch.softmax(logits.float(), -1)
+    head_vals, _ = descending_head(p, 100, max(DEFAULT_TOPP) + TOPP_TOL)
+    assert head_vals.shape[1] == measures_mod.HEAD < logits.shape[1]  # the head path is taken
+    fast = compute_measures(logits, [[50], [101], [7]], [3] * 4, **kw)
+    monkeypatch.setattr(measures_mod, "HEAD", logits.shape[1])
+    full = compute_measures(logits, [[50], [101], [7]], [3] * 4, **kw)
+    for a, b in zip(fast, full, strict=True):
+        assert a.measures.keys() == b.measures.keys()
+        assert all(a.measures[k] == b.measures[k] or math.isnan(a.measures[k]) and math.isnan(b.measures[k])
+                   for k in a.measures)
+        assert np.array_equal(a.top_ids, b.top_ids) and np.array_equal(a.top_probs, b.top_probs)
+    for b, row in enumerate(fast):  # and both agree with the definitions
+        ref = reference_measures(torch.softmax(logits[b].double(), -1).numpy(), [[50], [101], [7]],
+                                 3, variant=variant)
+        assert_row_matches(row.measures, ref)
+        assert row.top_ids.tolist() == ref["top_ids"].tolist()
+
+
+def test_the_full_sort_is_used_when_the_head_cannot_answer() -> None:
+    p = torch.softmax(peaked_logits_with_ties(), -1)
+    V = p.shape[1]
+    # a flat row: its 0.95 nucleus is wider than the head
+    flat = torch.softmax(torch.randn(1, V, generator=torch.Generator().manual_seed(3)) * 0.1, -1)
+    vals, ids = descending_head(torch.cat([p, flat]), 100, 0.95 + TOPP_TOL)
+    assert vals.shape[1] == V
+    assert torch.equal(ids, torch.sort(torch.cat([p, flat]), dim=-1, descending=True, stable=True)[1])
+    # a tie from inside the first 100 to the head's edge: which tied ids it holds is arbitrary
+    tied = p[:1].clone()
+    tied[0, 3000:] = tied[0].sort(descending=True).values[50]
+    tied /= tied.sum()
+    assert descending_head(tied, 100, 0.5)[0].shape[1] == V
+    assert descending_head(tied, 10, 0.5)[0].shape[1] == measures_mod.HEAD  # the first 10 are sure
