@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
 from engine import measures as measures_mod
+from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
 from engine.measures import TOPP_TOL, compute_measures, descending_head
 
 
