@@ -364,6 +364,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
                     if isinstance(out, BaseException):
                         if not _is_oom(out):
                             raise out
+                        gc.collect()  # the failed batch's tensors may sit in reference cycles
                         _free(device)
                         if len(batch) == 1:
                             raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
@@ -411,7 +412,6 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
     finally:
         store.close()
         model = tokenizer = net = None  # also empties the cell ``compute`` closes over
-        gc.collect()
         _free(plan.device)
 
 
@@ -436,10 +436,12 @@ def _set_status(run_dir: Path, status: str, store: store_mod.ResultStore) -> Non
 
 
 def _free(device: str) -> None:
+    """Hand a GPU's cached blocks back to the driver. (The model has no reference cycles, so
+    dropping the last reference frees it at once; a full collection here took 0.2 s per run.)"""
     import torch
 
-    gc.collect()
     if str(device).startswith("cuda") and torch.cuda.is_available():
+        gc.collect()
         torch.cuda.empty_cache()
 
 

@@ -200,6 +200,35 @@ def test_resume_computes_each_question_exactly_once(tmp_path, tiny_llama_dir) ->
     assert third.n_new == 0
 
 
+def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tiny_llama_dir,
+                                                                   monkeypatch) -> None:
+    # a server process runs one job after another: each run's model must be gone at its end
+    import gc
+    import weakref
+
+    from engine.models import load
+
+    loaded: list[weakref.ref] = []
+    real_load = load.load_model
+
+    def spy(*args, **kwargs):
+        out = real_load(*args, **kwargs)
+        loaded.append(weakref.ref(out[0]))
+        return out
+
+    monkeypatch.setattr(load, "load_model", spy)
+    make_dataset(tmp_path / "ws")
+    gc.collect()
+    gc.disable()
+    try:
+        summary = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=150,
+                                                  extra={"cpu_workers": 2}))
+        assert summary.n_new == 14 and len(loaded) == 1
+        assert loaded[0]() is None
+    finally:
+        gc.enable()
+
+
 def test_cancel_between_batches_keeps_the_rows_done(tmp_path, tiny_llama_dir) -> None:
     make_dataset(tmp_path / "ws")
     cancel = threading.Event()
