@@ -82,7 +82,7 @@ def test_a_forward_that_changes_the_numbers_is_not_used(tiny_llama_dir, monkeypa
 
 def test_a_last_layer_that_disagrees_is_run_in_full(tiny_llama_dir, batch, monkeypatch) -> None:
     ids, mask, _ = batch
-    monkeypatch.setattr(fast_decoder, "LAST_ONLY_TOL", -1.0)  # no agreement is close enough
+    monkeypatch.setattr(fast_decoder, "last_only_tolerance", lambda dtype: -1.0)  # none is close
     model = load_with_random_norms(tiny_llama_dir)
     assert use_fast_decoder(model) == model.config.num_hidden_layers
     assert not decoder_layers(model)[-1].last_position_only

@@ -82,3 +82,14 @@ def test_the_bitwise_check_rejects_a_lookalike_with_another_formula() -> None:
     block = torch.nn.Sequential(ShiftedRMSNorm(16))
     assert use_fast_paths(block) == 0
     assert type(block[0]) is ShiftedRMSNorm
+
+
+def test_bfloat16_models_get_the_same_numbers_too(tiny_llama_dir) -> None:
+    plain = load_with_random_norms(tiny_llama_dir).to(torch.bfloat16)
+    fast = load_with_random_norms(tiny_llama_dir).to(torch.bfloat16)
+    assert use_fast_paths(fast) > 0
+    ids = torch.randint(5, 1000, (2, 11), generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        got, want = fast(input_ids=ids).logits, plain(input_ids=ids).logits
+    assert got.dtype == want.dtype == torch.bfloat16
+    assert torch.equal(got, want)

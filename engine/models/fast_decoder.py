@@ -27,6 +27,12 @@ DECODER_CLASSES = ("LlamaDecoderLayer", "MistralDecoderLayer", "Qwen2DecoderLaye
 LAST_ONLY_TOL = 1e-4  # on logits of the order of 10: float32 summation-order noise, not a bug
 
 
+def last_only_tolerance(dtype: torch.dtype) -> float:
+    """How far (relative to the largest logit) trimmed logits may be from full ones: float32
+    summation-order noise, or a few units of a coarser dtype's rounding (bf16 on a GPU)."""
+    return max(LAST_ONLY_TOL, 4 * torch.finfo(dtype).eps)
+
+
 def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """``x*cos + rotate_half(x)*sin`` for ``x`` ``[B, H, S, D]`` and ``cos``/``sin`` ``[B, S, D]``."""
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
@@ -154,7 +160,7 @@ def use_fast_decoder(model: Any, last_position_only: bool = True) -> int:
         last.last_position_only = True
         try:
             trimmed = _last_logits(model)
-            tol = max(LAST_ONLY_TOL, 4 * torch.finfo(want[0].dtype).eps)  # bf16: its own rounding
+            tol = last_only_tolerance(want[0].dtype)
             close = all(float((a - b).abs().max()) <= tol * max(1.0, float(a.abs().max()))
                         for a, b in zip(want, trimmed, strict=True))
         except Exception:  # noqa: BLE001 - then the last layer runs in full like the others
