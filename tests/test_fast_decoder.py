@@ -110,3 +110,16 @@ def test_the_model_is_freed_as_soon_as_it_is_dropped(tiny_llama_dir) -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_layer_whose_attention_has_hooks_keeps_its_own_forward(tiny_llama_dir) -> None:
+    # the lean forward never calls self_attn.forward, so hooks on it (e.g. accelerate's device
+    # placement) would be skipped: such a layer is left alone
+    model = load_with_random_norms(tiny_llama_dir)
+    seen = []
+    decoder_layers(model)[-1].self_attn.register_forward_pre_hook(lambda m, a: seen.append(1))
+    assert use_fast_decoder(model) == model.config.num_hidden_layers - 1
+    assert type(decoder_layers(model)[-1]).__name__ == "LlamaDecoderLayer"
+    with torch.inference_mode():
+        model(input_ids=torch.tensor([[5, 6, 7]]))
+    assert seen  # the hook still runs

@@ -13,8 +13,9 @@ Two savings, each taken only after a check on the loaded model itself:
   by float32 rounding only (smaller matmuls sum in another order, as any change of batch size
   does); the check requires them to agree within ``LAST_ONLY_TOL``.
 
-Only exact Llama-family classes with SDPA attention and no sliding window are touched; anything
-else, or a check that fails, keeps transformers' own forward.
+Only exact Llama-family classes with SDPA attention, no sliding window and no hooks on the
+attention module (its forward is not called) are touched; anything else, or a check that fails,
+keeps transformers' own forward.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def _fits(layer: Any) -> bool:
     return type(layer).__name__ in DECODER_CLASSES and attn is not None \
         and getattr(attn.config, "_attn_implementation", None) == "sdpa" \
         and getattr(attn, "sliding_window", None) is None \
+        and not attn._forward_hooks and not attn._forward_pre_hooks \
         and not hasattr(attn, "q_norm") and not hasattr(attn, "k_norm") \
         and all(isinstance(getattr(attn, n, None), torch.nn.Linear)
                 for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
