@@ -223,14 +223,14 @@ class EngineClient:
         except asyncio.TimeoutError:
             await self.kill()
         await self._drain_tasks()
-        self._close_transport()
+        close_process_transport(self._proc)
         return self._proc.returncode
 
     async def kill(self) -> None:
         """Stop the engine now (SIGTERM, then SIGKILL). Committed rows are kept."""
         if self._proc is None or self._proc.returncode is not None:
             await self._drain_tasks()
-            self._close_transport()
+            close_process_transport(self._proc)
             return
         for sig_fn, wait in ((self._proc.terminate, 5.0), (self._proc.kill, 5.0)):
             with contextlib.suppress(ProcessLookupError):
@@ -241,9 +241,6 @@ class EngineClient:
             except asyncio.TimeoutError:
                 continue
         await self._drain_tasks()
-        self._close_transport()
-
-    def _close_transport(self) -> None:
         close_process_transport(self._proc)
 
     async def _drain_tasks(self) -> None:

@@ -273,7 +273,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
 
     store = store_mod.ResultStore(run_dir / store_mod.RESULTS_DIR / f"{spec.writer}.sqlite",
                                   plan.run_id, journal=spec.store_journal)
-    model = tokenizer = net = None
+    model = tokenizer = None
     try:
         done = store.done_ids()
         target = set(plan.target_ids)
@@ -334,12 +334,10 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         workers = _cpu_workers(device, spec)
         n_threads = torch.get_num_threads()
 
-        net = model  # the name the batch threads use; cleared with ``model`` when the run ends
-
         def compute(batch: list[int]) -> list[Any]:
             if workers > 1:
                 torch.set_num_threads(1)  # one core per worker: data parallel beats op-parallel
-            logits = _forward(net, [enc[i] for i in batch], pad_id, device, prefix)
+            logits = _forward(model, [enc[i] for i in batch], pad_id, device, prefix)
             return compute_measures(logits, label_ids, [int(rows[i]["n_choices"]) for i in batch],
                                     topk=tuple(spec.topk), topp=tuple(spec.topp),
                                     variant=spec.variant)
@@ -364,8 +362,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
                     if isinstance(out, BaseException):
                         if not _is_oom(out):
                             raise out
-                        gc.collect()  # the failed batch's tensors may sit in reference cycles
-                        _free(device)
+                        _free(device, collect=True)  # the failed batch's tensors may sit in cycles
                         if len(batch) == 1:
                             raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
                                                    f"({len(enc[batch[0]])} tokens) does not fit in "
@@ -411,7 +408,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         raise EngineError(INTERNAL, f"{type(err).__name__}: {err}") from err
     finally:
         store.close()
-        model = tokenizer = net = None  # also empties the cell ``compute`` closes over
+        model = tokenizer = None  # also empties the cell ``compute`` closes over
         _free(plan.device)
 
 
@@ -435,13 +432,16 @@ def _set_status(run_dir: Path, status: str, store: store_mod.ResultStore) -> Non
         pass
 
 
-def _free(device: str) -> None:
-    """Hand a GPU's cached blocks back to the driver. (The model has no reference cycles, so
-    dropping the last reference frees it at once; a full collection here took 0.2 s per run.)"""
+def _free(device: str, collect: bool = False) -> None:
+    """Hand a GPU's cached blocks back to the driver, after a full collection (always on a GPU;
+    on a CPU only when asked: the model has no reference cycles, so dropping the last reference
+    frees it at once, and a collection at the end of every run took 0.2 s)."""
     import torch
 
-    if str(device).startswith("cuda") and torch.cuda.is_available():
+    on_gpu = str(device).startswith("cuda") and torch.cuda.is_available()
+    if collect or on_gpu:
         gc.collect()
+    if on_gpu:
         torch.cuda.empty_cache()
 
 

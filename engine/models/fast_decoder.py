@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from engine.models.fast_paths import fast_class, is_swapped
+
 DECODER_CLASSES = ("LlamaDecoderLayer", "MistralDecoderLayer", "Qwen2DecoderLayer")
 LAST_ONLY_TOL = 1e-4  # on logits of the order of 10: float32 summation-order noise, not a bug
 
@@ -68,17 +70,6 @@ def _decoder_forward(self: Any, hidden_states: torch.Tensor, attention_mask: Any
                                     scaling=attn.scaling, **kwargs)
     h = attn.o_proj(out.reshape(batch, n_q, -1)).add_(residual)
     return self.mlp(self.post_attention_layernorm(h)).add_(h)
-
-
-_FAST: dict[type, type] = {}
-
-
-def _fast_class(cls: type) -> type:
-    if cls not in _FAST:
-        _FAST[cls] = type(f"Fast{cls.__name__}", (cls,),
-                          {"forward": _decoder_forward, "last_position_only": False,
-                           "__module__": __name__})
-    return _FAST[cls]
 
 
 def _fits(layer: Any) -> bool:
@@ -142,14 +133,14 @@ def use_fast_decoder(model: Any, last_position_only: bool = True) -> int:
     """Give the model's Llama-family decoder layers the leaner forward where the check passes;
     with ``last_position_only`` the last layer then computes the last position only (the
     model's outputs are valid there alone). Return how many layers changed."""
-    layers = [layer for layer in decoder_layers(model) if type(layer) not in _FAST.values()]
-    layers = [layer for layer in layers if _fits(layer)]
+    layers = [layer for layer in decoder_layers(model) if not is_swapped(layer) and _fits(layer)]
     if not layers:
         return 0
     stock = [type(layer) for layer in layers]
     try:
         want = _last_logits(model)
-        _set_classes(layers, [_fast_class(cls) for cls in stock])
+        _set_classes(layers, [fast_class(cls, _decoder_forward, last_position_only=False)
+                              for cls in stock])
         got = _last_logits(model)
     except Exception:  # noqa: BLE001 - a model the probe does not fit keeps its own forward
         _set_classes(layers, stock)
@@ -158,7 +149,7 @@ def use_fast_decoder(model: Any, last_position_only: bool = True) -> int:
         _set_classes(layers, stock)
         return 0
     last = decoder_layers(model)[-1]
-    if last_position_only and isinstance(last, tuple(_FAST.values())):
+    if last_position_only and last is layers[-1]:
         last.last_position_only = True
         try:
             trimmed = _last_logits(model)

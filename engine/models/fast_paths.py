@@ -48,14 +48,20 @@ def _is_gated_silu_mlp(module: Any) -> bool:
 _FAST_CLASSES: dict[tuple[type, Any], type] = {}
 
 
-def _fast_class(cls: type, forward: Any) -> type:
-    """A subclass of ``cls`` with ``forward`` (swapping the class keeps the model free of the
-    reference cycle a bound method stored on each module would make)."""
+def fast_class(cls: type, forward: Any, **attrs: Any) -> type:
+    """A subclass of ``cls`` with ``forward`` (and class attributes ``attrs``), made once.
+    Swapping a module's class keeps the model free of the reference cycle a bound method stored
+    on each module would make."""
     key = (cls, forward)
     if key not in _FAST_CLASSES:
-        _FAST_CLASSES[key] = type(f"Fast{cls.__name__}", (cls,), {"forward": forward,
-                                                                   "__module__": __name__})
+        _FAST_CLASSES[key] = type(f"Fast{cls.__name__}", (cls,),
+                                  {"forward": forward, "__module__": __name__, **attrs})
     return _FAST_CLASSES[key]
+
+
+def is_swapped(module: Any) -> bool:
+    """Whether ``module`` already has one of the cheaper forwards."""
+    return type(module) in _FAST_CLASSES.values()
 
 
 def _identical(module: Any, fast: Any, width: int) -> bool:
@@ -70,7 +76,7 @@ def use_fast_paths(model: Any) -> int:
     """Swap in the cheaper forwards where they are bitwise identical; return how many modules."""
     swapped = 0
     for module in model.modules():
-        if type(module) in _FAST_CLASSES.values():  # swapped already
+        if is_swapped(module):
             continue
         if _is_rms_norm(module):
             fast, width = _rms_norm_forward, module.weight.shape[0]
@@ -79,6 +85,6 @@ def use_fast_paths(model: Any) -> int:
         else:
             continue
         if _identical(module, fast, width):
-            module.__class__ = _fast_class(type(module), fast)
+            module.__class__ = fast_class(type(module), fast)
             swapped += 1
     return swapped
