@@ -9,7 +9,10 @@ Prints, in one run:
       best of alternating repeats, and their ratio (target >= 2.0x);
   (b) our effective rate 2 x parameters x real prompt tokens / wall time, against a same-run
       float32 torch matmul rate (2048 x 2048) (target >= 70%);
-  (c) resident memory while the run goes on (it must stay flat as questions are added).
+  (c) resident memory while the run goes on (it must stay flat as questions are added);
+  (d) shared passages: --passage-questions questions of MMLU's European history (reading
+      passages shared by several questions) with each passage computed once, against the
+      same run with that switched off (best of two each).
 On a GPU it also prints questions/s and MFU against the bf16 peak (--peak-tflops, default H100
 SXM dense 989) and, with --big, for a random-initialised >= 1B Llama config.
 """
@@ -227,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="alternate full runs of ours and the paper's method this many times")
     ap.add_argument("--memory-steps", type=int, default=2,
                     help="(c): one run of this many times --questions, memory sampled per batch")
+    ap.add_argument("--passage-questions", type=int, default=48,
+                    help="(d): questions of MMLU's European history; 0 skips it")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak for MFU")
     ap.add_argument("--big", action="store_true", help="GPU: also a random >= 1B Llama")
     ap.add_argument("--paper-worker", default=None, help=argparse.SUPPRESS)
@@ -314,8 +319,60 @@ def main(argv: list[str] | None = None) -> None:
           + ", ".join(f"{samples[i][0]}: {samples[i][1]:.0f} MB" for i in marks)
           + f"; from {args.questions} to {n_long} questions {growth:+.0f} MB "
           f"({'flat' if growth < 32 else 'GROWS'})", flush=True)
+    if args.passage_questions > 0:
+        shared_passages(tmp, model, args, device)
     if args.big and device.startswith("cuda"):
         big_llama(ws.root, "mmlu-bench", args, device)
+
+
+def passage_token_counts(model: str, raw: list[RawQuestion]) -> tuple[int, int, int]:
+    """Prompt tokens past the run-wide prefix to run without and with per-passage prefixes
+    (each passage counted once), and the number of passages, as the engine groups them."""
+    from transformers import AutoTokenizer
+
+    from engine.prompts import prompt_for_question, template_string
+    from engine.runner import PASSAGE_MIN_TOKENS, common_prefix, passage_groups
+
+    tok = AutoTokenizer.from_pretrained(model)
+    rows = build_dataset("t", "mmlu", raw, ImportSettings(shuffle=False)).questions.to_dict("records")
+    settings = {"template": template_string("paper"), "few_shot": 0, "chat_template": False}
+    enc = tok([prompt_for_question(r, settings) for r in rows])["input_ids"]
+    skip = len(common_prefix(enc))
+    group, shared = passage_groups(enc, skip, PASSAGE_MIN_TOKENS)
+    plain = sum(len(e) - skip for e in enc)
+    grouped = sum(len(e) - (shared[g] if g >= 0 else skip) for e, g in zip(enc, group, strict=True))
+    return plain, grouped + sum(n - skip for n in shared), len(shared)
+
+
+def shared_passages(tmp: Path, model: str, args: argparse.Namespace, device: str) -> None:
+    """(d): prompt tokens saved on MMLU, and history questions timed with and without
+    per-passage prefixes (alternating, best of two)."""
+    everything = mmlu_questions()
+    for subject in (None, "high_school_european_history", "high_school_us_history",
+                    "high_school_world_history"):
+        plain, grouped, n = passage_token_counts(
+            model, [q for q in everything if subject is None or q.subject == subject])
+        print(f"(d) {subject or 'all of MMLU'}: {n} shared passages; prompt tokens to run "
+              f"{plain} -> {grouped} ({1 - grouped / plain:.0%} fewer)", flush=True)
+    subject = "high_school_european_history"
+    # in text order, so that the questions on one passage come together (the file scatters them)
+    raw = sorted((q for q in everything if q.subject == subject), key=lambda q: q.text)
+    ds = build_dataset("history", "mmlu", raw[:args.passage_questions],
+                       ImportSettings(seed=args.seed, shuffle=False))
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    tokens = 0
+    for r in range(2):
+        for shared in (True, False):
+            ws = resolve_workspace(tmp / f"ws-passages-{r}-{shared}").ensure()
+            write_dataset(ws, ds)
+            extra = {**workers_extra(args), **({} if shared else {"passage_min_tokens": 1 << 30})}
+            res = run_ours(ws.root, "history", model, args.batch_tokens, device, extra=extra)
+            walls[shared].append(res["wall_compute"])
+            tokens = res["tokens"]
+    on, off = min(walls[True]), min(walls[False])
+    print(f"(d) {len(ds.questions)} questions of {subject} in text order ({tokens} prompt tokens): "
+          f"{off:.2f} s, {on:.2f} s with each passage computed once -> {off / on:.2f}x",
+          flush=True)
 
 
 def big_llama(ws: Path, dataset: str, args: argparse.Namespace, device: str) -> None:

@@ -5,6 +5,12 @@ batch pads little). A batch takes questions from the head while ``count x longes
 With several CPU workers the last batches shrink, so that every worker gets a share of what is
 left and they finish together, instead of one worker running the final full batch alone while
 the other cores idle (on a short run that tail was a quarter of the wall time).
+
+Questions may belong to a group that shares a passage (its keys and values are computed once for
+the group, so the group's questions must share a batch). A group's questions wait in a queue of
+their own and go out together; the next batch comes from whichever queue has the longest
+question at its head, counting a group's passage until its first batch, so the order stays
+longest first.
 """
 
 from __future__ import annotations
@@ -19,18 +25,28 @@ class BatchQueue:
     """Question indices still to run, cut into batches by a padded-token budget.
 
     ``cost[i]`` is the number of tokens question ``i`` needs computed (its prompt less any shared
-    prefix); ``order`` must be sorted by decreasing cost.
+    prefix); ``order`` must be sorted by decreasing cost. ``group[i]`` (optional) is the group of
+    question ``i``, or -1: a batch holds questions of one group only, or of none; ``setup[g]`` the
+    tokens group ``g``'s first batch runs once before its questions (its passage).
     """
 
-    def __init__(self, order: Sequence[int], cost: Sequence[int], budget: int, workers: int = 1):
-        self._queue: deque[int] = deque(order)
+    def __init__(self, order: Sequence[int], cost: Sequence[int], budget: int, workers: int = 1,
+                 group: Sequence[int] | None = None, setup: Sequence[int] = ()):
+        self._group = group
+        self._setup = dict(enumerate(setup))  # a group's one-off tokens, until its first batch
+        self._queues: dict[int, deque[int]] = {}
+        for i in order:
+            self._queues.setdefault(group[i] if group is not None else -1, deque()).append(i)
         self._cost = cost
         self.budget = max(1, int(budget))
         self.workers = max(1, int(workers))
-        self._left = sum(cost[i] for i in order)
+        self._left = sum(cost[i] for i in order) + sum(setup)
 
     def __bool__(self) -> bool:
-        return bool(self._queue)
+        return any(self._queues.values())
+
+    def _key(self, i: int) -> int:
+        return self._group[i] if self._group is not None else -1
 
     def _target(self) -> int:
         """Padded tokens for the next batch: the budget, or a worker's share of what is left."""
@@ -41,14 +57,16 @@ class BatchQueue:
 
     def take(self) -> list[int]:
         """The next batch (at least one question)."""
-        size = max(1, self._target() // max(1, self._cost[self._queue[0]]))
-        batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
-        self._left -= sum(self._cost[i] for i in batch)
+        key, queue = max(((k, q) for k, q in self._queues.items() if q),
+                         key=lambda kq: self._cost[kq[1][0]] + self._setup.get(kq[0], 0))
+        size = max(1, self._target() // max(1, self._cost[queue[0]]))
+        batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+        self._left -= sum(self._cost[i] for i in batch) + self._setup.pop(key, 0)
         return batch
 
     def put_back(self, batch: Sequence[int]) -> None:
         """Return a batch that did not run to the head of the queue (order kept)."""
-        self._queue.extendleft(reversed(batch))
+        self._queues[self._key(batch[0])].extendleft(reversed(batch))
         self._left += sum(self._cost[i] for i in batch)
 
     def halve_budget_below(self, batch: Sequence[int]) -> int:

@@ -5,7 +5,8 @@ error shows up in the first batch) and packed into batches whose padded size (lo
 batch size) stays within ``spec.batch_tokens`` (``engine/batching.py``; on a CPU each core runs a
 batch at a time, handed out as workers come free). Prompts are left-padded with position ids taken
 from the attention mask, and only the last position's logits are computed (``logits_to_keep=1``).
-Every batch's rows are committed as soon as they are computed, so a killed run loses only the
+The prompt prefix every question shares is computed once, and so is a passage that a group of
+questions shares (``PassagePrefixes``). Every batch's rows are committed as soon as they are computed, so a killed run loses only the
 batches in flight (one per worker), and running it again resumes. Nothing of vocabulary size is
 kept between batches.
 """
@@ -20,8 +21,9 @@ import platform
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +50,9 @@ from engine.prompts import (
 from engine.run_spec import Progress, RunSpec, RunSummary, auto_batch_tokens
 
 EventSink = Callable[[dict[str, Any]], None]
+# A passage shared by several questions gets a prefix of its own when it is at least this long
+# past the run-wide prefix: below that, the extra one-row forward pass costs about what it saves.
+PASSAGE_MIN_TOKENS = 64
 
 
 @dataclass
@@ -318,7 +323,6 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         rows = [records[q] for q in todo_ids]
         texts = [prompt_for_question(r, prompt_settings) for r in rows]
         enc = tokenizer(texts, add_special_tokens=not spec.chat_template)["input_ids"] if texts else []
-        order = sorted(range(len(texts)), key=lambda i: (-len(enc[i]), i))
         label_ids = resolved.token_ids()
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         if pad_id >= vocab_size:
@@ -330,20 +334,23 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         emit(Progress(plan.run_id, n_done, n_total, 0.0, None, "running").to_event())
         budget = int(spec.batch_tokens or auto_batch_tokens(device))
         prefix = _shared_prefix(model, enc, device, spec, log)
-        skip = prefix.length if prefix else 0
+        passages = PassagePrefixes(model, enc, device, prefix,
+                                   int(spec.extra.get("passage_min_tokens", PASSAGE_MIN_TOKENS)), log)
         workers = _cpu_workers(device, spec)
         n_threads = torch.get_num_threads()
 
         def compute(batch: list[int]) -> list[Any]:
             if workers > 1:
                 torch.set_num_threads(1)  # one core per worker: data parallel beats op-parallel
-            logits = _forward(model, [enc[i] for i in batch], pad_id, device, prefix)
+            with passages.prefix_for(batch) as batch_prefix:
+                logits = _forward(model, [enc[i] for i in batch], pad_id, device, batch_prefix)
             return compute_measures(logits, label_ids, [int(rows[i]["n_choices"]) for i in batch],
                                     topk=tuple(spec.topk), topp=tuple(spec.topp),
                                     variant=spec.variant)
 
-        cost = [len(e) - skip for e in enc]
-        queue = BatchQueue(order, cost, budget, workers)
+        cost = passages.cost
+        order = sorted(range(len(enc)), key=lambda i: (-cost[i], i))
+        queue = BatchQueue(order, cost, budget, workers, passages.group, passages.setup)
         pool: Any = ThreadPoolExecutor(workers, thread_name_prefix="alignuq-batch") \
             if workers > 1 else InlineExecutor()
         pending: dict[Future, list[int]] = {}
@@ -446,20 +453,29 @@ def _free(device: str, collect: bool = False) -> None:
 
 
 class SharedPrefix:
-    """The key/value cache of the token prefix every prompt of the run starts with.
+    """The key/value cache of a token prefix that several prompts start with.
 
-    The template's header (and a chat template's system part) is the same for every question;
-    it is computed once and each batch attends to it, so only the question-specific tokens are
-    run. Used only with plain (non-sliding-window) key/value caches.
+    The template's header (and a chat template's system part, and few-shot examples) is the same
+    for every question; it is computed once and each batch attends to it, so only the
+    question-specific tokens are run. A passage that a group of questions shares (a reading
+    passage, a survey battery's stem) extends it the same way (``base``). Used only with plain
+    (non-sliding-window) key/value caches.
     """
 
-    def __init__(self, model: Any, ids: list[int], device: str):
+    def __init__(self, model: Any, ids: list[int], device: str,
+                 base: SharedPrefix | None = None):
         import torch
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
+        start = base.length if base is not None else 0
+        kwargs: dict[str, Any] = {}
+        if base is not None:  # only the tokens past ``base`` are run, attending to its cache
+            kwargs = {"past_key_values": base.cache_for(1),
+                      "position_ids": torch.arange(start, len(ids), device=device)[None]}
         with torch.inference_mode():
-            out = model(input_ids=torch.tensor([ids], device=device), use_cache=True,
-                        logits_to_keep=1)
+            out = model(input_ids=torch.tensor([ids[start:]], device=device),
+                        attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
+                        use_cache=True, logits_to_keep=1, **kwargs)
         cache = out.past_key_values
         if not isinstance(cache, DynamicCache) or not cache.layers \
                 or any(type(layer) is not DynamicLayer for layer in cache.layers):
@@ -488,6 +504,89 @@ def common_prefix(seqs: list[list[int]]) -> list[int]:
         if n == 0:
             break
     return list(first[:max(0, n)])
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of ``a`` and ``b``, leaving each at least one token."""
+    n = min(len(a), len(b)) - 1
+    m = 0
+    while m < n and a[m] == b[m]:
+        m += 1
+    return max(0, m)
+
+
+def passage_groups(seqs: list[list[int]], skip: int, min_shared: int) -> tuple[list[int], list[int]]:
+    """Groups of prompts that share at least ``min_shared`` tokens past the first ``skip``.
+
+    Returns ``group`` (per prompt: its group, or -1) and ``shared`` (per group: the length of the
+    prefix all its prompts share). Prompts sorted by their tokens put those with a common prefix
+    next to each other, and a run of neighbours shares the smallest prefix of its neighbour pairs.
+    """
+    group = [-1] * len(seqs)
+    shared: list[int] = []
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    run: list[int] = order[:1]
+    run_len = 1 << 62
+    for a, b in zip(order, order[1:] + [-1], strict=True):
+        m = _lcp(seqs[a], seqs[b]) if b >= 0 else 0
+        if m - skip >= min_shared:
+            run.append(b)
+            run_len = min(run_len, m)
+            continue
+        if len(run) > 1:
+            for i in run:
+                group[i] = len(shared)
+            shared.append(run_len)
+        run, run_len = [b], 1 << 62
+    return group, shared
+
+
+class PassagePrefixes:
+    """The prefixes that groups of questions share past the run-wide one (``passage_groups``).
+
+    A group's prefix is computed when its first batch runs, on top of the run-wide prefix, and
+    dropped when the last of its questions is done, so at most a batch's worth is kept. Without a
+    run-wide prefix (``share_prefix`` off, or a cache the trick does not fit) there are no groups.
+    """
+
+    def __init__(self, model: Any, seqs: list[list[int]], device: str, base: SharedPrefix | None,
+                 min_shared: int, log: Callable[..., None]):
+        self.model, self.seqs, self.device, self.base = model, seqs, device, base
+        self.group, self.shared = passage_groups(seqs, base.length, min_shared) \
+            if base is not None else ([-1] * len(seqs), [])
+        lengths = [self.shared[g] if g >= 0 else (base.length if base else 0) for g in self.group]
+        self.cost = [len(s) - n for s, n in zip(seqs, lengths, strict=True)]
+        self.setup = [n - base.length for n in self.shared]  # type: ignore[union-attr]
+        self._left = [0] * len(self.shared)
+        for g in self.group:
+            if g >= 0:
+                self._left[g] += 1
+        self._cache: dict[int, SharedPrefix] = {}
+        self._lock = threading.Lock()
+        if self.shared:
+            saved = sum((n - 1) * (self.shared[g] - base.length)  # type: ignore[union-attr]
+                        for g, n in enumerate(self._left))
+            n = len(self.shared)
+            log(f"{n} passage{'s' if n != 1 else ''} shared by {sum(self._left)} questions, each "
+                f"computed once ({saved} tokens fewer to run)")
+
+    @contextmanager
+    def prefix_for(self, batch: list[int]) -> Iterator[SharedPrefix | None]:
+        """The prefix ``batch`` (one group's questions, or none's) runs after."""
+        g = self.group[batch[0]]
+        if g < 0:
+            yield self.base
+            return
+        with self._lock:
+            prefix = self._cache.get(g)
+            if prefix is None:
+                prefix = self._cache[g] = SharedPrefix(self.model, self.seqs[batch[0]][:self.shared[g]],
+                                                       self.device, self.base)
+        yield prefix
+        with self._lock:  # not reached when the batch failed (it is put back and runs again)
+            self._left[g] -= len(batch)
+            if self._left[g] <= 0:
+                self._cache.pop(g, None)
 
 
 def _shared_prefix(model: Any, seqs: list[list[int]], device: str, spec: RunSpec,

@@ -152,6 +152,50 @@ def test_the_shared_prefix_gives_the_same_numbers(tmp_path, sharp_llama_dir) -> 
                 assert plain.loc[qid, m] == pytest.approx(shared.loc[qid, m], abs=1e-5), (qid, m)
 
 
+def passage_questions() -> list[dict]:
+    """Two reading passages, each shared by some questions, and questions with none."""
+    rng = np.random.default_rng(5)
+    rows = synthetic_questions(6)
+    for p, n in ((0, 3), (1, 2)):
+        passage = "Read this. " + " ".join(rng.choice(WORDS, size=60))
+        for j in range(n):
+            k = 3 + j
+            rows.append({**rows[0], "question_id": f"p{p}-{j}", "n_choices": k,
+                         "text": f"{passage}\n{' '.join(rng.choice(WORDS, size=4 + 3 * j))}?",
+                         "choices": [str(w) for w in rng.choice(WORDS, size=k)],
+                         "human_share": [1.0 / k] * k, "correct": 0})
+    return rows
+
+
+def test_questions_sharing_a_passage_match_the_direct_computation(tmp_path, sharp_llama_dir) -> None:
+    rows = passage_questions()
+    events: list[dict] = []
+    make_dataset(tmp_path / "ws", rows=rows)
+    summary = runner.execute_run(spec_for(tmp_path / "ws", sharp_llama_dir, batch_tokens=400),
+                                 on_event=events.append)
+    logs = [e["message"] for e in events if e["type"] == "log"]
+    assert any(m.startswith("2 passages shared by 5 questions") for m in logs), logs
+    stored = read_results(Path(summary.run_dir), with_top=True).set_index("question_id")
+    for qid, want in direct_reference(Path(summary.run_dir), rows, sharp_llama_dir).items():
+        got = stored.loc[qid]
+        assert_row_matches({m: got[m] for m in measure_names()}, want)
+        assert got["label_probs"] == pytest.approx(want["label_probs"].tolist(), abs=1e-6)
+        assert got["top_ids"].tolist()[:20] == want["top_ids"].tolist()[:20]
+
+
+def test_passage_groups_find_prompts_sharing_a_long_prefix() -> None:
+    head = [1, 2]
+    a, b = head + [7] * 10, head + [8] * 10  # two passages past the shared head
+    seqs = [a + [3], b + [4, 4], a + [5, 5, 5], head + [9, 9], a + [6], b + [4, 5]]
+    group, shared = runner.passage_groups(seqs, skip=2, min_shared=10)
+    assert shared == [12, 13]  # a's three questions share 12 tokens; b's two also share [4]
+    assert [group[i] for i in (0, 2, 4)] == [0, 0, 0]
+    assert group[1] == group[5] == 1 and group[3] == -1
+    assert runner.passage_groups(seqs, skip=2, min_shared=11)[0] == [-1, 0, -1, -1, -1, 0]
+    # a prompt that is the passage itself keeps a token of its own
+    assert runner.passage_groups([a, a + [1]], skip=2, min_shared=5) == ([0, 0], [11])
+
+
 def test_common_prefix_leaves_every_prompt_a_token() -> None:
     assert runner.common_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4, 6]]) == [1, 2, 3]
     assert runner.common_prefix([[1, 2, 3], [1, 2, 3, 4]]) == [1, 2]
