@@ -6,9 +6,9 @@ batch size) stays within ``spec.batch_tokens`` (``engine/batching.py``; on a CPU
 batch at a time, handed out as workers come free). Prompts are left-padded with position ids taken
 from the attention mask, and only the last position's logits are computed (``logits_to_keep=1``).
 The prompt prefix every question shares is computed once, and so is a passage that a group of
-questions shares (``PassagePrefixes``). Every batch's rows are committed as soon as they are computed, so a killed run loses only the
-batches in flight (one per worker), and running it again resumes. Nothing of vocabulary size is
-kept between batches.
+questions shares (``PassagePrefixes``). Every batch's rows are committed as soon as they are
+computed, so a killed run loses only the batches in flight (one per worker), and running it again
+resumes. Nothing of vocabulary size is kept between batches.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import os
 import platform
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -552,20 +552,18 @@ class PassagePrefixes:
     def __init__(self, model: Any, seqs: list[list[int]], device: str, base: SharedPrefix | None,
                  min_shared: int, log: Callable[..., None]):
         self.model, self.seqs, self.device, self.base = model, seqs, device, base
-        self.group, self.shared = passage_groups(seqs, base.length, min_shared) \
+        skip = base.length if base is not None else 0
+        self.group, self.shared = passage_groups(seqs, skip, min_shared) \
             if base is not None else ([-1] * len(seqs), [])
-        lengths = [self.shared[g] if g >= 0 else (base.length if base else 0) for g in self.group]
+        lengths = [self.shared[g] if g >= 0 else skip for g in self.group]
         self.cost = [len(s) - n for s, n in zip(seqs, lengths, strict=True)]
-        self.setup = [n - base.length for n in self.shared]  # type: ignore[union-attr]
-        self._left = [0] * len(self.shared)
-        for g in self.group:
-            if g >= 0:
-                self._left[g] += 1
+        self.setup = [n - skip for n in self.shared]  # each passage's tokens, run once
+        counts = Counter(self.group)
+        self._left = [counts[g] for g in range(len(self.shared))]  # questions still to run
         self._cache: dict[int, SharedPrefix] = {}
         self._lock = threading.Lock()
         if self.shared:
-            saved = sum((n - 1) * (self.shared[g] - base.length)  # type: ignore[union-attr]
-                        for g, n in enumerate(self._left))
+            saved = sum((n - 1) * tokens for n, tokens in zip(self._left, self.setup, strict=True))
             n = len(self.shared)
             log(f"{n} passage{'s' if n != 1 else ''} shared by {sum(self._left)} questions, each "
                 f"computed once ({saved} tokens fewer to run)")
