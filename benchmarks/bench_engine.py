@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
         ratio = paper_wall / ours_wall
         print(f"(a) speed-up over the paper's method: {ratio:.2f}x "
               f"(target >= 2.0x) {'PASS' if ratio >= 2.0 else 'FAIL'}", flush=True)
+        paired = [p / o for p, o in zip(paper_walls, ours_walls, strict=True)]
+        print(f"    per repeat: {', '.join(f'{r:.2f}x' for r in paired)}; "
+              f"median {float(np.median(paired)):.2f}x", flush=True)
     mm = max(mm_rates)
     eff = 2 * ours["n_params"] * ours["tokens"] / ours_wall
     print(f"(b) effective rate 2 x {ours['n_params'] / 1e6:.1f}M params x {ours['tokens']} prompt "
