@@ -183,6 +183,27 @@ def test_questions_sharing_a_passage_match_the_direct_computation(tmp_path, shar
         assert got["top_ids"].tolist()[:20] == want["top_ids"].tolist()[:20]
 
 
+def test_a_passage_is_computed_once_when_its_questions_run_in_separate_batches(
+        tmp_path, sharp_llama_dir, monkeypatch) -> None:
+    rows = passage_questions()
+    made: list[int] = []
+    real_init = runner.SharedPrefix.__init__
+
+    def counting_init(self, model, ids, device, base=None):  # the real one, counted
+        made.append(len(ids))
+        real_init(self, model, ids, device, base)
+
+    monkeypatch.setattr(runner.SharedPrefix, "__init__", counting_init)
+    make_dataset(tmp_path / "ws", rows=rows)
+    summary = runner.execute_run(spec_for(tmp_path / "ws", sharp_llama_dir, batch_tokens=1,
+                                          extra={"cpu_workers": 2}))
+    assert summary.n_done == len(rows)
+    assert len(made) == 3 and made[0] < min(made[1:])  # the header, then each passage once
+    stored = read_results(Path(summary.run_dir)).set_index("question_id")
+    for qid, want in direct_reference(Path(summary.run_dir), rows, sharp_llama_dir).items():
+        assert_row_matches({m: stored.loc[qid, m] for m in measure_names()}, want)
+
+
 def test_passage_groups_find_prompts_sharing_a_long_prefix() -> None:
     head = [1, 2]
     a, b = head + [7] * 10, head + [8] * 10  # two passages past the shared head
