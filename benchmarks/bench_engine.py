@@ -10,9 +10,10 @@ Prints, in one run:
   (b) our effective rate 2 x parameters x real prompt tokens / wall time, against a same-run
       float32 torch matmul rate (2048 x 2048) (target >= 70%);
   (c) resident memory while the run goes on (it must stay flat as questions are added);
-  (d) shared passages: --passage-questions questions of MMLU's European history (reading
-      passages shared by several questions) with each passage computed once, against the
-      same run with that switched off (best of two each).
+  (d) shared passages: the prompt tokens left to run on all of MMLU and its history subjects
+      with and without a prefix per shared reading passage (tokenizer only), and
+      --passage-questions questions of European history, in text order, run both ways
+      (best of two each).
 On a GPU it also prints questions/s and MFU against the bf16 peak (--peak-tflops, default H100
 SXM dense 989) and, with --big, for a random-initialised >= 1B Llama config.
 """
