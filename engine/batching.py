@@ -10,7 +10,8 @@ Questions may belong to a group that shares a passage (its keys and values are c
 the group, so the group's questions must share a batch). A group's questions wait in a queue of
 their own and go out together; the next batch comes from whichever queue has the longest
 question at its head, counting a group's passage until its first batch, so the order stays
-longest first.
+longest first. A group too large for one batch is finished before any other batch starts, so
+only one passage waits in memory for more of its questions.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class BatchQueue:
         self._queues: dict[int, deque[int]] = {}
         for i in order:
             self._queues.setdefault(group[i] if group is not None else -1, deque()).append(i)
+        self._open: dict[int, None] = {}  # groups with questions left after their first batch
         self._cost = cost
         self.budget = max(1, int(budget))
         self.workers = max(1, int(workers))
@@ -57,16 +59,27 @@ class BatchQueue:
 
     def take(self) -> list[int]:
         """The next batch (at least one question)."""
-        key, queue = max(((k, q) for k, q in self._queues.items() if q),
-                         key=lambda kq: self._cost[kq[1][0]] + self._setup.get(kq[0], 0))
+        if self._open:  # a group whose passage is computed and kept: finish it first
+            key = next(iter(self._open))
+        else:
+            key = max((k for k, q in self._queues.items() if q),
+                      key=lambda k: self._cost[self._queues[k][0]] + self._setup.get(k, 0))
+        queue = self._queues[key]
         size = max(1, self._target() // max(1, self._cost[queue[0]]))
         batch = [queue.popleft() for _ in range(min(size, len(queue)))]
         self._left -= sum(self._cost[i] for i in batch) + self._setup.pop(key, 0)
+        if key >= 0 and queue:
+            self._open[key] = None
+        else:
+            self._open.pop(key, None)
         return batch
 
     def put_back(self, batch: Sequence[int]) -> None:
         """Return a batch that did not run to the head of the queue (order kept)."""
-        self._queues[self._key(batch[0])].extendleft(reversed(batch))
+        key = self._key(batch[0])
+        self._queues[key].extendleft(reversed(batch))
+        if key >= 0:
+            self._open[key] = None
         self._left += sum(self._cost[i] for i in batch)
 
     def halve_budget_below(self, batch: Sequence[int]) -> int:
