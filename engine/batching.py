@@ -37,7 +37,7 @@ class BatchQueue:
         self._setup = dict(enumerate(setup))  # a group's one-off tokens, until its first batch
         self._queues: dict[int, deque[int]] = {}
         for i in order:
-            self._queues.setdefault(group[i] if group is not None else -1, deque()).append(i)
+            self._queues.setdefault(self._key(i), deque()).append(i)
         self._open: dict[int, None] = {}  # groups with questions left after their first batch
         self._cost = cost
         self.budget = max(1, int(budget))
