@@ -1,7 +1,7 @@
 """The batched extraction runner: ``execute_run(spec)`` fills a run's results store.
 
-Questions not yet in the store are sorted by prompt length (longest first, so an out-of-memory
-error shows up in the first batch) and packed into batches whose padded size (longest prompt x
+Questions not yet in the store are sorted by the tokens they need run (their prompt less any
+shared prefix or passage; longest first, so an out-of-memory error shows up in the first batch) and packed into batches whose padded size (longest prompt x
 batch size) stays within ``spec.batch_tokens`` (``engine/batching.py``; on a CPU each core runs a
 batch at a time, handed out as workers come free). Prompts are left-padded with position ids taken
 from the attention mask, and only the last position's logits are computed (``logits_to_keep=1``).
