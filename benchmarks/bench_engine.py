@@ -334,8 +334,8 @@ def passage_token_counts(model: str, raw: list[RawQuestion]) -> tuple[int, int, 
     (each passage counted once), and the number of passages, as the engine groups them."""
     from transformers import AutoTokenizer
 
+    from engine.prefixes import PASSAGE_MIN_TOKENS, common_prefix, passage_groups
     from engine.prompts import prompt_for_question, template_string
-    from engine.runner import PASSAGE_MIN_TOKENS, common_prefix, passage_groups
 
     tok = AutoTokenizer.from_pretrained(model)
     rows = build_dataset("t", "mmlu", raw, ImportSettings(shuffle=False)).questions.to_dict("records")

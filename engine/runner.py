@@ -1,14 +1,15 @@
 """The batched extraction runner: ``execute_run(spec)`` fills a run's results store.
 
 Questions not yet in the store are sorted by the tokens they need run (their prompt less any
-shared prefix or passage; longest first, so an out-of-memory error shows up in the first batch) and packed into batches whose padded size (longest prompt x
-batch size) stays within ``spec.batch_tokens`` (``engine/batching.py``; on a CPU each core runs a
-batch at a time, handed out as workers come free). Prompts are left-padded with position ids taken
-from the attention mask, and only the last position's logits are computed (``logits_to_keep=1``).
-The prompt prefix every question shares is computed once, and so is a passage that a group of
-questions shares (``PassagePrefixes``). Every batch's rows are committed as soon as they are
-computed, so a killed run loses only the batches in flight (one per worker), and running it again
-resumes. Nothing of vocabulary size is kept between batches.
+shared prefix or passage; longest first, so an out-of-memory error shows up in the first batch)
+and packed into batches whose padded size (longest prompt x batch size) stays within
+``spec.batch_tokens`` (``engine/batching.py``; on a CPU each core runs a batch at a time, handed
+out as workers come free). Prompts are left-padded with position ids taken from the attention
+mask, and only the last position's logits are computed (``logits_to_keep=1``). The prompt prefix
+every question shares is computed once, and so is a passage that a group of questions shares
+(``engine/prefixes.py``). Every batch's rows are committed as soon as they are computed, so a
+killed run loses only the batches in flight (one per worker), and running it again resumes.
+Nothing of vocabulary size is kept between batches.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import os
 import platform
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +38,7 @@ from engine.cpu_memory import keep_freed_memory
 from engine.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, EngineError
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
+from engine.prefixes import PASSAGE_MIN_TOKENS, PassagePrefixes, SharedPrefix, shared_prefix
 from engine.prompts import (
     LETTERS,
     PromptError,
@@ -50,9 +51,6 @@ from engine.prompts import (
 from engine.run_spec import Progress, RunSpec, RunSummary, auto_batch_tokens
 
 EventSink = Callable[[dict[str, Any]], None]
-# A passage shared by several questions gets a prefix of its own when it is at least this long
-# past the run-wide prefix: below that, the extra one-row forward pass costs about what it saves.
-PASSAGE_MIN_TOKENS = 64
 
 
 @dataclass
@@ -261,12 +259,48 @@ def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
         raise EngineError(BAD_INPUT, msg) from None
 
 
+@dataclass
+class _Loaded:
+    """The model side of a run, once loaded."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    label_ids: Any              # per label, the token ids of its spellings
+    pad_id: int
+    manifest_args: dict[str, Any]  # what the manifest records about the model and prompts
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.manifest_args["settings"]
+
+
+class _Tracker:
+    """Questions done so far, reported as progress events."""
+
+    def __init__(self, run_id: str, n_done: int, n_total: int, emit: EventSink):
+        self.run_id, self.n_done, self.n_total, self.emit = run_id, n_done, n_total, emit
+        self.rate = _Rate()
+        self.rate.add(time.time(), n_done)
+
+    def _emit(self, rate: float, eta: float | None, phase: str) -> None:
+        self.emit(Progress(self.run_id, self.n_done, self.n_total, rate, eta, phase).to_event())
+
+    def start(self) -> None:
+        self._emit(0.0, None, "running")
+
+    def add(self, n: int) -> None:
+        self.n_done += n
+        r = self.rate.add(time.time(), self.n_done)
+        self._emit(r, (self.n_total - self.n_done) / r if r > 0 else None, "running")
+
+    def finish(self) -> None:
+        self._emit(self.rate.add(time.time(), self.n_done), 0.0, "done")
+
+
 def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
              cancel: threading.Event | None, run_dir_box: list[Path], t_start: float) -> RunSummary:
     import torch
-
-    from engine.measures import compute_measures
-    from engine.models.load import load_model
 
     emit(Progress(run_id="", done=0, total=0, rate=0.0, eta_s=None, phase="loading").to_event())
     plan = plan_run(spec)
@@ -278,134 +312,33 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
 
     store = store_mod.ResultStore(run_dir / store_mod.RESULTS_DIR / f"{spec.writer}.sqlite",
                                   plan.run_id, journal=spec.store_journal)
-    model = tokenizer = None
+    loaded: _Loaded | None = None
     try:
         done = store.done_ids()
-        target = set(plan.target_ids)
         todo_ids = [q for q in plan.target_ids if q not in done]
-        n_done = len(target & done)
-        n_total = len(plan.target_ids)
-
+        tracker = _Tracker(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids), emit)
         torch.manual_seed(spec.seed)
         if str(plan.device).startswith("cpu"):
             keep_freed_memory()
-        model, tokenizer, device, dtype = load_model(plan.model, plan.device, plan.dtype,
-                                                     spec.trust_remote_code)
-        vocab_size = int(model.get_output_embeddings().weight.shape[0]) \
-            if model.get_output_embeddings() is not None else int(model.config.vocab_size)
-        labels = list(LETTERS[:int(plan.dataset.questions["n_choices"].max() or 2)])
-        try:
-            resolved = resolve_spellings(tokenizer, labels, plan.spellings)
-        except PromptError as err:
-            raise EngineError(BAD_INPUT, str(err)) from None
-        settings: dict[str, Any] = {"few_shot_examples": plan.few_shot,
-                                    "add_special_tokens": not spec.chat_template}
-        if spec.chat_template:
-            chat = getattr(tokenizer, "chat_template", None)
-            if not chat or not isinstance(chat, str):
-                raise EngineError(BAD_INPUT, f"{plan.model.name} has no chat template; "
-                                             "run without --chat-template")
-            settings["chat_template_string"] = chat
-            settings["chat_special"] = {k: v for k, v in tokenizer.special_tokens_map.items()
-                                        if isinstance(v, str)}
-        manifest_args = {"spellings": resolved.to_dict(), "vocab_size": vocab_size,
-                         "settings": settings}
+        loaded = _load(plan, log)
         if spec.writer == "main" or not (run_dir / store_mod.MANIFEST_FILE).exists():
-            store_mod.write_manifest(run_dir, _manifest(plan, **manifest_args, status="running",
-                                                        n_done=n_done))
-        for d in resolved.dropped:
-            log(f"label spelling {d['text']!r} dropped: {d['reason']}", "warning")
-
-        # prompts and token lengths of what is left to do
-        records = {str(r["question_id"]): r for r in plan.dataset.questions.to_dict("records")}
-        prompt_settings = {"template": plan.template, "few_shot": spec.few_shot, **settings,
-                           "chat_template": spec.chat_template}
-        rows = [records[q] for q in todo_ids]
-        texts = [prompt_for_question(r, prompt_settings) for r in rows]
-        enc = tokenizer(texts, add_special_tokens=not spec.chat_template)["input_ids"] if texts else []
-        label_ids = resolved.token_ids()
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        if pad_id >= vocab_size:
-            pad_id = 0
-
-        rate = _Rate()
-        t_run = time.time()
-        rate.add(t_run, n_done)
-        emit(Progress(plan.run_id, n_done, n_total, 0.0, None, "running").to_event())
-        budget = int(spec.batch_tokens or auto_batch_tokens(device))
-        prefix = _shared_prefix(model, enc, device, spec, log)
-        passages = PassagePrefixes(model, enc, device, prefix,
-                                   int(spec.extra.get("passage_min_tokens", PASSAGE_MIN_TOKENS)), log)
-        workers = _cpu_workers(device, spec)
-        n_threads = torch.get_num_threads()
-
-        def compute(batch: list[int]) -> list[Any]:
-            if workers > 1:
-                torch.set_num_threads(1)  # one core per worker: data parallel beats op-parallel
-            with passages.prefix_for(batch) as batch_prefix:
-                logits = _forward(model, [enc[i] for i in batch], pad_id, device, batch_prefix)
-            return compute_measures(logits, label_ids, [int(rows[i]["n_choices"]) for i in batch],
-                                    topk=tuple(spec.topk), topp=tuple(spec.topp),
-                                    variant=spec.variant)
-
-        cost = passages.cost
-        order = sorted(range(len(enc)), key=lambda i: (-cost[i], i))
-        queue = BatchQueue(order, cost, budget, workers, passages.group, passages.setup)
-        pool: Any = ThreadPoolExecutor(workers, thread_name_prefix="alignuq-batch") \
-            if workers > 1 else InlineExecutor()
-        pending: dict[Future, list[int]] = {}
-        n_new = 0
-        try:
-            while queue or pending:
-                if cancel is not None and cancel.is_set():
-                    raise EngineError(CANCELLED, f"run {plan.run_id} cancelled after {n_done} of "
-                                                 f"{n_total} questions (they are kept)")
-                while queue and len(pending) < workers:
-                    batch = queue.take()
-                    pending[pool.submit(_attempt, compute, batch)] = batch
-                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    batch, out = pending.pop(future), future.result()
-                    if isinstance(out, BaseException):
-                        if not _is_oom(out):
-                            raise out
-                        _free(device, collect=True)  # the failed batch's tensors may sit in cycles
-                        if len(batch) == 1:
-                            raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
-                                                   f"({len(enc[batch[0]])} tokens) does not fit in "
-                                                   f"memory on {device}")
-                        queue.put_back(batch)
-                        budget = queue.halve_budget_below(batch)
-                        log(f"out of memory with {len(batch)} questions x {len(enc[batch[0]])} "
-                            f"tokens; batch budget lowered to {budget} tokens", "warning")
-                        continue
-                    added = store.add([_result_row(rows[i], res, len(enc[i]))
-                                       for i, res in zip(batch, out, strict=True)])
-                    n_new += added
-                    n_done += added
-                    r = rate.add(time.time(), n_done)
-                    eta = (n_total - n_done) / r if r > 0 else None
-                    emit(Progress(plan.run_id, n_done, n_total, r, eta, "running").to_event())
-                    del out
-        finally:
-            pool.shutdown(wait=True)
-            torch.set_num_threads(n_threads)
-
-        wall = time.time() - t_start
-        summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=n_done,
-                             n_total=n_total, n_new=n_new, wall_s=wall, device=device)
+            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args,
+                                                        status="running", n_done=tracker.n_done))
+        rows, enc = _encode(plan, loaded, todo_ids)
+        tracker.start()
+        n_new = _run_batches(plan, loaded, rows, enc, store, tracker, cancel, log)
+        summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=tracker.n_done,
+                             n_total=tracker.n_total, n_new=n_new, wall_s=time.time() - t_start,
+                             device=loaded.device)
         if spec.writer == "main":
-            store_mod.write_manifest(run_dir, _manifest(plan, **manifest_args, status="done",
-                                                        n_done=n_done))
-        emit(Progress(plan.run_id, n_done, n_total, rate.add(time.time(), n_done), 0.0,
-                      "done").to_event())
+            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args,
+                                                        status="done", n_done=tracker.n_done))
+        tracker.finish()
         emit({"type": "finished", **summary.to_dict()})
         return summary
     except EngineError as err:
-        if err.code == CANCELLED and spec.writer == "main":
-            _set_status(run_dir, "cancelled", store)
-        elif spec.writer == "main":
-            _set_status(run_dir, "failed", store)
+        if spec.writer == "main":
+            _set_status(run_dir, "cancelled" if err.code == CANCELLED else "failed", store)
         raise
     except (BadInput, OSError):
         raise
@@ -415,8 +348,130 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         raise EngineError(INTERNAL, f"{type(err).__name__}: {err}") from err
     finally:
         store.close()
-        model = tokenizer = None  # also empties the cell ``compute`` closes over
+        loaded = None  # a traceback keeps this frame: drop the model now, not with the traceback
         _free(plan.device)
+
+
+def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
+    """Load the model and tokenizer, and resolve the label spellings and prompt settings."""
+    from engine.models.load import load_model
+
+    spec = plan.spec
+    model, tokenizer, device, _ = load_model(plan.model, plan.device, plan.dtype,
+                                             spec.trust_remote_code)
+    head = model.get_output_embeddings()
+    vocab_size = int(head.weight.shape[0]) if head is not None else int(model.config.vocab_size)
+    labels = list(LETTERS[:int(plan.dataset.questions["n_choices"].max() or 2)])
+    try:
+        resolved = resolve_spellings(tokenizer, labels, plan.spellings)
+    except PromptError as err:
+        raise EngineError(BAD_INPUT, str(err)) from None
+    for d in resolved.dropped:
+        log(f"label spelling {d['text']!r} dropped: {d['reason']}", "warning")
+    settings: dict[str, Any] = {"few_shot_examples": plan.few_shot,
+                                "add_special_tokens": not spec.chat_template}
+    if spec.chat_template:
+        chat = getattr(tokenizer, "chat_template", None)
+        if not chat or not isinstance(chat, str):
+            raise EngineError(BAD_INPUT, f"{plan.model.name} has no chat template; "
+                                         "run without --chat-template")
+        settings["chat_template_string"] = chat
+        settings["chat_special"] = {k: v for k, v in tokenizer.special_tokens_map.items()
+                                    if isinstance(v, str)}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return _Loaded(model=model, tokenizer=tokenizer, device=device,
+                   label_ids=resolved.token_ids(), pad_id=pad_id if pad_id < vocab_size else 0,
+                   manifest_args={"spellings": resolved.to_dict(), "vocab_size": vocab_size,
+                                  "settings": settings})
+
+
+def _encode(plan: RunPlan, loaded: _Loaded, todo_ids: list[str]) -> tuple[list[dict[str, Any]],
+                                                                          list[list[int]]]:
+    """The dataset rows of ``todo_ids`` and their prompts' token ids."""
+    spec = plan.spec
+    records = {str(r["question_id"]): r for r in plan.dataset.questions.to_dict("records")}
+    prompt_settings = {"template": plan.template, "few_shot": spec.few_shot, **loaded.settings,
+                       "chat_template": spec.chat_template}
+    rows = [records[q] for q in todo_ids]
+    texts = [prompt_for_question(r, prompt_settings) for r in rows]
+    if not texts:
+        return rows, []
+    return rows, loaded.tokenizer(texts, add_special_tokens=not spec.chat_template)["input_ids"]
+
+
+def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc: list[list[int]],
+                 store: store_mod.ResultStore, tracker: _Tracker,
+                 cancel: threading.Event | None, log: Callable[..., None]) -> int:
+    """Run ``rows`` in batches (one per worker at a time), committing each batch's results as
+    it comes back; return how many rows were added to the store."""
+    import torch
+
+    from engine.measures import compute_measures
+
+    spec, device = plan.spec, loaded.device
+    prefix = shared_prefix(loaded.model, enc, device, bool(spec.extra.get("share_prefix", True)), log)
+    passages = PassagePrefixes(loaded.model, enc, device, prefix,
+                               int(spec.extra.get("passage_min_tokens", PASSAGE_MIN_TOKENS)), log)
+    workers = _cpu_workers(device, spec)
+    n_threads = torch.get_num_threads()
+
+    def compute(batch: list[int]) -> list[Any]:
+        if workers > 1:
+            torch.set_num_threads(1)  # one core per worker: data parallel beats op-parallel
+        with passages.prefix_for(batch) as batch_prefix:
+            logits = _forward(loaded.model, [enc[i] for i in batch], loaded.pad_id, device,
+                              batch_prefix)
+        return compute_measures(logits, loaded.label_ids, [int(rows[i]["n_choices"]) for i in batch],
+                                topk=tuple(spec.topk), topp=tuple(spec.topp), variant=spec.variant)
+
+    order = sorted(range(len(enc)), key=lambda i: (-passages.cost[i], i))
+    queue = BatchQueue(order, passages.cost, int(spec.batch_tokens or auto_batch_tokens(device)),
+                       workers, passages.group, passages.setup)
+    pool: Any = ThreadPoolExecutor(workers, thread_name_prefix="alignuq-batch") \
+        if workers > 1 else InlineExecutor()
+    pending: dict[Future, list[int]] = {}
+    n_new = 0
+    try:
+        while queue or pending:
+            if cancel is not None and cancel.is_set():
+                raise EngineError(CANCELLED, f"run {plan.run_id} cancelled after {tracker.n_done} "
+                                             f"of {tracker.n_total} questions (they are kept)")
+            while queue and len(pending) < workers:
+                batch = queue.take()
+                pending[pool.submit(_attempt, compute, batch)] = batch
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in finished:
+                batch, out = pending.pop(future), future.result()
+                if isinstance(out, BaseException):
+                    _retry_smaller(out, batch, queue, rows, enc, device, log)
+                    continue
+                added = store.add([_result_row(rows[i], res, len(enc[i]))
+                                   for i, res in zip(batch, out, strict=True)])
+                n_new += added
+                tracker.add(added)
+                del out
+    finally:
+        pool.shutdown(wait=True)
+        torch.set_num_threads(n_threads)
+        loaded = passages = prefix = None  # a traceback keeps this frame (see _execute)
+    return n_new
+
+
+def _retry_smaller(err: BaseException, batch: list[int], queue: BatchQueue,
+                   rows: list[dict[str, Any]], enc: list[list[int]], device: str,
+                   log: Callable[..., None]) -> None:
+    """After a failed batch: re-raise anything but out-of-memory; otherwise put the batch back
+    with half the budget (a single question that does not fit is an OOM error)."""
+    if not _is_oom(err):
+        raise err
+    _free(device, collect=True)  # the failed batch's tensors may sit in cycles
+    if len(batch) == 1:
+        raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
+                               f"({len(enc[batch[0]])} tokens) does not fit in memory on {device}")
+    queue.put_back(batch)
+    budget = queue.halve_budget_below(batch)
+    log(f"out of memory with {len(batch)} questions x {len(enc[batch[0]])} tokens; "
+        f"batch budget lowered to {budget} tokens", "warning")
 
 
 def _result_row(row: dict[str, Any], res: Any, prompt_tokens: int) -> store_mod.ResultRow:
@@ -451,156 +506,6 @@ def _free(device: str, collect: bool = False) -> None:
     if on_gpu:
         torch.cuda.empty_cache()
 
-
-class SharedPrefix:
-    """The key/value cache of a token prefix that several prompts start with.
-
-    The template's header (and a chat template's system part, and few-shot examples) is the same
-    for every question; it is computed once and each batch attends to it, so only the
-    question-specific tokens are run. A passage that a group of questions shares (a reading
-    passage, a survey battery's stem) extends it the same way (``base``). Used only with plain
-    (non-sliding-window) key/value caches.
-    """
-
-    def __init__(self, model: Any, ids: list[int], device: str,
-                 base: SharedPrefix | None = None):
-        import torch
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-
-        start = base.length if base is not None else 0
-        kwargs: dict[str, Any] = {}
-        if base is not None:  # only the tokens past ``base`` are run, attending to its cache
-            kwargs = {"past_key_values": base.cache_for(1),
-                      "position_ids": torch.arange(start, len(ids), device=device)[None]}
-        with torch.inference_mode():
-            out = model(input_ids=torch.tensor([ids[start:]], device=device),
-                        attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
-                        use_cache=True, logits_to_keep=1, **kwargs)
-        cache = out.past_key_values
-        if not isinstance(cache, DynamicCache) or not cache.layers \
-                or any(type(layer) is not DynamicLayer for layer in cache.layers):
-            raise TypeError(f"unsupported cache {type(cache).__name__}")
-        self.kv = [(layer.keys, layer.values) for layer in cache.layers]
-        self.length = len(ids)
-
-    def cache_for(self, batch: int) -> Any:
-        from transformers.cache_utils import DynamicCache
-
-        return DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                            for k, v in self.kv])
-
-
-def common_prefix(seqs: list[list[int]]) -> list[int]:
-    """The longest token prefix shared by every sequence, leaving each at least one token."""
-    if not seqs:
-        return []
-    first = seqs[0]
-    n = min(len(s) for s in seqs) - 1
-    for s in seqs[1:]:
-        m = 0
-        while m < n and s[m] == first[m]:
-            m += 1
-        n = m
-        if n == 0:
-            break
-    return list(first[:max(0, n)])
-
-
-def _lcp(a: list[int], b: list[int]) -> int:
-    """Length of the common prefix of ``a`` and ``b``, leaving each at least one token."""
-    n = min(len(a), len(b)) - 1
-    m = 0
-    while m < n and a[m] == b[m]:
-        m += 1
-    return max(0, m)
-
-
-def passage_groups(seqs: list[list[int]], skip: int, min_shared: int) -> tuple[list[int], list[int]]:
-    """Groups of prompts that share at least ``min_shared`` tokens past the first ``skip``.
-
-    Returns ``group`` (per prompt: its group, or -1) and ``shared`` (per group: the length of the
-    prefix all its prompts share). Prompts sorted by their tokens put those with a common prefix
-    next to each other, and a run of neighbours shares the smallest prefix of its neighbour pairs.
-    """
-    group = [-1] * len(seqs)
-    shared: list[int] = []
-    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
-    run: list[int] = order[:1]
-    run_len = 1 << 62
-    for a, b in zip(order, order[1:] + [-1], strict=True):
-        m = _lcp(seqs[a], seqs[b]) if b >= 0 else 0
-        if m - skip >= min_shared:
-            run.append(b)
-            run_len = min(run_len, m)
-            continue
-        if len(run) > 1:
-            for i in run:
-                group[i] = len(shared)
-            shared.append(run_len)
-        run, run_len = [b], 1 << 62
-    return group, shared
-
-
-class PassagePrefixes:
-    """The prefixes that groups of questions share past the run-wide one (``passage_groups``).
-
-    A group's prefix is computed when its first batch runs, on top of the run-wide prefix, and
-    dropped when the last of its questions is done, so at most a batch's worth is kept. Without a
-    run-wide prefix (``share_prefix`` off, or a cache the trick does not fit) there are no groups.
-    """
-
-    def __init__(self, model: Any, seqs: list[list[int]], device: str, base: SharedPrefix | None,
-                 min_shared: int, log: Callable[..., None]):
-        self.model, self.seqs, self.device, self.base = model, seqs, device, base
-        skip = base.length if base is not None else 0
-        self.group, self.shared = passage_groups(seqs, skip, min_shared) \
-            if base is not None else ([-1] * len(seqs), [])
-        lengths = [self.shared[g] if g >= 0 else skip for g in self.group]
-        self.cost = [len(s) - n for s, n in zip(seqs, lengths, strict=True)]
-        self.setup = [n - skip for n in self.shared]  # each passage's tokens, run once
-        counts = Counter(self.group)
-        self._left = [counts[g] for g in range(len(self.shared))]  # questions still to run
-        self._cache: dict[int, SharedPrefix] = {}
-        self._lock = threading.Lock()
-        if self.shared:
-            saved = sum((n - 1) * tokens for n, tokens in zip(self._left, self.setup, strict=True))
-            n = len(self.shared)
-            log(f"{n} passage{'s' if n != 1 else ''} shared by {sum(self._left)} questions, each "
-                f"computed once ({saved} tokens fewer to run)")
-
-    @contextmanager
-    def prefix_for(self, batch: list[int]) -> Iterator[SharedPrefix | None]:
-        """The prefix ``batch`` (one group's questions, or none's) runs after."""
-        g = self.group[batch[0]]
-        if g < 0:
-            yield self.base
-            return
-        with self._lock:
-            prefix = self._cache.get(g)
-            if prefix is None:
-                prefix = self._cache[g] = SharedPrefix(self.model, self.seqs[batch[0]][:self.shared[g]],
-                                                       self.device, self.base)
-        yield prefix
-        with self._lock:  # not reached when the batch failed (it is put back and runs again)
-            self._left[g] -= len(batch)
-            if self._left[g] <= 0:
-                self._cache.pop(g, None)
-
-
-def _shared_prefix(model: Any, seqs: list[list[int]], device: str, spec: RunSpec,
-                   log: Callable[..., None]) -> SharedPrefix | None:
-    if not spec.extra.get("share_prefix", True) or len(seqs) < 2:
-        return None
-    ids = common_prefix(seqs)
-    if len(ids) < 4:
-        return None
-    try:
-        prefix = SharedPrefix(model, ids, device)
-    except Exception as err:  # noqa: BLE001 - any model the trick does not fit runs plainly
-        log(f"shared prefix not used ({type(err).__name__}: {str(err)[:120]})", "debug")
-        return None
-    log(f"shared prompt prefix: {len(ids)} tokens computed once", "debug")
-    return prefix
 
 
 def _forward(model: Any, seqs: list[list[int]], pad_id: int, device: str,

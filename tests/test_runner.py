@@ -13,7 +13,7 @@ import torch
 
 from datasets_io.dataset import Dataset, questions_frame, write_dataset
 from datasets_io.workspace import resolve_workspace
-from engine import runner
+from engine import prefixes, runner
 from engine.errors import BAD_INPUT, BAD_MODEL, CANCELLED, MODEL_NOT_FOUND, OOM, EngineError
 from engine.measure_names import measure_names
 from engine.prompts import prompt_for_question
@@ -187,13 +187,13 @@ def test_a_passage_is_computed_once_when_its_questions_run_in_separate_batches(
         tmp_path, sharp_llama_dir, monkeypatch) -> None:
     rows = passage_questions()
     made: list[int] = []
-    real_init = runner.SharedPrefix.__init__
+    real_init = prefixes.SharedPrefix.__init__
 
     def counting_init(self, model, ids, device, base=None):  # the real one, counted
         made.append(len(ids))
         real_init(self, model, ids, device, base)
 
-    monkeypatch.setattr(runner.SharedPrefix, "__init__", counting_init)
+    monkeypatch.setattr(prefixes.SharedPrefix, "__init__", counting_init)
     make_dataset(tmp_path / "ws", rows=rows)
     summary = runner.execute_run(spec_for(tmp_path / "ws", sharp_llama_dir, batch_tokens=1,
                                           extra={"cpu_workers": 2}))
@@ -208,19 +208,19 @@ def test_passage_groups_find_prompts_sharing_a_long_prefix() -> None:
     head = [1, 2]
     a, b = head + [7] * 10, head + [8] * 10  # two passages past the shared head
     seqs = [a + [3], b + [4, 4], a + [5, 5, 5], head + [9, 9], a + [6], b + [4, 5]]
-    group, shared = runner.passage_groups(seqs, skip=2, min_shared=10)
+    group, shared = prefixes.passage_groups(seqs, skip=2, min_shared=10)
     assert shared == [12, 13]  # a's three questions share 12 tokens; b's two also share [4]
     assert [group[i] for i in (0, 2, 4)] == [0, 0, 0]
     assert group[1] == group[5] == 1 and group[3] == -1
-    assert runner.passage_groups(seqs, skip=2, min_shared=11)[0] == [-1, 0, -1, -1, -1, 0]
+    assert prefixes.passage_groups(seqs, skip=2, min_shared=11)[0] == [-1, 0, -1, -1, -1, 0]
     # a prompt that is the passage itself keeps a token of its own
-    assert runner.passage_groups([a, a + [1]], skip=2, min_shared=5) == ([0, 0], [11])
+    assert prefixes.passage_groups([a, a + [1]], skip=2, min_shared=5) == ([0, 0], [11])
 
 
 def test_common_prefix_leaves_every_prompt_a_token() -> None:
-    assert runner.common_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4, 6]]) == [1, 2, 3]
-    assert runner.common_prefix([[1, 2, 3], [1, 2, 3, 4]]) == [1, 2]
-    assert runner.common_prefix([[1, 2], [2, 2]]) == []
+    assert prefixes.common_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4, 6]]) == [1, 2, 3]
+    assert prefixes.common_prefix([[1, 2, 3], [1, 2, 3, 4]]) == [1, 2]
+    assert prefixes.common_prefix([[1, 2], [2, 2]]) == []
 
 
 def test_installed_transformers_honours_logits_to_keep(tiny_llama_dir) -> None:
@@ -265,9 +265,11 @@ def test_resume_computes_each_question_exactly_once(tmp_path, tiny_llama_dir) ->
     assert third.n_new == 0
 
 
+@pytest.mark.parametrize("ending", ["finished", "cancelled"])
 def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tiny_llama_dir,
-                                                                   monkeypatch) -> None:
-    # a server process runs one job after another: each run's model must be gone at its end
+                                                                   monkeypatch, ending) -> None:
+    # a server process runs one job after another: each run's model must be gone at its end,
+    # also while the error of a cancelled run (and its traceback, with the runner's frames) lives
     import gc
     import weakref
 
@@ -283,12 +285,23 @@ def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tin
 
     monkeypatch.setattr(load, "load_model", spy)
     make_dataset(tmp_path / "ws")
+    cancel = threading.Event()
+
+    def on_event(e: dict) -> None:
+        if ending == "cancelled" and e["type"] == "progress" and e["done"] >= 1:
+            cancel.set()
+
+    spec = spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=150, extra={"cpu_workers": 2})
     gc.collect()
     gc.disable()
     try:
-        summary = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=150,
-                                                  extra={"cpu_workers": 2}))
-        assert summary.n_new == 14 and len(loaded) == 1
+        if ending == "finished":
+            assert runner.execute_run(spec, on_event=on_event, cancel=cancel).n_new == 14
+        else:
+            with pytest.raises(EngineError) as err:
+                runner.execute_run(spec, on_event=on_event, cancel=cancel)
+            assert err.value.code == CANCELLED and err.tb is not None
+        assert len(loaded) == 1
         assert loaded[0]() is None
     finally:
         gc.enable()
