@@ -152,104 +152,129 @@ def _cell(tok: str) -> float | None:
     return try_percent(tok)
 
 
+@dataclass
+class _Parts:
+    """What the line-by-line parser read from a block's lines."""
+
+    text: list[str] = field(default_factory=list)    # question text lines
+    choices: list[str] = field(default_factory=list)
+    cells: list[float] = field(default_factory=list)
+    answer_lines: list[int] = field(default_factory=list)  # file line of each answer
+    fields: dict[str, str] = field(default_factory=dict)   # trailer: key -> value
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+
 def _parse_block(b: _Block, path: Path, *, is_last: bool,
                  expect_fields: set[str]) -> tuple[RawQuestion, set[str]]:
-    lines = b.lines
-    first_no = b.start
-    title_line = lines[0]
+    title_line = b.lines[0]
     m = TITLE_RE.match(title_line)
     if m is None:
         raise BadInput(f"expected a title line ending in [MM/DD/YYYY] or "
                        f"[MM/DD/YYYY - MM/DD/YYYY], found {title_line[:60]!r}",
-                       where=path, line=first_no,
+                       where=path, line=b.start,
                        fix="check that the blocks are separated by a line of 60 dashes")
+    parts = _read_lines(b, path)
+    if is_last and not b.closed:
+        _check_not_truncated(b, parts, path, expect_fields)
+    qid = _question_id(b, parts, path)
+    if not parts.choices:
+        raise BadInput(f"question {qid!r} (block from line {b.start}) has no answer lines "
+                       "('NN% Label')", where=path, line=b.start,
+                       fix="check the block, or remove it")
+    for label, no in zip(parts.choices, parts.answer_lines, strict=True):
+        if not label:
+            raise BadInput(f"question {qid!r}: answer line without a label", where=path, line=no,
+                           fix="write 'NN% Label'")
+    if not parts.text:
+        raise BadInput(f"question {qid!r} (block from line {b.start}) has no question text",
+                       where=path, line=b.start, fix="check the block")
+    q = _question(m, " ".join(parts.text), parts.choices, parts.cells, parts.fields, b.start, path)
+    return q, set(parts.fields)
+
+
+def _read_lines(b: _Block, path: Path) -> _Parts:
+    """Question text, answer lines (labels may wrap) and trailer fields (values may wrap) of a
+    block, after its title line."""
+    lines, first_no, out = b.lines, b.start, _Parts()
     k = 1
-    n_lines = len(lines)
-    while k < n_lines and not lines[k]:
+    while k < len(lines) and not lines[k]:
         k += 1
-    text_parts: list[str] = []
     # the first line after the title is question text even if it starts like an answer
-    if k < n_lines and not (":" in lines[k][:12] and _FIELD_RE.match(lines[k])):
-        text_parts.append(lines[k])
+    if k < len(lines) and not (":" in lines[k][:12] and _FIELD_RE.match(lines[k])):
+        out.text.append(lines[k])
         k += 1
-    choices: list[str] = []
-    cells: list[float] = []
-    answer_lines: list[int] = []
-    fields: dict[str, str] = {}
-    field_lines: dict[str, int] = {}
     last_field: str | None = None
-    for idx in range(k, n_lines):
+    for idx in range(k, len(lines)):
         s = lines[idx]
         if not s:
             continue
-        if ":" in s[:12]:
-            fm = _FIELD_RE.match(s)
-            if fm is not None:
-                key = _FIELD_KEYS[fm.group("key").lower()]
-                fields[key] = fm.group("value").strip()
-                field_lines[key] = first_no + idx
-                last_field = key
-                continue
-        if last_field is not None:  # inside the trailer: wrapped field value
+        fm = _FIELD_RE.match(s) if ":" in s[:12] else None
+        if fm is not None:
+            last_field = _FIELD_KEYS[fm.group("key").lower()]
+            out.fields[last_field] = fm.group("value").strip()
+            out.field_lines[last_field] = first_no + idx
+        elif last_field is not None:  # inside the trailer: wrapped field value
             if TITLE_RE.match(s):
                 raise BadInput(f"a title line inside the block that starts at line {first_no}: "
                                "is the line of dashes before it missing?", where=path,
                                line=first_no + idx,
                                fix="add a line of 60 dashes between the two blocks")
-            fields[last_field] = f"{fields[last_field]} {s}"
-            continue
-        parts = s.split(None, 1)
-        tok = parts[0]
-        if tok[0].isdigit() and not tok.endswith("%") and len(parts) > 1 and \
-                parts[1].startswith("%"):  # "58 % Label"
-            tok += "%"
-            parts = [tok, *parts[1][1:].split(None, 1)] if parts[1][1:].strip() else [tok]
-        if tok == "*" or tok.endswith("%"):
-            value = _cell(tok)
-            if value is None:
-                raise BadInput(f"non-numeric percent {tok!r} in answer line {s[:50]!r}",
-                               where=path, line=first_no + idx, fix=f"write {ACCEPTED}")
-            choices.append(parts[1].strip() if len(parts) > 1 else "")
-            cells.append(value)
-            answer_lines.append(first_no + idx)
-        elif choices:
-            choices[-1] = f"{choices[-1]} {s}" if choices[-1] else s
+            out.fields[last_field] = f"{out.fields[last_field]} {s}"
         else:
-            text_parts.append(s)
-    last_no = first_no + n_lines - 1
-    if is_last and not b.closed:
-        grammar = ("citation", "question", "study", "universe", "sample_size")
-        missing = [f for f in sorted(expect_fields, key=lambda k: (k not in grammar,
-                                     grammar.index(k) if k in grammar else 0, k))
-                   if f not in fields]
-        if not choices or missing:
-            what = "its answers" if not choices else f"its {_pretty(missing[0])} line"
-            raise BadInput(f"the last block (from line {first_no}) ends at line {last_no} before "
-                           f"{what}: the file looks truncated", where=path, line=last_no,
-                           fix="export the file again, or delete the incomplete last block")
-    qid_field = fields.get("question")
+            _read_body_line(s, first_no + idx, out, path)
+    return out
+
+
+def _read_body_line(s: str, line_no: int, out: _Parts, path: Path) -> None:
+    """An answer line ("NN% Label", "NN % Label", "* Label"), a wrapped label, or text."""
+    parts = s.split(None, 1)
+    tok = parts[0]
+    if tok[0].isdigit() and not tok.endswith("%") and len(parts) > 1 and \
+            parts[1].startswith("%"):  # "58 % Label"
+        tok += "%"
+        parts = [tok, *parts[1][1:].split(None, 1)] if parts[1][1:].strip() else [tok]
+    if tok == "*" or tok.endswith("%"):
+        value = _cell(tok)
+        if value is None:
+            raise BadInput(f"non-numeric percent {tok!r} in answer line {s[:50]!r}",
+                           where=path, line=line_no, fix=f"write {ACCEPTED}")
+        out.choices.append(parts[1].strip() if len(parts) > 1 else "")
+        out.cells.append(value)
+        out.answer_lines.append(line_no)
+    elif out.choices:
+        out.choices[-1] = f"{out.choices[-1]} {s}" if out.choices[-1] else s
+    else:
+        out.text.append(s)
+
+
+def _check_not_truncated(b: _Block, parts: _Parts, path: Path, expect_fields: set[str]) -> None:
+    """The file's last block, not closed by a dash line, must have its answers and the trailer
+    fields the other blocks have; otherwise the export was cut short."""
+    last_no = b.start + len(b.lines) - 1
+    grammar = ("citation", "question", "study", "universe", "sample_size")
+    missing = [f for f in sorted(expect_fields, key=lambda k: (k not in grammar,
+                                 grammar.index(k) if k in grammar else 0, k))
+               if f not in parts.fields]
+    if not parts.choices or missing:
+        what = "its answers" if not parts.choices else f"its {_pretty(missing[0])} line"
+        raise BadInput(f"the last block (from line {b.start}) ends at line {last_no} before "
+                       f"{what}: the file looks truncated", where=path, line=last_no,
+                       fix="export the file again, or delete the incomplete last block")
+
+
+def _question_id(b: _Block, parts: _Parts, path: Path) -> str:
+    """The id in the block's 'Question: [ID]' line."""
+    qid_field = parts.fields.get("question")
     if qid_field is None:
-        raise BadInput(f"the block starting at line {first_no} ({title_line[:40]!r}) has no "
-                       "'Question: [ID]' line", where=path, line=first_no,
+        raise BadInput(f"the block starting at line {b.start} ({b.lines[0][:40]!r}) has no "
+                       "'Question: [ID]' line", where=path, line=b.start,
                        fix="add the question id line from the export, or remove the block")
     idm = _ID_RE.search(qid_field)
     qid = (idm.group(1) if idm else qid_field).strip()
     if not qid:
         raise BadInput("empty question id in 'Question: [ID]'", where=path,
-                       line=field_lines["question"], fix="fill in the id from the export")
-    if not choices:
-        raise BadInput(f"question {qid!r} (block from line {first_no}) has no answer lines "
-                       "('NN% Label')", where=path, line=first_no,
-                       fix="check the block, or remove it")
-    for label, no in zip(choices, answer_lines, strict=True):
-        if not label:
-            raise BadInput(f"question {qid!r}: answer line without a label", where=path, line=no,
-                           fix="write 'NN% Label'")
-    if not text_parts:
-        raise BadInput(f"question {qid!r} (block from line {first_no}) has no question text",
-                       where=path, line=first_no, fix="check the block")
-    q = _question(m, " ".join(text_parts), choices, cells, fields, first_no, path)
-    return q, set(fields)
+                       line=parts.field_lines["question"], fix="fill in the id from the export")
+    return qid
 
 
 def _fast_block(b: _Block, path: Path) -> tuple[RawQuestion, set[str]] | None:
