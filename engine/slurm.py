@@ -330,23 +330,8 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     spec = _abs_spec(spec)
     run_id, run_dir, all_ids = _plan(spec)
     run_dir = Path(run_dir)
-
-    previous: dict[str, Any] | None = None
-    if is_slurm_run(run_dir):
-        previous = read_slurm_file(run_dir)
-        active = [s for s in shard_states(run_dir) if s["state"] in ("pending", "running")]
-        if active:
-            ids = sorted({s["job_id"] for s in active})
-            raise BadInput(f"run {run_id} still has {len(active)} shard(s) pending or running "
-                           f"(jobs {', '.join(ids)})", where=run_dir,
-                           fix=f"wait for them (`alignuq runs show {run_id}`) or cancel them "
-                               f"(`alignuq runs cancel {run_id}`), then submit again")
-
-    busy = _busy_writers(run_dir)
-    if busy:
-        raise BadInput(f"run {run_id} is being written right now ({'; '.join(busy)})",
-                       where=run_dir, fix="wait for that run to finish or cancel it "
-                                          f"(`alignuq runs cancel {run_id}`), then submit again")
+    previous = read_slurm_file(run_dir) if is_slurm_run(run_dir) else None
+    _refuse_if_busy(run_id, run_dir, previous is not None)
     done = _done_ids(run_dir)
     remaining = [q for q in all_ids if q not in done]
     first = 0
@@ -370,18 +355,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
                      limit=None, extra={**spec.extra, "slurm_run_n_total": len(all_ids),
                                         "slurm_shard": first + k}).to_dict()
              for k, chunk in enumerate(chunks)]
-    executor = make_executor(folder, options, len(specs))
-    try:
-        jobs = executor.map_array(ShardTask(), specs)
-    except Exception as err:  # sbatch refused (bad partition, account, qos, gres ...)
-        message = str(err).strip().splitlines()
-        detail = next((line for line in reversed(message) if "error" in line.lower()),
-                      message[-1] if message else type(err).__name__)
-        raise BadInput(f"Slurm refused the job array: {detail.strip()}", where=run_dir,
-                       fix="check --partition, --account, --qos, --gpus-per-task and --time "
-                           "against `sinfo` and your cluster's limits") from None
-
-    job_ids = [str(job.job_id) for job in jobs]
+    job_ids = _submit_array(folder, options, specs, run_dir)
     array_id = job_ids[0].split("_")[0]
     shards = [{"shard": first + k, "writer": specs[k]["writer"], "job_id": job_ids[k],
                "n_total": len(chunks[k]), "question_ids": list(chunks[k])}
@@ -400,6 +374,40 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     result.update(job_ids=job_ids, array_job_id=array_id,
                   shards=[{k: v for k, v in s.items() if k != "question_ids"} for s in shards])
     return result
+
+
+def _refuse_if_busy(run_id: str, run_dir: Path, submitted_before: bool) -> None:
+    """Refuse a submission while shards of an earlier one are pending or running, or while
+    another process writes the run."""
+    if submitted_before:
+        active = [s for s in shard_states(run_dir) if s["state"] in ("pending", "running")]
+        if active:
+            ids = sorted({s["job_id"] for s in active})
+            raise BadInput(f"run {run_id} still has {len(active)} shard(s) pending or running "
+                           f"(jobs {', '.join(ids)})", where=run_dir,
+                           fix=f"wait for them (`alignuq runs show {run_id}`) or cancel them "
+                               f"(`alignuq runs cancel {run_id}`), then submit again")
+    busy = _busy_writers(run_dir)
+    if busy:
+        raise BadInput(f"run {run_id} is being written right now ({'; '.join(busy)})",
+                       where=run_dir, fix="wait for that run to finish or cancel it "
+                                          f"(`alignuq runs cancel {run_id}`), then submit again")
+
+
+def _submit_array(folder: Path, options: SlurmOptions, specs: list[dict],
+                  run_dir: Path) -> list[str]:
+    """Submit one array task per shard spec; the job id of each task."""
+    executor = make_executor(folder, options, len(specs))
+    try:
+        jobs = executor.map_array(ShardTask(), specs)
+    except Exception as err:  # sbatch refused (bad partition, account, qos, gres ...)
+        message = str(err).strip().splitlines()
+        detail = next((line for line in reversed(message) if "error" in line.lower()),
+                      message[-1] if message else type(err).__name__)
+        raise BadInput(f"Slurm refused the job array: {detail.strip()}", where=run_dir,
+                       fix="check --partition, --account, --qos, --gpus-per-task and --time "
+                           "against `sinfo` and your cluster's limits") from None
+    return [str(job.job_id) for job in jobs]
 
 
 # ---------------------------------------------------------------------------------------------
