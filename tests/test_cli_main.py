@@ -20,3 +20,17 @@ def test_a_missing_dataset_is_bad_input(cli, ws_dir) -> None:
     assert res.code == 2
     lines = res.err.strip().splitlines()
     assert len(lines) == 1 and "no dataset named 'nope'" in lines[0] and "datasets list" in lines[0]
+
+
+def test_import_without_a_format_names_the_command_for_the_file(cli, ws_dir, data_dir) -> None:
+    trivia = data_dir / "coane2021_trivia_mc.csv"
+    res = cli("import", trivia, "--name", "t")
+    assert res.code == 2 and "Traceback" not in res.err
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1
+    assert f"looks like table: alignuq import table {trivia} --name t" in lines[0]
+    roper = cli("import", data_dir / "samples" / "roper_topline_sample.txt")
+    assert roper.code == 2 and "looks like roper: alignuq import roper" in roper.err
+    unknown = cli("import", data_dir / "README.md")
+    assert unknown.code == 2 and "cannot tell the format" in unknown.err
+    assert not ws_dir.exists() or not any((ws_dir / "datasets").glob("*"))

@@ -25,6 +25,7 @@ from datasets_io.rules import (
 from tui.cli.common import WorkspaceOpt, info, warn, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
+FORMATS = ("roper", "table", "pew", "mmlu")  # the subcommands, one per importer
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the new dataset.",
                                       show_default=False)]

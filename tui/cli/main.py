@@ -46,6 +46,25 @@ app.command("tui")(tui_cmd.tui)
 app.command("demo")(demo_cmd.demo)
 
 
+def _import_without_format(args: list[str]) -> str | None:
+    """For `alignuq import FILE` (no format named), the command with the format the file
+    looks like; None for any other usage error."""
+    from pathlib import Path
+
+    from datasets_io.detect import detect_format
+
+    if len(args) < 2 or args[0] != "import" or args[1] in import_cmd.FORMATS \
+            or not Path(args[1]).expanduser().exists():
+        return None
+    try:
+        fmt = detect_format(args[1])
+    except BadInput as err:
+        return f"`alignuq import` needs the file's format first; {err.message}"
+    rest = " ".join(args[2:]) or "--name NAME"
+    return (f"`alignuq import` needs the file's format first; {args[1]} looks like {fmt}: "
+            f"alignuq import {fmt} {args[1]} {rest} (see `alignuq import {fmt} --help`)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; translate BadInput into one stderr line and exit code 2."""
     try:
@@ -59,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     except (click.ClickException, _TyperClickException) as err:
         ctx = getattr(err, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        if (missing_format := _import_without_format(sys.argv[1:] if argv is None else argv)):
+            typer.secho(f"alignuq: error: {missing_format}", err=True, fg=typer.colors.RED)
+            sys.exit(EXIT_BAD_INPUT)
         if err.format_message():  # empty after no-args help, which is already printed
             typer.secho(f"alignuq: error: {err.format_message()}{hint}", err=True,
                         fg=typer.colors.RED)
