@@ -39,12 +39,22 @@ def test_list_json_and_human(cli, done) -> None:
     assert human.code == 0 and run_dir.name in human.out and "10/10" in human.out
 
 
+def test_list_never_cuts_the_run_id_on_a_narrow_terminal(cli, done, monkeypatch) -> None:
+    root, run_dir = done
+    monkeypatch.setenv("COLUMNS", "40")
+    human = cli("runs", "list", "--workspace", root)
+    assert human.code == 0 and len(run_dir.name) > 25
+    assert run_dir.name in human.out  # other columns are shortened instead
+
+
 def test_show_and_watch_a_finished_run(cli, done) -> None:
     root, run_dir = done
     res = cli("runs", "show", run_dir.name[:12], "--workspace", root)
     assert res.code == 0, res.err
     assert "status  done" in res.out and "10/10 done" in res.out and "last events:" in res.out
     assert "finished: 10/10" in res.out
+    assert "prompt  'Following is a question and a selection of answ…'; chat template off; " \
+           "0 few-shot examples" in res.out
     data = json.loads(cli("runs", "show", run_dir.name, "--format", "json", "--workspace", root).out)
     assert data["status"] == "done" and data["manifest"]["run_id"] == run_dir.name and data["events"]
     watch = cli("runs", "watch", run_dir.name, "--workspace", root)

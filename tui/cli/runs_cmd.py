@@ -41,7 +41,9 @@ def list_runs(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("run", "dataset", "model", "variant", "done", "status"):
+    # the run id is what the other commands take: never cut it; the model name may be
+    table.add_column("run", no_wrap=True, min_width=max(len(i.run_id) for i in infos))
+    for col in ("dataset", "model", "variant", "done", "status"):
         table.add_column(col, justify="right" if col == "done" else "left")
     for i in infos:
         status = i.status + (f" ({i.reason})" if i.reason and i.status != runs_mod.DONE else "")
@@ -49,6 +51,17 @@ def list_runs(
         table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
                       f"{i.n_done}/{total}", status)
     Console(soft_wrap=True).print(table)
+
+
+def _prompt_line(manifest: dict) -> str | None:
+    """How the prompts were made: the template's start, chat template, few-shot examples."""
+    template = manifest.get("template")
+    if not isinstance(template, str):
+        return None
+    start = template if len(template) <= 48 else template[:47] + "…"
+    n_shot = int(manifest.get("few_shot") or 0)
+    return (f"{start!r}; chat template {'on' if manifest.get('chat_template') else 'off'}; "
+            f"{n_shot} few-shot example{'s' if n_shot != 1 else ''}")
 
 
 @app.command("show")
@@ -77,6 +90,7 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         ("dataset", manifest.get("dataset")),
         ("model", _model_line(model)),
         ("variant", manifest.get("variant")),
+        ("prompt", _prompt_line(manifest)),
         ("spellings", ", ".join(repr(s) for s in manifest.get("spelling_patterns") or [])),
         ("device", f"{manifest.get('device')} ({manifest.get('dtype')})"),
         ("measures", ", ".join(manifest.get("measures") or [])),
