@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 failure, 2 bad input (one line on stderr, never a traceback)
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -60,9 +61,9 @@ def _import_without_format(args: list[str]) -> str | None:
         fmt = detect_format(args[1])
     except BadInput as err:
         return f"`alignuq import` needs the file's format first; {err.message}"
-    rest = " ".join(args[2:]) or "--name NAME"
+    command = shlex.join(["alignuq", "import", fmt, *args[1:]]) + ("" if args[2:] else " --name NAME")
     return (f"`alignuq import` needs the file's format first; {args[1]} looks like {fmt}: "
-            f"alignuq import {fmt} {args[1]} {rest} (see `alignuq import {fmt} --help`)")
+            f"{command} (see `alignuq import {fmt} --help`)")
 
 
 def main(argv: list[str] | None = None) -> None:
