@@ -1,4 +1,4 @@
-"""Prompt prefixes computed once and shared: the run-wide header, and passages groups share.
+"""Prompt prefixes computed once: the run-wide header, and passages that groups of questions share.
 
 Every prompt of a run starts with the same template header (and a chat template's system part,
 and few-shot examples): its keys and values are computed once (``SharedPrefix``) and each batch
@@ -20,6 +20,7 @@ from typing import Any
 # A passage shared by several questions gets a prefix of its own when it is at least this long
 # past the run-wide prefix: below that, the extra one-row forward pass costs about what it saves.
 PASSAGE_MIN_TOKENS = 64
+
 
 class SharedPrefix:
     """The key/value cache of a token prefix that several prompts start with.
