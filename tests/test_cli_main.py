@@ -33,4 +33,8 @@ def test_import_without_a_format_names_the_command_for_the_file(cli, ws_dir, dat
     assert roper.code == 2 and "looks like roper: alignuq import roper" in roper.err
     unknown = cli("import", data_dir / "README.md")
     assert unknown.code == 2 and "cannot tell the format" in unknown.err
+    missing = cli("import", data_dir / "no-such-file.csv")
+    assert missing.code == 2 and "no-such-file.csv: no such file; the format comes first" in missing.err
+    typo = cli("import", "tabel")
+    assert typo.code == 2 and "Did you mean 'table'?" in typo.err
     assert not ws_dir.exists() or not any((ws_dir / "datasets").glob("*"))

@@ -54,9 +54,14 @@ def _import_without_format(args: list[str]) -> str | None:
 
     from datasets_io.detect import detect_format
 
-    if len(args) < 2 or args[0] != "import" or args[1] in import_cmd.FORMATS \
-            or not Path(args[1]).expanduser().exists():
+    if len(args) < 2 or args[0] != "import" or args[1] in import_cmd.FORMATS:
         return None
+    path = Path(args[1]).expanduser()
+    if not path.exists():
+        if not (path.suffix or "/" in args[1]):
+            return None  # a mistyped format, not a file: click's own message suggests the name
+        return (f"{args[1]}: no such file; the format comes first: "
+                f"alignuq import {'|'.join(import_cmd.FORMATS)} FILE --name NAME")
     try:
         fmt = detect_format(args[1])
     except BadInput as err:
