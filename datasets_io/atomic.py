@@ -51,3 +51,12 @@ def atomic_file(final: Path) -> Iterator[Path]:
 def write_text_atomic(final: Path, text: str) -> None:
     with atomic_file(final) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def remove_dir(path: Path) -> None:
+    """Remove a folder without ever leaving a half-removed copy under its name: it is first
+    moved into a hidden sibling (readers skip hidden names), which is then removed."""
+    path = Path(path)
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".deleting", dir=path.parent))
+    os.replace(path, trash / path.name)
+    shutil.rmtree(trash, ignore_errors=True)

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets_io.atomic import atomic_dir
+from datasets_io.atomic import atomic_dir, remove_dir
 from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 
@@ -144,6 +144,17 @@ def load_dataset(ws: Workspace, name: str) -> Dataset:
     report = json.loads((path / REPORT_FILE).read_text(encoding="utf-8"))
     dropped = pd.read_csv(path / DROPPED_FILE, dtype=str, keep_default_na=False)
     return Dataset(name=name, questions=q, report=report, dropped=dropped, path=path)
+
+
+def delete_dataset(ws: Workspace, name: str) -> Path:
+    """Remove dataset ``name`` from the workspace (its runs are the caller's concern)."""
+    path = ws.datasets / name
+    if not (path / QUESTIONS_FILE).exists():
+        known = ", ".join(list_datasets(ws)) or "none"
+        raise BadInput(f"no dataset named {name!r} in {ws.datasets}",
+                       fix=f"run `alignuq datasets list` (known: {known})")
+    remove_dir(path)
+    return path
 
 
 def letter(index: int | None) -> str:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasets_io.atomic import remove_dir
 from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 from engine import store as store_mod
@@ -371,3 +372,21 @@ def cancel_local(run_dir: Path) -> dict[str, Any]:
         except ProcessLookupError:
             continue
     return {"signalled": signalled, "elsewhere": elsewhere}
+
+
+# ---------------------------------------------------------------------- delete
+
+
+def delete_run(ws: Workspace, run_dir: Path) -> None:
+    """Remove a run of the workspace (store, manifest, events, Slurm files); refused while it
+    runs. Exported tables are kept: they are records of what was published."""
+    run_dir = Path(run_dir)
+    if run_dir.resolve().parent != ws.runs.resolve():
+        raise BadInput(f"{run_dir} is not a run of the workspace {ws.root}", where=run_dir,
+                       fix="delete runs of this workspace only (see `alignuq runs list`)")
+    st = run_status(run_dir)
+    if st.status == RUNNING:
+        raise BadInput(f"run {run_dir.name} is running ({st.reason or 'Slurm shards active'})",
+                       where=run_dir, fix=f"cancel it first (`alignuq runs cancel {run_dir.name}`)")
+    remove_dir(run_dir)
+

@@ -162,3 +162,50 @@ def test_watch_attaches_to_a_live_run_until_done(cli, ws_dir, data_dir, tiny_lla
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _nothing_left(folder: Path) -> bool:
+    return not any(folder.iterdir())  # hidden leftovers of a removal count too
+
+
+def test_delete_a_run_then_its_dataset(cli, done, tmp_path) -> None:
+    root, run_dir = done
+    ws = tmp_path / "ws"
+    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("*.lock"))
+    name = run_dir.name
+    asked = cli("runs", "delete", name[:10], "--workspace", ws)  # no terminal to ask on
+    assert asked.code == 2 and "pass --yes" in asked.err and (ws / "runs" / name).is_dir()
+    kept = cli("datasets", "delete", "mmlu-10", "--yes", "--workspace", ws)
+    assert kept.code == 2 and name in kept.err and "--with-runs" in kept.err
+    assert (ws / "datasets" / "mmlu-10").is_dir()
+    res = cli("runs", "delete", name[:10], "--yes", "--workspace", ws)
+    assert res.code == 0, res.err
+    assert f"deleted run {name}" in res.out and _nothing_left(ws / "runs")
+    assert json.loads(cli("runs", "list", "--format", "json", "--workspace", ws).out) == []
+    res = cli("datasets", "delete", "mmlu-10", "--yes", "--workspace", ws)
+    assert res.code == 0 and _nothing_left(ws / "datasets")
+    again = cli("datasets", "delete", "mmlu-10", "--yes", "--workspace", ws)
+    assert again.code == 2 and "no dataset named 'mmlu-10'" in again.err
+
+
+def test_delete_a_dataset_with_its_runs_but_never_a_running_one(cli, done, tmp_path) -> None:
+    root, run_dir = done
+    ws = tmp_path / "ws"
+    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("*.lock"))
+    copy = ws / "runs" / run_dir.name
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(copy / "results" / "main.sqlite")],
+                              cwd=REPO, env=engine_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        res = cli("runs", "delete", copy.name, "--yes", "--workspace", ws)
+        assert res.code == 2 and "is running" in res.err and "runs cancel" in res.err
+        res = cli("datasets", "delete", "mmlu-10", "--with-runs", "--yes", "--workspace", ws)
+        assert res.code == 2 and "is running" in res.err
+        assert copy.is_dir() and (ws / "datasets" / "mmlu-10").is_dir()
+    finally:
+        holder.kill()
+        holder.wait(30)
+    res = cli("datasets", "delete", "mmlu-10", "--with-runs", "--yes", "--workspace", ws)
+    assert res.code == 0, res.err
+    assert "deleted dataset mmlu-10 and 1 run(s)" in res.out
+    assert _nothing_left(ws / "runs") and _nothing_left(ws / "datasets")

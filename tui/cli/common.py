@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace, resolve_workspace
 
 WorkspaceOpt = Annotated[
@@ -31,6 +32,21 @@ class Format(str, Enum):
     human = "human"
     json = "json"
     csv = "csv"
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on the terminal (stop with exit 1 on no); without a terminal, ``--yes`` is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"{question} needs a confirmation and there is no terminal to ask on",
+                       fix="pass --yes")
+    if not typer.confirm(question, err=True):
+        info("nothing deleted")
+        raise typer.Exit(1)
 
 
 def workspace(path: Path | None) -> Workspace:

@@ -1,4 +1,4 @@
-"""`alignuq datasets list|show|questions|dropped|derive`.
+"""`alignuq datasets list|show|questions|dropped|derive|delete`.
 
 JSON keys of `show` (a documented interface): name, source, n_questions, n_dropped,
 dropped_by_reason, n_choices_histogram, subjects, has_human_share, has_correct, settings, warnings,
@@ -16,9 +16,18 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from datasets_io.dataset import Dataset, letter, list_datasets, load_dataset
+from datasets_io.dataset import Dataset, delete_dataset, letter, list_datasets, load_dataset
 from datasets_io.errors import BadInput
-from tui.cli.common import Format, WorkspaceOpt, info, print_csv, print_json, workspace
+from tui.cli.common import (
+    Format,
+    WorkspaceOpt,
+    YesOpt,
+    confirm,
+    info,
+    print_csv,
+    print_json,
+    workspace,
+)
 
 app = typer.Typer(no_args_is_help=True, help="List, inspect and curate imported datasets.")
 
@@ -188,3 +197,31 @@ def derive(
     cur = child.report["curation"]
     info(f"wrote dataset {new_name!r}: {len(child.questions)} questions "
          f"({cur['n_removed']} left out of {name!r}) to {child.path}")
+
+
+@app.command("delete")
+def delete(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
+           with_runs: Annotated[bool, typer.Option("--with-runs",
+                                                   help="Delete its runs too.")] = False,
+           yes: YesOpt = False, workspace_dir: WorkspaceOpt = None) -> None:
+    """Delete a dataset (refused while it has runs, unless --with-runs; exports are kept)."""
+    from engine import runs as runs_mod
+
+    ws = workspace(workspace_dir)
+    load_dataset(ws, name)  # a clear error for an unknown name, before anything else
+    runs = [r for r in runs_mod.list_runs(ws) if r.dataset == name]
+    ids = ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")
+    if runs and not with_runs:
+        raise BadInput(f"dataset {name!r} has {len(runs)} run(s): {ids}",
+                       fix="delete them first (`alignuq runs delete RUN`), or pass --with-runs")
+    running = [r.run_id for r in runs if r.status == runs_mod.RUNNING]
+    if running:  # checked for all before any is deleted
+        raise BadInput(f"run {running[0]} of dataset {name!r} is running",
+                       fix=f"cancel it first (`alignuq runs cancel {running[0]}`)")
+    also = f" and its {len(runs)} run(s) ({ids})" if runs else ""
+    confirm(f"delete dataset {name!r}{also}?", yes)
+    for r in runs:
+        runs_mod.delete_run(ws, Path(r.run_dir))
+    delete_dataset(ws, name)
+    typer.echo(f"deleted dataset {name}" + (f" and {len(runs)} run(s)" if runs else ""))
+

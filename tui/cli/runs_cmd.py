@@ -1,4 +1,4 @@
-"""`alignuq runs list|show|watch|cancel` (and `runs import`, registered by main.py)."""
+"""`alignuq runs list|show|watch|cancel|delete` (and `runs import`, registered by main.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import typer
 
 from datasets_io.errors import EXIT_FAILURE
 from engine import runs as runs_mod
-from tui.cli.common import WorkspaceOpt, info, print_json, workspace
+from tui.cli.common import WorkspaceOpt, YesOpt, confirm, info, print_json, workspace
 
-app = typer.Typer(no_args_is_help=True, help="Runs of the workspace: list, show, watch, cancel.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Runs of the workspace: list, show, watch, cancel, delete.")
 
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix of one, or its folder).")]
 
@@ -265,4 +266,16 @@ def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
         raise typer.Exit(EXIT_FAILURE)
     if not outcome["signalled"]:
         typer.echo(f"run {run_dir.name} is not running")
+
+
+@app.command("delete")
+def delete(run: RunArg, yes: YesOpt = False, ws_path: WorkspaceOpt = None) -> None:
+    """Delete a run: its results, manifest and events (refused while it runs; exports are kept)."""
+    ws = workspace(ws_path)
+    run_dir = runs_mod.find_run(ws, run)
+    st = runs_mod.run_status(run_dir)
+    total = "?" if st.n_total is None else st.n_total
+    confirm(f"delete run {run_dir.name} ({st.n_done}/{total} questions, {st.status})?", yes)
+    runs_mod.delete_run(ws, run_dir)
+    typer.echo(f"deleted run {run_dir.name}")
 
