@@ -1,4 +1,4 @@
-"""The runs of a workspace: listing, status, event tails, local cancellation. Torch-free (the TUI
+"""The runs of a workspace: listing, status, event tails, local cancellation, deletion. Torch-free
 and the CLI use it).
 
 Status of a run (``run_status``):
