@@ -1,5 +1,5 @@
-"""The runs of a workspace: listing, status, event tails, local cancellation, deletion. Torch-free
-and the CLI use it).
+"""The runs of a workspace: listing, status, event tails, local cancellation, deletion.
+Torch-free (the TUI and the CLI use it).
 
 Status of a run (``run_status``):
 
