@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_io.atomic import remove_dir
+from datasets_io.dataset import delete_dataset
 from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 from engine import store as store_mod
@@ -389,4 +390,21 @@ def delete_run(ws: Workspace, run_dir: Path) -> None:
         raise BadInput(f"run {run_dir.name} is running ({st.reason or 'Slurm shards active'})",
                        where=run_dir, fix=f"cancel it first (`alignuq runs cancel {run_dir.name}`)")
     remove_dir(run_dir)
+
+
+def dataset_runs(ws: Workspace, name: str) -> list[RunInfo]:
+    """The runs of dataset ``name``, with their status."""
+    return [r for r in list_runs(ws) if r.dataset == name]
+
+
+def delete_dataset_and_runs(ws: Workspace, name: str, runs: list[RunInfo]) -> None:
+    """Delete ``runs`` (the dataset's, from ``dataset_runs``), then dataset ``name``; nothing at
+    all while one of the runs is running."""
+    running = [r.run_id for r in runs if r.status == RUNNING]
+    if running:
+        raise BadInput(f"run {running[0]} of dataset {name!r} is running",
+                       fix=f"cancel it first (`alignuq runs cancel {running[0]}`)")
+    for r in runs:
+        delete_run(ws, Path(r.run_dir))
+    delete_dataset(ws, name)
 

@@ -142,6 +142,48 @@ async def test_exclude_then_reinclude_make_new_versions(ws_copy: Path) -> None:
         assert second not in set(v3.questions["question_id"])
 
 
+def _dialog_text(app) -> str:
+    from textual.widgets import Static
+
+    return "\n".join(text_of(w) for w in app.screen.query(Static))
+
+
+@sync
+async def test_delete_a_dataset_with_its_runs_after_a_confirmation(ws_copy: Path) -> None:
+    from datasets_io.workspace import Workspace
+    from engine.runs import list_runs
+
+    ws = Workspace(ws_copy)
+    app = make_test_app(ws_copy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot, app, "coane")
+        screen = _ds(app)
+        screen.query_one("#questions").focus()
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "Confirm", 10, "the question")
+        asked = _dialog_text(app)
+        assert "Delete dataset coane and its 2 run(s)?" in asked
+        assert "c-toy-a" in asked and "c-toy-b" in asked
+        await pilot.press("n")  # no: nothing is deleted
+        await wait_for(pilot, lambda: type(app.screen).__name__ != "Confirm", 5, "the dialog to close")
+        assert (ws.datasets / "coane").is_dir() and len(list_runs(ws)) == 2
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "Confirm", 10, "the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "coane" not in screen.summaries and screen.current == "roper",
+                       30, "the list without coane")
+        assert not (ws.datasets / "coane").exists() and list_runs(ws) == []
+        assert sorted(p.name for p in ws.datasets.iterdir()) == ["roper"]  # nothing hidden left
+        assert not any(ws.runs.iterdir())
+        await pilot.press("delete")  # the last one: the table empties
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "Confirm", 10, "the question")
+        assert "It has no runs." in _dialog_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not screen.summaries and screen.current is None, 30,
+                       "an empty list")
+        assert screen.query_one("#questions").row_count == 0
+
+
 @sync
 async def test_import_wizard_roper_with_refusal_editor_and_report(ws_dir: Path,
                                                                    data_dir: Path) -> None:

@@ -40,6 +40,15 @@ class ModelProbs(Message):
         self.probs = probs
 
 
+class DatasetDeleted(Message):
+    """A dataset (and the runs listed with it) was deleted."""
+
+    def __init__(self, name: str, n_runs: int) -> None:
+        super().__init__()
+        self.name = name
+        self.n_runs = n_runs
+
+
 class DatasetWritten(Message):
     """A new dataset (an import or a curated version) was written."""
 

@@ -131,6 +131,20 @@ def derive_version(root: Path, source: str, name: str,
 
 # ---------------------------------------------------------------- runs on disk (thread workers)
 
+def runs_of_dataset(root: Path, name: str) -> list[Any]:
+    """The runs of dataset ``name`` (``engine.runs.RunInfo``, with their status)."""
+    from engine.runs import dataset_runs
+
+    return dataset_runs(workspace(root), name)
+
+
+def delete_dataset(root: Path, name: str, runs: list[Any]) -> None:
+    """Delete ``runs`` and then dataset ``name`` (nothing while one of the runs runs)."""
+    from engine.runs import delete_dataset_and_runs
+
+    delete_dataset_and_runs(workspace(root), name, runs)
+
+
 def scan_runs(root: Path) -> list[dict[str, Any]]:
     """Every run of the workspace (``engine.runs.list_runs``), newest first, with its manifest."""
     from engine.runs import list_runs, read_manifest_or_empty

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from datasets_io.dataset import Dataset, delete_dataset, letter, list_datasets, load_dataset
+from datasets_io.dataset import Dataset, letter, list_datasets, load_dataset
 from datasets_io.errors import BadInput
 from tui.cli.common import (
     Format,
@@ -209,19 +209,13 @@ def delete(name: Annotated[str, typer.Argument(help="Dataset name.", show_defaul
 
     ws = workspace(workspace_dir)
     load_dataset(ws, name)  # a clear error for an unknown name, before anything else
-    runs = [r for r in runs_mod.list_runs(ws) if r.dataset == name]
+    runs = runs_mod.dataset_runs(ws, name)
     ids = ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")
     if runs and not with_runs:
         raise BadInput(f"dataset {name!r} has {len(runs)} run(s): {ids}",
                        fix="delete them first (`alignuq runs delete RUN`), or pass --with-runs")
-    running = [r.run_id for r in runs if r.status == runs_mod.RUNNING]
-    if running:  # checked for all before any is deleted
-        raise BadInput(f"run {running[0]} of dataset {name!r} is running",
-                       fix=f"cancel it first (`alignuq runs cancel {running[0]}`)")
     also = f" and its {len(runs)} run(s) ({ids})" if runs else ""
-    confirm(f"delete dataset {name!r}{also}?", yes)
-    for r in runs:
-        runs_mod.delete_run(ws, Path(r.run_dir))
-    delete_dataset(ws, name)
+    if not any(r.status == runs_mod.RUNNING for r in runs):  # else the refusal comes first
+        confirm(f"delete dataset {name!r}{also}?", yes)
+    runs_mod.delete_dataset_and_runs(ws, name, runs)
     typer.echo(f"deleted dataset {name}" + (f" and {len(runs)} run(s)" if runs else ""))
-

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.dialogs.filters import Filters, FiltersDialog
-from tui.messages import DatasetLoaded, DatasetsListed, DatasetWritten
+from tui.messages import DatasetDeleted, DatasetLoaded, DatasetsListed, DatasetWritten
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
 
@@ -37,6 +37,8 @@ The workspace's datasets (left) and the questions of the selected one (right).
   NEW dataset version without the excluded questions (datasets are never edited in place).
   On a version, `p` opens its parent with the version's exclusions marked: `x` re-includes
   some, `v` writes the next version.
+* **Delete** the selected dataset with `delete`, after a confirmation that names its runs: they
+  are deleted with it (refused while one of them is running). Exported tables are kept.
 """
 
     BINDINGS = [
@@ -50,6 +52,8 @@ The workspace's datasets (left) and the questions of the selected one (right).
         Binding("p", "open_parent", "Parent", show=False,
                 tooltip="Open the parent dataset with this version's exclusions marked"),
         Binding("escape", "clear_search", "Clear", show=False),
+        Binding("delete", "delete_dataset", "Delete", show=False,
+                tooltip="Delete the selected dataset and its runs (after a confirmation)"),
     ]
 
     def __init__(self) -> None:
@@ -102,6 +106,10 @@ The workspace's datasets (left) and the questions of the selected one (right).
             self.query_one("#dataset-summary", Static).update(
                 "No datasets yet.\nPress [b]i[/b] to import a survey or benchmark file.")
             self.query_one("#filter-status", Static).update("")
+            self.current = self.frame = None  # the last one was deleted: show nothing of it
+            table = self.query_one("#questions", FrameTable)
+            table.clear(columns=True)
+            table.frame = None
             return
         wanted = getattr(self, "_select_after", None) or self.current
         names = [s["name"] for s in message.summaries]
@@ -309,6 +317,59 @@ The workspace's datasets (left) and the questions of the selected one (right).
                     f"questions)\n{message.path}", title="Dataset written", timeout=8)
         self.excluded = set()
         self.reload(select=message.name)
+
+    def action_delete_dataset(self) -> None:
+        from tui.workers import runs_of_dataset
+
+        name, root = self.current, self.app.settings.workspace
+        if not name:
+            return
+
+        def work() -> None:
+            runs = runs_of_dataset(root, name)
+            self.app.call_from_thread(self._confirm_delete, name, runs)
+
+        self.run_worker(work, thread=True, group="delete", exclusive=True, exit_on_error=False,
+                        name="runs of the dataset")
+
+    def _confirm_delete(self, name: str, runs: list[Any]) -> None:
+        from tui.dialogs.ask import Confirm
+
+        running = [r.run_id for r in runs if r.status == "running"]
+        if running:
+            self.notify(f"Run {running[0]} of {name} is running: cancel it first (Runs, c).",
+                        severity="error", timeout=8)
+            return
+        listed = "".join(f"\n  {r.run_id}" for r in runs[:6]) + ("\n  …" if len(runs) > 6 else "")
+        text = (f"Delete dataset {name} and its {len(runs)} run(s)?{listed}" if runs
+                else f"Delete dataset {name}? It has no runs.") + "\nExported tables are kept."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(name, runs)
+
+        self.app.push_screen(Confirm("Delete dataset", text), answered)
+
+    def _delete(self, name: str, runs: list[Any]) -> None:
+        from tui.workers import delete_dataset
+
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            delete_dataset(root, name, runs)
+            self.post_message(DatasetDeleted(name, len(runs)))
+
+        self.run_worker(work, thread=True, group="delete", exit_on_error=False,
+                        name="delete dataset")
+
+    def on_dataset_deleted(self, message: DatasetDeleted) -> None:
+        self.notify(f"Deleted dataset {message.name}"
+                    + (f" and {message.n_runs} run(s)" if message.n_runs else ""),
+                    title="Dataset deleted", timeout=6)
+        self.current, self.excluded = None, set()
+        self.reload()
+        if message.n_runs and (results := self.app.section("results")) is not None:
+            results.runs_changed()
 
     def action_open_parent(self) -> None:
         """Open this version's parent with the version's exclusions marked (to re-include)."""
