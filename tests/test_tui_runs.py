@@ -203,3 +203,39 @@ async def test_real_engine_queue_cancel_and_resume(tmp_path: Path, data_dir: Pat
         assert job.done == job.total == 400
         assert any("resumed" in line for line in job.log)
         assert stopped_at <= job.done
+
+
+@sync
+async def test_delete_a_run_from_the_attach_list_but_never_a_running_one(tmp_path: Path,
+                                                                        tui_ws: Path) -> None:
+    import shutil
+
+    from engine.store import ResultStore
+
+    ws = tmp_path / "ws"
+    shutil.copytree(tui_ws, ws)
+    live = _detached_run(ws, "live-run")
+    store = ResultStore(live / "results" / "main.sqlite", "live-run")  # holds the lock: running
+    app = make_test_app(ws)
+
+    async def delete(run_id: str) -> None:
+        await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AttachDialog", 30, "the list")
+        index = [r["run_id"] for r in app.screen.runs].index(run_id)
+        app.screen.query_one("#runs-list").highlighted = index
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "Confirm", 10, "the question")
+        await pilot.press("y")
+
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("r")
+            await delete("c-toy-a")
+            await wait_for(pilot, lambda: not (ws / "runs" / "c-toy-a").exists(), 30, "the delete")
+            assert sorted(p.name for p in (ws / "runs").iterdir()) == ["c-toy-b", "live-run"]
+            await delete("live-run")
+            await wait_for(pilot, lambda: any("is running" in f.message for f in app.failures), 30,
+                           "the refusal")
+            assert live.is_dir() and not _runs(app).jobs  # nothing attached either
+    finally:
+        store.close()

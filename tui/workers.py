@@ -145,6 +145,13 @@ def delete_dataset(root: Path, name: str, runs: list[Any]) -> None:
     delete_dataset_and_runs(workspace(root), name, runs)
 
 
+def delete_run(root: Path, run_dir: str | Path) -> None:
+    """Delete a run of the workspace (refused while it runs)."""
+    from engine.runs import delete_run as delete
+
+    delete(workspace(root), Path(run_dir))
+
+
 def scan_runs(root: Path) -> list[dict[str, Any]]:
     """Every run of the workspace (``engine.runs.list_runs``), newest first, with its manifest."""
     from engine.runs import list_runs, read_manifest_or_empty

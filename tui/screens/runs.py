@@ -81,7 +81,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 * `c` cancels the highlighted job (rows already computed are kept); `u` resumes a cancelled or
   failed job (the engine skips the questions already done).
 * `a` attaches to a run started elsewhere (a Slurm array, another console) by tailing its
-  `events*.jsonl` files.
+  `events*.jsonl` files. In that list, `delete` deletes the highlighted run after a
+  confirmation (refused while it runs; exported tables are kept).
 """
 
     BINDINGS = [
@@ -444,12 +445,43 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 return
 
             def chosen(run: dict[str, Any] | None) -> None:
-                if run is not None:
+                if run is not None and run.get("delete"):
+                    self._confirm_delete(run)
+                elif run is not None:
                     self.attach(run)
 
             self.app.push_screen(AttachDialog(runs), chosen)
 
         self.run_worker(pick(), exit_on_error=False, name="list runs")
+
+    def _confirm_delete(self, run: dict[str, Any]) -> None:
+        from tui.dialogs.ask import Confirm
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete_run(run)
+
+        total = run.get("n_total") or "?"
+        self.app.push_screen(Confirm("Delete run", (
+            f"Delete run {run['run_id']} ({run.get('n_done', '?')}/{total} questions, "
+            f"{run.get('status', '?')})?\nIts results, manifest and events go; exported tables "
+            "are kept.")), answered)
+
+    def _delete_run(self, run: dict[str, Any]) -> None:
+        from tui.workers import delete_run
+
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            delete_run(root, run["run_dir"])  # refused (a notification) while the run runs
+            self.app.call_from_thread(self._run_deleted, str(run["run_id"]))
+
+        self.run_worker(work, thread=True, exit_on_error=False, name="delete run")
+
+    def _run_deleted(self, run_id: str) -> None:
+        self.notify(f"Deleted run {run_id}", title="Run deleted", timeout=6)
+        if (results := self.app.section("results")) is not None:
+            results.runs_changed()
 
     def attach(self, run: dict[str, Any]) -> Job:
         """Follow a run started elsewhere by tailing its events files."""
