@@ -407,4 +407,3 @@ def delete_dataset_and_runs(ws: Workspace, name: str, runs: list[RunInfo]) -> No
     for r in runs:
         delete_run(ws, Path(r.run_dir))
     delete_dataset(ws, name)
-

@@ -278,4 +278,3 @@ def delete(run: RunArg, yes: YesOpt = False, ws_path: WorkspaceOpt = None) -> No
     confirm(f"delete run {run_dir.name} ({st.n_done}/{total} questions, {st.status})?", yes)
     runs_mod.delete_run(ws, run_dir)
     typer.echo(f"deleted run {run_dir.name}")
-
