@@ -57,8 +57,10 @@ def test_bad_input_is_one_line_and_the_right_exit_code(cli, small, tiny_llama_di
 
 def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(ws_dir, data_dir, tiny_llama_dir,
                                                             cli) -> None:
-    mmlu_dataset(ws_dir, data_dir, "mmlu-40", n=40)
-    argv = [sys.executable, "-m", "tui.cli.main", "run", "--dataset", "mmlu-40", "--model",
+    # enough questions that the run cannot finish between the check and the signal
+    # (the tiny model answers about 120 a second)
+    mmlu_dataset(ws_dir, data_dir, "mmlu-270", n=270)  # 135 of anatomy, 135 of astronomy
+    argv = [sys.executable, "-m", "tui.cli.main", "run", "--dataset", "mmlu-270", "--model",
             str(tiny_llama_dir), "--batch-tokens", "40"]
     proc = subprocess.Popen(argv, cwd=REPO, env=engine_env(ws_dir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -81,11 +83,11 @@ def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(ws_dir, data_dir, t
     assert proc.returncode == 130, err
     assert "Run the same command again to resume" in err and run_dir.name in err
     kept = store.count_done(run_dir)
-    assert 3 <= kept < 40
-    res = cli("run", "--dataset", "mmlu-40", "--model", tiny_llama_dir, "--format", "json")
+    assert 3 <= kept < 270
+    res = cli("run", "--dataset", "mmlu-270", "--model", tiny_llama_dir, "--format", "json")
     assert res.code == 0, res.err
     summary = json.loads(res.out)
-    assert summary["n_done"] == 40 and summary["n_new"] == 40 - kept
+    assert summary["n_done"] == 270 and summary["n_new"] == 270 - kept
 
 
 def test_slurm_flags_build_the_options_and_print_how_to_follow(cli, ws_dir, small, monkeypatch) -> None:
