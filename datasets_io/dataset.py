@@ -131,12 +131,18 @@ def list_datasets(ws: Workspace) -> list[str]:
                   if p.is_dir() and not p.name.startswith(".") and (p / QUESTIONS_FILE).exists())
 
 
-def load_dataset(ws: Workspace, name: str) -> Dataset:
+def dataset_path(ws: Workspace, name: str) -> Path:
+    """The folder of dataset ``name``; BadInput naming the known ones when there is none."""
     path = ws.datasets / name
     if not (path / QUESTIONS_FILE).exists():
         known = ", ".join(list_datasets(ws)) or "none"
         raise BadInput(f"no dataset named {name!r} in {ws.datasets}",
                        fix=f"run `alignuq datasets list` (known: {known})")
+    return path
+
+
+def load_dataset(ws: Workspace, name: str) -> Dataset:
+    path = dataset_path(ws, name)
     q = pq.read_table(path / QUESTIONS_FILE).to_pandas()
     q["choices"] = q["choices"].map(list)
     q["human_share"] = q["human_share"].map(lambda v: None if v is None else [float(x) for x in v])
@@ -148,11 +154,7 @@ def load_dataset(ws: Workspace, name: str) -> Dataset:
 
 def delete_dataset(ws: Workspace, name: str) -> Path:
     """Remove dataset ``name`` from the workspace (its runs are the caller's concern)."""
-    path = ws.datasets / name
-    if not (path / QUESTIONS_FILE).exists():
-        known = ", ".join(list_datasets(ws)) or "none"
-        raise BadInput(f"no dataset named {name!r} in {ws.datasets}",
-                       fix=f"run `alignuq datasets list` (known: {known})")
+    path = dataset_path(ws, name)
     remove_dir(path)
     return path
 

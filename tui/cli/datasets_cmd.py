@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from datasets_io.dataset import Dataset, letter, list_datasets, load_dataset
+from datasets_io.dataset import Dataset, dataset_path, letter, list_datasets, load_dataset
 from datasets_io.errors import BadInput
 from tui.cli.common import (
     Format,
@@ -208,7 +208,7 @@ def delete(name: Annotated[str, typer.Argument(help="Dataset name.", show_defaul
     from engine import runs as runs_mod
 
     ws = workspace(workspace_dir)
-    load_dataset(ws, name)  # a clear error for an unknown name, before anything else
+    dataset_path(ws, name)  # a clear error for an unknown name, before anything else
     runs = runs_mod.dataset_runs(ws, name)
     ids = ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")
     if runs and not with_runs:
