@@ -55,13 +55,11 @@ def test_bad_input_is_one_line_and_the_right_exit_code(cli, small, tiny_llama_di
     assert "Traceback" not in res.err
 
 
-def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(ws_dir, data_dir, tiny_llama_dir,
-                                                            cli) -> None:
-    # enough questions that the run cannot finish between the check and the signal
-    # (the tiny model answers about 120 a second)
-    mmlu_dataset(ws_dir, data_dir, "mmlu-270", n=270)  # 135 of anatomy, 135 of astronomy
+def _interrupt_run(ws_dir: Path, model: Path) -> tuple[subprocess.Popen, str, Path]:
+    """Start `alignuq run` on mmlu-270, send SIGINT once 3 rows are stored; the process, its
+    stderr and the run folder."""
     argv = [sys.executable, "-m", "tui.cli.main", "run", "--dataset", "mmlu-270", "--model",
-            str(tiny_llama_dir), "--batch-tokens", "40"]
+            str(model), "--batch-tokens", "40"]
     proc = subprocess.Popen(argv, cwd=REPO, env=engine_env(ws_dir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -73,17 +71,32 @@ def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(ws_dir, data_dir, t
                 run_dir = dirs[0]
                 break
             assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
+            time.sleep(0.1)
         assert run_dir is not None
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc, err, run_dir
+
+
+def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(tmp_path, data_dir, tiny_llama_dir,
+                                                            cli, monkeypatch) -> None:
+    # The tiny model answers about 120 questions a second, so on a loaded machine the run can
+    # end before the signal lands (seen twice in full test runs); such an attempt proves
+    # nothing and is made again in a fresh workspace. A signal that is lost every time fails.
+    for attempt in range(3):
+        ws_dir = tmp_path / f"ws-{attempt}"
+        mmlu_dataset(ws_dir, data_dir, "mmlu-270", n=270)  # 135 of anatomy, 135 of astronomy
+        proc, err, run_dir = _interrupt_run(ws_dir, tiny_llama_dir)
+        if not (proc.returncode == 0 and store.count_done(run_dir) == 270):
+            break
     assert proc.returncode == 130, err
     assert "Run the same command again to resume" in err and run_dir.name in err
     kept = store.count_done(run_dir)
     assert 3 <= kept < 270
+    monkeypatch.setenv("ALIGNUQ_WORKSPACE", str(ws_dir))
     res = cli("run", "--dataset", "mmlu-270", "--model", tiny_llama_dir, "--format", "json")
     assert res.code == 0, res.err
     summary = json.loads(res.out)
