@@ -380,7 +380,7 @@ def shared_passages(tmp: Path, model: str, args: argparse.Namespace, device: str
 
 
 def big_llama(ws: Path, dataset: str, args: argparse.Namespace, device: str) -> None:
-    """A random-initialised ~1.2B Llama (SmolLM2's tokenizer), saved once, run through the engine."""
+    """A random-initialised 1.07B Llama (SmolLM2's tokenizer), saved once, run through the engine."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from engine.models.gguf import convert_gguf, smollm_gguf
