@@ -281,12 +281,13 @@ class _Tracker:
     def __init__(self, run_id: str, n_done: int, n_total: int, emit: EventSink):
         self.run_id, self.n_done, self.n_total, self.emit = run_id, n_done, n_total, emit
         self.rate = _Rate()
-        self.rate.add(time.time(), n_done)
 
     def _emit(self, rate: float, eta: float | None, phase: str) -> None:
         self.emit(Progress(self.run_id, self.n_done, self.n_total, rate, eta, phase).to_event())
 
     def start(self) -> None:
+        """Questions start running now: the rate counts from here, not from the model load."""
+        self.rate.add(time.time(), self.n_done)
         self._emit(0.0, None, "running")
 
     def add(self, n: int) -> None:

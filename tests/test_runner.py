@@ -475,3 +475,21 @@ def test_smollm_on_real_questions_matches_the_direct_computation(tmp_path, smoll
             assert_row_matches({m: got[m] for m in measure_names()}, want, atol=1e-5)
             assert got["cloze"] == want["cloze"]
             assert not math.isnan(got["choice_mass"])
+
+
+def test_rate_and_eta_count_from_the_first_batch_not_from_the_model_load(monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "time", lambda: clock[0])
+    events: list[dict] = []
+    tracker = runner._Tracker("r", n_done=2, n_total=12, emit=events.append)
+    clock[0] += 20.0  # loading the model and encoding the prompts
+    tracker.start()
+    clock[0] += 2.0
+    tracker.add(4)  # 4 questions in the 2 s since the start: 2 q/s, 6 left -> 3 s
+    clock[0] += 3.0
+    tracker.add(6)
+    tracker.finish()
+    running = [e for e in events if e["phase"] == "running"]
+    assert running[0]["done"] == 2 and running[0]["rate"] == 0.0
+    assert running[1]["rate"] == pytest.approx(2.0) and running[1]["eta_s"] == pytest.approx(3.0)
+    assert events[-1]["phase"] == "done" and events[-1]["rate"] == pytest.approx(10 / 5)
