@@ -41,10 +41,20 @@ def test_list_json_and_human(cli, done) -> None:
 
 def test_list_never_cuts_the_run_id_on_a_narrow_terminal(cli, done, monkeypatch) -> None:
     root, run_dir = done
-    monkeypatch.setenv("COLUMNS", "40")
+    for name, value in (("COLUMNS", "40"), ("TTY_COMPATIBLE", "1"), ("NO_COLOR", "1")):
+        monkeypatch.setenv(name, value)  # rich then takes the captured output for a terminal
     human = cli("runs", "list", "--workspace", root)
     assert human.code == 0 and len(run_dir.name) > 25
-    assert run_dir.name in human.out  # other columns are shortened instead
+    assert run_dir.name in human.out and "…" in human.out  # other columns are shortened instead
+
+
+def test_list_piped_cuts_nothing(cli, done, monkeypatch) -> None:
+    root, run_dir = done
+    monkeypatch.setenv("COLUMNS", "40")
+    human = cli("runs", "list", "--workspace", root)
+    assert human.code == 0 and "…" not in human.out
+    row = human.out.splitlines()[1].split()
+    assert row == [run_dir.name, "mmlu-10", tiny_name(run_dir), "corrected", "10/10", "done"]
 
 
 def test_show_and_watch_a_finished_run(cli, done) -> None:

@@ -51,7 +51,10 @@ def list_runs(
         total = "?" if i.n_total is None else str(i.n_total)
         table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
                       f"{i.n_done}/{total}", status)
-    Console(soft_wrap=True).print(table)
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:  # piped or redirected: no screen width to fit, so cut nothing
+        console = Console(soft_wrap=True, width=10_000)
+    console.print(table)
 
 
 def _prompt_line(manifest: dict) -> str | None:
