@@ -7,6 +7,7 @@ exit with code 2; they never show a traceback for it.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 EXIT_OK = 0
@@ -34,3 +35,22 @@ class BadInput(Exception):
         if self.fix:
             text += f"; {self.fix}"
         return text.replace("\n", " ")
+
+
+def write_failure(err: OSError, where: str | Path | None = None, *,
+                  kept: str | None = None) -> BadInput | None:
+    """A full or read-only disk as the error a user can act on (None for any other error).
+
+    ``where`` names the place when the error itself names no file; ``kept`` says what survives
+    (e.g. the rows already stored), appended to the fix.
+    """
+    place = err.filename or where
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space or choose a folder on another disk, then run the same command again"
+        return BadInput("no space left on the disk that holds it (or the disk quota is used up)",
+                        where=place, fix=f"{fix} ({kept})" if kept else fix)
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return BadInput(f"cannot write here ({err.strerror or 'permission denied'})", where=place,
+                        fix="choose a folder you can write to (for the workspace: --workspace DIR "
+                            "or ALIGNUQ_WORKSPACE)")
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datasets_io.errors import BadInput
+
 BAD_INPUT = "BAD_INPUT"
 MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
 BAD_MODEL = "BAD_MODEL"
@@ -21,14 +23,19 @@ SUGGESTIONS = {
 
 
 class EngineError(Exception):
-    """An error with a stable code, carried to the front end as the protocol's `error`."""
+    """An error with a stable code, carried to the front end as the protocol's `error`.
 
-    def __init__(self, code: str, message: str):
+    ``suggestion`` (what to do) defaults to the code's; an error that knows better gives its own.
+    """
+
+    def __init__(self, code: str, message: str, suggestion: str | None = None):
         assert code in CODES, code
         self.code = code
         self.message = message
+        self.suggestion = suggestion or SUGGESTIONS[code]
         super().__init__(f"{code}: {message}")
 
-    @property
-    def suggestion(self) -> str:
-        return SUGGESTIONS[self.code]
+    @classmethod
+    def from_bad_input(cls, err: BadInput) -> EngineError:
+        """BAD_INPUT with the error's own fix as the suggestion (what and where as the message)."""
+        return cls(BAD_INPUT, BadInput(err.what, where=err.where, line=err.line).message, err.fix)

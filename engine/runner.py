@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_io.dataset import Dataset, load_dataset
-from datasets_io.errors import BadInput
+from datasets_io.errors import BadInput, write_failure
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
 from engine.batching import BatchQueue, InlineExecutor
@@ -252,11 +252,13 @@ def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
         raise
     except BadInput as err:
         emit({"type": "error", "code": BAD_INPUT, "message": err.message})
-        raise EngineError(BAD_INPUT, err.message) from None
-    except OSError as err:  # read-only or full workspace, vanished files
-        msg = f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}".lstrip(": ")
-        emit({"type": "error", "code": BAD_INPUT, "message": msg})
-        raise EngineError(BAD_INPUT, msg) from None
+        raise EngineError.from_bad_input(err) from None
+    except OSError as err:  # a full or read-only workspace, vanished files
+        bad = write_failure(err, run_dir[0] if run_dir else spec.workspace,
+                            kept="the rows already stored are kept") \
+            or BadInput(err.strerror or str(err), where=err.filename)
+        emit({"type": "error", "code": BAD_INPUT, "message": bad.message})
+        raise EngineError.from_bad_input(bad) from None
 
 
 @dataclass

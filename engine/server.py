@@ -80,10 +80,10 @@ def hello_message() -> Hello:
 
 def error_for(exc: BaseException, request_id: Any) -> Error:
     """Map an exception to the protocol's error (traceback to stderr only for unexpected ones)."""
-    if isinstance(exc, EngineError):
-        return Error(id=request_id, code=exc.code, message=exc.message)
     if isinstance(exc, BadInput):
-        return Error(id=request_id, code=errors.BAD_INPUT, message=exc.message)
+        exc = EngineError.from_bad_input(exc)
+    if isinstance(exc, EngineError):
+        return Error(id=request_id, code=exc.code, message=exc.message, suggestion=exc.suggestion)
     if isinstance(exc, ProtocolError):
         return Error(id=request_id, code=exc.code, message=exc.message)
     if _is_oom(exc):

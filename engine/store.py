@@ -12,9 +12,12 @@ Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from datasets_io.atomic import write_text_atomic
-from datasets_io.errors import BadInput
+from datasets_io.errors import BadInput, write_failure
 
 MANIFEST_FILE = "manifest.json"
 EVENTS_FILE = "events.jsonl"
@@ -95,6 +98,35 @@ def choose_journal(path: Path, requested: str = "auto", mounts_file: Path | None
     return "delete" if filesystem_type(path, mounts_file) in NETWORK_FS else "wal"
 
 
+def disk_error(err: sqlite3.Error, path: Path) -> OSError | None:
+    """SQLite's report of a full or read-only disk as the OSError it stands for (None otherwise),
+    so that it reads like any other failed write (``datasets_io.errors.write_failure``)."""
+    name = str(getattr(err, "sqlite_errorname", "") or "")
+    code = None
+    if name.startswith("SQLITE_FULL"):
+        code = errno.ENOSPC
+    elif name.startswith("SQLITE_READONLY"):
+        code = errno.EROFS
+    elif name.startswith("SQLITE_CANTOPEN"):
+        code = errno.EACCES
+    elif name.startswith("SQLITE_IOERR"):  # a write that failed for want of space, mostly
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(path.parent).free == 0:
+                code = errno.ENOSPC
+    return OSError(code, os.strerror(code), str(path)) if code is not None else None
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        disk = disk_error(err, path)
+        if disk is None:
+            raise
+        raise disk from None
+
+
 class ResultStore:
     """One writer's SQLite file. Holds an exclusive lock while open for writing."""
 
@@ -115,7 +147,7 @@ class ResultStore:
             check_integrity(self.conn, self.path)
         except sqlite3.DatabaseError as err:
             self.close()
-            raise corrupt_store_error(self.path, err) from None
+            raise disk_error(err, self.path) or corrupt_store_error(self.path, err) from None
 
     def _take_lock(self) -> None:
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
@@ -144,7 +176,7 @@ class ResultStore:
                     None if r.top_ids is None else np.asarray(r.top_ids, "<i4").tobytes(),
                     None if r.top_probs is None else np.asarray(r.top_probs, "<f4").tobytes(),
                     r.prompt_tokens, now) for r in rows]
-        with self.conn:
+        with _disk_errors(self.path), self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             before = self.conn.total_changes
             self.conn.executemany(
@@ -152,7 +184,7 @@ class ResultStore:
             return self.conn.total_changes - before
 
     def set_info(self, key: str, value: str) -> None:
-        with self.conn:
+        with _disk_errors(self.path), self.conn:
             self.conn.execute("INSERT OR REPLACE INTO info VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
@@ -186,6 +218,11 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def corrupt_store_error(path: Path, detail: object) -> BadInput:
+    """The error for a store SQLite cannot read; a full or read-only disk is said as such (the
+    file is fine, and moving it aside would lose its rows)."""
+    disk = disk_error(detail, path) if isinstance(detail, sqlite3.Error) else None
+    if disk is not None and (bad := write_failure(disk, path)) is not None:
+        return bad
     return BadInput(f"the results store is corrupt ({detail})", where=path,
                     fix="move the file aside (e.g. `mv FILE FILE.bad`) and run again: the "
                         "questions it held are computed anew, the other stores are kept")

@@ -20,9 +20,11 @@ from tui.messages import EngineFailure
 
 def failure_from_exception(err: BaseException) -> EngineFailure:
     """Any exception -> what the user sees: a stable code, the message and a suggestion."""
-    from datasets_io.errors import BadInput
+    from datasets_io.errors import BadInput, write_failure
     from engine.errors import CODES, SUGGESTIONS
 
+    if isinstance(err, OSError):
+        err = write_failure(err) or err  # a full or read-only disk
     code = getattr(err, "code", None)
     # engine.errors.EngineError and engine.client.EngineClientError (ENGINE_START, ENGINE_DIED)
     if isinstance(code, str) and (code in CODES or hasattr(err, "suggestion")):

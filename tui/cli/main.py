@@ -16,7 +16,7 @@ try:  # typer >= 0.29 vendors its own click; usage errors are raised from that c
 except ImportError:  # pragma: no cover - older typer re-uses click itself
     _TyperClickException = click.ClickException
 
-from datasets_io.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInput
+from datasets_io.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInput, write_failure
 from tui.cli import (
     analyze_cmd,
     datasets_cmd,
@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("alignuq: interrupted", err=True)
         sys.exit(130)
     except OSError as err:
-        typer.secho(f"alignuq: error: {err}", err=True, fg=typer.colors.RED)
-        sys.exit(EXIT_FAILURE)
+        bad = write_failure(err)  # a full or read-only disk: the user's to fix
+        typer.secho(f"alignuq: error: {bad.message if bad else err}", err=True, fg=typer.colors.RED)
+        sys.exit(EXIT_BAD_INPUT if bad else EXIT_FAILURE)
     sys.exit(code if isinstance(code, int) else 0)
 
 

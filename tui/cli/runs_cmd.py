@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from enum import Enum
 from pathlib import Path
@@ -52,9 +53,13 @@ def list_runs(
         table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
                       f"{i.n_done}/{total}", status)
     console = Console(soft_wrap=True)
-    if not console.is_terminal:  # piped or redirected: no screen width to fit, so cut nothing
-        console = Console(soft_wrap=True, width=10_000)
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # piped or redirected: no screen width to fit, so nothing is cut (and no padding is left)
+    wide = Console(soft_wrap=True, width=10_000, file=io.StringIO())
+    wide.print(table)
+    typer.echo("\n".join(line.rstrip() for line in wide.file.getvalue().splitlines()))
 
 
 def _prompt_line(manifest: dict) -> str | None:
