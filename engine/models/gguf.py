@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -38,13 +39,22 @@ def convert_gguf(gguf_path: Path, cache: Path) -> Path:
     model = _plain_copy(AutoModelForCausalLM.from_pretrained(folder, gguf_file=name))
     try:
         with atomic_dir(out) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
+            try:
+                model.save_pretrained(tmp, safe_serialization=True)
+            except Exception as err:  # safetensors reports a full disk as its own error type
+                raise _os_error(err) or err from None
             tokenizer.save_pretrained(tmp)
             mark = {"gguf": str(gguf_path.resolve()), "sha256": file_sha256(gguf_path)}
             (tmp / CONVERTED_MARK).write_text(json.dumps(mark, indent=2))
     except FileExistsError:  # another process converted it at the same time: use theirs
         pass
     return out
+
+
+def _os_error(err: Exception) -> OSError | None:
+    """The OSError behind a Rust-side I/O error (``... (os error 28)``), if it names one."""
+    found = re.search(r"\(os error (\d+)\)", str(err))
+    return OSError(int(found.group(1)), os.strerror(int(found.group(1)))) if found else None
 
 
 def _plain_copy(model):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
 from engine.errors import BAD_MODEL, MODEL_NOT_FOUND, EngineError
 
@@ -258,7 +259,7 @@ def _gguf_ref(path: Path, cache: Path | None, *, convert: bool) -> ModelRef:
             raise EngineError(BAD_MODEL, f"{path}: a GGUF model needs a workspace cache to convert into")
         try:
             folder = convert_gguf(path, Path(cache))
-        except EngineError:
+        except (EngineError, BadInput):  # BadInput: the cache's disk is full or read-only
             raise
         except Exception as err:
             raise EngineError(BAD_MODEL, f"{path}: cannot read this GGUF file ({err})") from None
