@@ -107,8 +107,8 @@ def disk_error(err: sqlite3.Error, path: Path) -> OSError | None:
         code = errno.ENOSPC
     elif name.startswith("SQLITE_READONLY"):
         code = errno.EROFS
-    elif name.startswith("SQLITE_CANTOPEN"):
-        code = errno.EACCES
+    elif name.startswith("SQLITE_CANTOPEN") and not os.access(path.parent, os.W_OK):
+        code = errno.EACCES  # (a missing file is not this)
     elif name.startswith("SQLITE_IOERR"):  # a write that failed for want of space, mostly
         with contextlib.suppress(OSError):
             if shutil.disk_usage(path.parent).free == 0:

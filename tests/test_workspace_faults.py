@@ -159,3 +159,23 @@ def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_di
     assert err.value.what.startswith("no space left on the disk"), err.value.message
     assert err.value.where.startswith(str(cache / "gguf" / gguf.stem)), err.value.message
     assert list((cache / "gguf").iterdir()) == []  # no half-converted folder
+
+
+def test_sqlite_errors_that_mean_a_full_or_read_only_disk_read_as_such(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as readonly:
+        reader.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError) as syntax:
+        reader.execute("SELEC 1")
+    reader.close()
+    disk = store.disk_error(readonly.value, path)
+    assert disk is not None and disk.errno == errno.EROFS and disk.filename == str(path)
+    assert store.disk_error(syntax.value, path) is None
+    bad = store.corrupt_store_error(path, readonly.value)
+    assert bad.what.startswith("cannot write here") and "corrupt" not in bad.message
