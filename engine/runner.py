@@ -328,6 +328,7 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
             store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args,
                                                         status="running", n_done=tracker.n_done))
         rows, enc = _encode(plan, loaded, todo_ids)
+        check_context(loaded.model, rows, enc)
         tracker.start()
         n_new = _run_batches(plan, loaded, rows, enc, store, tracker, cancel, log)
         summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=tracker.n_done,
@@ -400,6 +401,34 @@ def _encode(plan: RunPlan, loaded: _Loaded, todo_ids: list[str]) -> tuple[list[d
     if not texts:
         return rows, []
     return rows, loaded.tokenizer(texts, add_special_tokens=not spec.chat_template)["input_ids"]
+
+
+def context_length(config: Any) -> int | None:
+    """The longest sequence the model was built for (None when its config does not say)."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_context(model: Any, rows: list[dict[str, Any]], enc: list[list[int]]) -> None:
+    """Refuse prompts longer than the model's context: past it, a model with learned positions
+    fails and one with rotary positions gives numbers from positions it was never trained on."""
+    limit = context_length(getattr(model, "config", None))
+    if limit is None:
+        return
+    too_long = sorted(((len(e), str(rows[i]["question_id"])) for i, e in enumerate(enc)
+                       if len(e) > limit), reverse=True)
+    if not too_long:
+        return
+    (n, qid), others = too_long[0], [q for _, q in too_long[1:]]
+    more = f"; {len(others)} more: {', '.join(others[:5])}{', …' if len(others) > 5 else ''}" \
+        if others else ""
+    raise BadInput(f"its prompt is {n} tokens, longer than the model's context of {limit} "
+                   f"tokens{more}", where=f"question {qid}",
+                   fix="leave such questions out (`alignuq datasets derive NAME --name NEW "
+                       "--exclude ID`), use fewer few-shot examples, or a model with a longer context")
 
 
 def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc: list[list[int]],

@@ -13,7 +13,7 @@ import torch
 
 from datasets_io.dataset import Dataset, questions_frame, write_dataset
 from datasets_io.workspace import resolve_workspace
-from engine import prefixes, runner
+from engine import prefixes, runner, store
 from engine.errors import BAD_INPUT, BAD_MODEL, CANCELLED, MODEL_NOT_FOUND, OOM, EngineError
 from engine.measure_names import measure_names
 from engine.prompts import prompt_for_question
@@ -493,3 +493,20 @@ def test_rate_and_eta_count_from_the_first_batch_not_from_the_model_load(monkeyp
     assert running[0]["done"] == 2 and running[0]["rate"] == 0.0
     assert running[1]["rate"] == pytest.approx(2.0) and running[1]["eta_s"] == pytest.approx(3.0)
     assert events[-1]["phase"] == "done" and events[-1]["rate"] == pytest.approx(10 / 5)
+
+
+def test_a_prompt_longer_than_the_models_context_is_refused_before_anything_runs(
+        tmp_path, tiny_llama_dir) -> None:
+    rows = synthetic_questions(4)
+    rows[1]["text"] = " ".join(["apple"] * 2100)  # the tiny Llama's context is 2048 tokens
+    rows[3]["text"] = " ".join(["pear"] * 2300)
+    make_dataset(tmp_path / "ws", rows=rows)
+    with pytest.raises(EngineError) as err:
+        runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir))
+    assert err.value.code == BAD_INPUT
+    message = err.value.message
+    assert message.startswith("question q003: its prompt is ") and "2048 tokens; 1 more: q001" in message
+    n = int(message.split("its prompt is ")[1].split()[0])
+    assert n > 2300 and "leave such questions out" in err.value.suggestion
+    (run_dir,) = (tmp_path / "ws" / "runs").iterdir()
+    assert store.count_done(run_dir) == 0
