@@ -178,8 +178,11 @@ def few_shot_examples(questions: Any, k: int) -> list[dict[str, Any]]:
 
 
 def _isna(value: Any) -> bool:
+    """None, NaN or pandas' NA (whose comparisons raise, so it is checked by name first)."""
+    if value is None or str(value) == "<NA>":
+        return True
     try:
-        return bool(value != value) or value is None or str(value) == "<NA>"
+        return bool(value != value)
     except (TypeError, ValueError):
         return False
 

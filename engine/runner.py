@@ -111,7 +111,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
         ws = resolve_workspace(spec.workspace).ensure()
         dataset = load_dataset(ws, spec.dataset)
     except BadInput as err:
-        raise EngineError(BAD_INPUT, err.message) from None
+        raise EngineError.from_bad_input(err) from None
     try:
         template = template_string(spec.template, spec.variant)
     except PromptError as err:
@@ -133,10 +133,15 @@ def plan_run(spec: RunSpec) -> RunPlan:
         ids = [q for q in ids if q in wanted]
     if spec.limit is not None:
         ids = ids[:spec.limit]
+    few_shot = few_shot_examples(dataset.questions, spec.few_shot)
+    if spec.few_shot > 0 and len(few_shot) < spec.few_shot + 1:
+        raise EngineError(BAD_INPUT, f"--few-shot {spec.few_shot} needs {spec.few_shot + 1} questions "
+                                     f"with an answer (a correct one, or human shares) in dataset "
+                                     f"{dataset.name!r}, which has {len(few_shot)}",
+                          f"use --few-shot {max(0, len(few_shot) - 1)} or fewer")
     return RunPlan(spec=spec, ws=ws, dataset=dataset, model=model, device=device, dtype=dtype,
                    template=template, spellings=spellings, run_id=run_id,
-                   run_dir=ws.runs / run_id, target_ids=ids,
-                   few_shot=few_shot_examples(dataset.questions, spec.few_shot))
+                   run_dir=ws.runs / run_id, target_ids=ids, few_shot=few_shot)
 
 
 def run_id_for(spec: RunSpec) -> tuple[str, Path]:

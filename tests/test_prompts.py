@@ -147,6 +147,19 @@ def test_few_shot_examples_and_prompt_rebuild() -> None:
     assert plain == build_prompt("3+3?", ["6", "7"], "paper")
 
 
+def test_few_shot_examples_of_survey_questions_answer_with_the_human_top_choice() -> None:
+    import pandas as pd
+
+    # a survey dataset: no correct answers (pandas' NA in an Int64 column), human shares
+    frame = pd.DataFrame({
+        "question_id": ["s1", "s2", "s3"], "text": ["Tea?", "Rain?", "Cats?"],
+        "choices": [["Yes", "No"], ["Yes", "No", "Unsure"], ["Yes", "No"]],
+        "correct": pd.array([None, 1, None], "Int64"),
+        "human_share": [[0.3, 0.7], [0.5, 0.2, 0.3], None], "n_choices": [2, 3, 2]})
+    examples = few_shot_examples(frame, 2)
+    assert [(e["question_id"], e["answer"]) for e in examples] == [("s1", 1), ("s2", 1)]
+
+
 def test_prompts_module_is_torch_free() -> None:
     code = ("import sys, engine.prompts, engine.models.resolve; "
             "print(any(m.split('.')[0] in ('torch', 'transformers') for m in sys.modules))")

@@ -510,3 +510,14 @@ def test_a_prompt_longer_than_the_models_context_is_refused_before_anything_runs
     assert n > 2300 and "leave such questions out" in err.value.suggestion
     (run_dir,) = (tmp_path / "ws" / "runs").iterdir()
     assert store.count_done(run_dir) == 0
+
+
+def test_more_few_shot_examples_than_the_dataset_can_give_is_refused(tmp_path, tiny_llama_dir) -> None:
+    make_dataset(tmp_path / "ws", rows=synthetic_questions(4))
+    with pytest.raises(EngineError) as err:
+        runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=4))
+    assert err.value.code == BAD_INPUT
+    assert err.value.message == "--few-shot 4 needs 5 questions with an answer (a correct one, or " \
+                                "human shares) in dataset 'synth', which has 4"
+    assert err.value.suggestion == "use --few-shot 3 or fewer"
+    assert runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=3)).n_done == 4

@@ -16,7 +16,8 @@ def resolve_device(device: str = "auto") -> str:
     if device in ("auto", "", None):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError(BAD_INPUT, f"device {device!r} asked for, but CUDA is not available here")
+        raise EngineError(BAD_INPUT, f"device {device!r} asked for, but CUDA is not available here",
+                          "use --device cpu, or --device auto (CUDA where there is one)")
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
         raise EngineError(BAD_INPUT, f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
     return device
