@@ -207,7 +207,12 @@ def test_calibration_per_subject_on_mmlu(cli, ws: Path) -> None:
     (("alignment", "-d", "coane", "--runs", "m-toy-a"), "belongs to dataset 'mmlu', not 'coane'"),
     (("alignment", "-d", "coane", "--measures", "nope"), "measure(s) nope not in these runs"),
     (("agreement", "-d", "shares-only"), "no runs of dataset 'shares-only'"),
-    (("ece", "-d", "coane", "--bins", "0"), "at least 1"),
+    (("ece", "-d", "coane", "--bins", "0"), "--bins must be at least 1 (got 0)"),
+    (("jsd", "-d", "coane", "--permutations", "0"), "--permutations must be at least 1 (got 0)"),
+    (("kendall", "-d", "coane", "--out", "table.xlsx"),
+     "cannot tell the table format from the name 'table.xlsx'"),
+    (("ece", "-d", "coane", "--bins-out", "bins.xlsx"),
+     "cannot tell the table format from the name 'bins.xlsx'"),
     (("kendall", "-d", "coane", "--runs", "c-toy"), "run 'c-toy' is ambiguous"),
     (("kendall", "-d", "coane", "--runs", "zzz"), "no run 'zzz'"),
 ])
@@ -216,6 +221,15 @@ def test_clear_refusals(cli, ws: Path, args: tuple, needle: str) -> None:
     assert res.code == 2
     assert needle in res.err and len(res.err.strip().splitlines()) == 1
     assert "Traceback" not in res.err
+
+
+def test_an_option_the_table_does_not_use_is_ignored_with_a_note(cli, ws: Path,
+                                                                  tmp_path: Path) -> None:
+    res = cli("analyze", "kendall", "-d", "coane", "--bins", "0", "-f", "csv", "-w", ws)
+    assert res.code == 0 and "note: --bins does not change the kendall table; ignored" in res.err
+    out = tmp_path / "kendall"  # no suffix: the human table
+    assert cli("analyze", "kendall", "-d", "coane", "--out", out, "-w", ws).code == 0
+    assert out.read_text().splitlines()[0].split()[:2] == ["model", "n"]
 
 
 def test_runs_selects_the_runs(cli, ws: Path) -> None:

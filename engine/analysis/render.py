@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
@@ -112,8 +113,14 @@ def render(frame: pd.DataFrame, fmt: str, title: str | None = None) -> str:
 
 
 def format_for(path: str, default: str | None = None) -> str:
-    """The format named by a file's suffix (``.csv``, ``.json``, ``.md``, ``.tex``, ``.txt``)."""
+    """The format named by a file's suffix (``.csv``, ``.json``, ``.md``, ``.tex``, ``.txt``);
+    ``default`` for a name without a suffix. Any other suffix (``.xlsx``) is refused rather than
+    filled with a format it does not name."""
     for suffix, fmt in SUFFIXES.items():
         if str(path).lower().endswith(suffix):
             return fmt
+    if PurePath(str(path)).suffix:
+        raise BadInput(f"cannot tell the table format from the name {PurePath(str(path)).name!r}",
+                       fix=f"name the file {', '.join(SUFFIXES)}, or pass --format "
+                           f"({'|'.join(FORMATS)})")
     return default or "csv"

@@ -130,8 +130,13 @@ def run_analysis(name: str, s: dict) -> None:
     for key, default in DEFAULTS.items():
         if key not in USES[name] and s[key] != default:
             info(f"note: --{key.replace('_', '-')} does not change the {name} table; ignored")
-    if s["permutations"] < 1 or s["bins"] < 1:
-        raise BadInput("--permutations and --bins must be at least 1")
+    for key in ("permutations", "bins"):
+        if key in USES[name] and s[key] < 1:
+            raise BadInput(f"--{key} must be at least 1 (got {s[key]})")
+    fmt = s["format"] or (format_for(str(s["out"]), "human") if s["out"] else "human")
+    for key in ("bins_out", "null_out"):  # their format too, before anything is computed
+        if s[key] and key in USES[name]:
+            format_for(str(s[key]), "csv")
     ds = load_dataset(ws, s["dataset"])
     tables.check_dataset(ds, name)
     analysis = load_analysis(ws, ds, s["runs"])
@@ -144,7 +149,6 @@ def run_analysis(name: str, s: dict) -> None:
     settings = {"analysis": label, "dataset": ds.name, "runs": list(analysis.manifests),
                 **{k: s[k] for k in DEFAULTS if k not in ("bins_out", "null_out")},
                 "measures": s["measures"] or "all"}
-    fmt = s["format"] or (format_for(str(s["out"]), "human") if s["out"] else "human")
     if s["out"]:
         prov = build_provenance(analysis, label, settings, argv, notes)
         write_with_provenance(main, s["out"], fmt, prov)
