@@ -150,7 +150,9 @@ def run_id_for(spec: RunSpec) -> tuple[str, Path]:
 
 
 def _manifest(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, settings: dict[str, Any],
-              status: str, n_done: int) -> dict[str, Any]:
+              status: str, n_done: int, n_other: int = 0) -> dict[str, Any]:
+    """The run's manifest. ``n_other`` counts rows stored earlier beyond this invocation's
+    questions (a smaller ``--limit`` than before): the run still holds them."""
     spec, m = plan.spec, plan.model
     old: dict[str, Any] = {}
     try:
@@ -180,8 +182,8 @@ def _manifest(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, sett
         "device": plan.device,
         "batch_tokens": int(spec.batch_tokens or auto_batch_tokens(plan.device)),
         "n_questions": int(len(plan.dataset.questions)),
-        "n_total": len(plan.target_ids),
-        "n_done": n_done,
+        "n_total": len(plan.target_ids) + n_other,
+        "n_done": n_done + n_other,
         "status": status,
         "versions": _versions(),
         "created": old.get("created", _now()),
@@ -325,13 +327,14 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         done = store.done_ids()
         todo_ids = [q for q in plan.target_ids if q not in done]
         tracker = _Tracker(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids), emit)
+        n_other = len(done - set(plan.target_ids))
         torch.manual_seed(spec.seed)
         if str(plan.device).startswith("cpu"):
             keep_freed_memory()
         loaded = _load(plan, log)
         if spec.writer == "main" or not (run_dir / store_mod.MANIFEST_FILE).exists():
-            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args,
-                                                        status="running", n_done=tracker.n_done))
+            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args, status="running",
+                                                        n_done=tracker.n_done, n_other=n_other))
         rows, enc = _encode(plan, loaded, todo_ids)
         check_context(loaded.model, rows, enc)
         tracker.start()
@@ -340,8 +343,8 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
                              n_total=tracker.n_total, n_new=n_new, wall_s=time.time() - t_start,
                              device=loaded.device)
         if spec.writer == "main":
-            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args,
-                                                        status="done", n_done=tracker.n_done))
+            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args, status="done",
+                                                        n_done=tracker.n_done, n_other=n_other))
         tracker.finish()
         emit({"type": "finished", **summary.to_dict()})
         return summary

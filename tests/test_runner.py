@@ -521,3 +521,21 @@ def test_more_few_shot_examples_than_the_dataset_can_give_is_refused(tmp_path, t
                                 "human shares) in dataset 'synth', which has 4"
     assert err.value.suggestion == "use --few-shot 3 or fewer"
     assert runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=3)).n_done == 4
+
+
+def test_a_smaller_limit_later_keeps_the_runs_total(tmp_path, tiny_llama_dir) -> None:
+    from engine.runs import run_status
+
+    make_dataset(tmp_path / "ws", rows=synthetic_questions(8))
+    first = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, limit=6))
+    run_dir = Path(first.run_dir)
+    for limit, n_new in ((3, 0), (0, 0)):  # nothing new, and the 6 stored rows still count
+        again = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, limit=limit))
+        assert (again.n_new, again.n_total) == (n_new, limit)
+        m = read_manifest(run_dir)
+        assert (m["n_done"], m["n_total"], m["status"]) == (6, 6, "done")
+        st = run_status(run_dir)
+        assert (st.status, st.n_done, st.n_total) == ("done", 6, 6)
+    everything = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir))
+    assert (everything.n_new, everything.n_done, everything.n_total) == (2, 8, 8)
+    assert (read_manifest(run_dir)["n_total"], run_status(run_dir).n_total) == (8, 8)
