@@ -213,3 +213,21 @@ def test_average_ranks_match_rankdata() -> None:
     for _ in range(200):
         x = rng.integers(0, 5, rng.integers(1, 30)).astype(float)
         np.testing.assert_array_equal(rank(x), stats.rankdata(x))
+
+
+@pytest.mark.parametrize("x", [[0.1, 0.1, 0.1], [0.3, 0.3, 0.3, 0.3]])
+def test_a_variable_that_does_not_vary_has_no_correlation(x) -> None:
+    # the mean of [0.1]*3 is not 0.1 in floating point: centring leaves rounding noise
+    x = np.array(x)
+    y = np.arange(1.0, len(x) + 1) ** 2
+    with pytest.warns(stats.ConstantInputWarning):
+        assert np.isnan(stats.pearsonr(x, y).statistic)
+    for a, b in ((x, y), (y, x)):
+        c = correlate(a, b)
+        assert np.isnan(c.r) and np.isnan(c.p) and np.isnan(c.ci_low) and np.isnan(c.spearman_rho)
+
+
+def test_rounding_noise_counts_as_no_variation() -> None:
+    # entropies of the same shares summed in another order differ in the last bit
+    x = np.array([0.6730116670092565, 0.6730116670092565, 0.6730116670092566])
+    assert np.isnan(correlate(x, np.array([1.0, 2.0, 4.0])).r)

@@ -232,6 +232,29 @@ def test_an_option_the_table_does_not_use_is_ignored_with_a_note(cli, ws: Path,
     assert out.read_text().splitlines()[0].split()[:2] == ["model", "n"]
 
 
+def test_undefined_correlations_are_empty_cells_with_a_note(cli, tmp_path: Path,
+                                                             data_dir: Path) -> None:
+    root = tmp_path / "ws"
+    two = tmp_path / "two.csv"  # three questions whose human shares are all the same
+    same = pd.read_csv(data_dir / "coane2021_trivia_mc.csv").head(3)
+    for col in ("share_1", "share_2", "share_3", "share_4"):
+        same[col] = same[col].iloc[0]
+    same.to_csv(two, index=False)
+    assert _main("import", "table", two, "--name", "two", "-w", root) == 0
+    results = tmp_path / "two-toy.csv"
+    make_results(root, "two", seed=1, noise=0.5).to_csv(results, index=False)
+    assert _main("runs", "import", results, "--dataset", "two", "--model-name", "toy",
+                 "--vocab-size", "49152", "-w", root) == 0
+    res = cli("analyze", "alignment", "-d", "two", "--measures", "total_entropy,choice_entropy",
+              "-f", "csv", "-w", root)
+    assert res.code == 0, res.err
+    table = pd.read_csv(io.StringIO(res.out))
+    assert (table["n"] == 3).all() and table["r"].isna().all() and table["p"].isna().all()
+    assert "note: toy: r is undefined (its cells are empty) for 2 measure(s), e.g. " \
+           "total_entropy: fewer than 2 questions, or values (or human entropies) that do not " \
+           "vary" in res.err
+
+
 def test_runs_selects_the_runs(cli, ws: Path) -> None:
     one = cli("analyze", "kendall", "-d", "coane", "--runs", "c-toy-b", "-f", "csv", "-w", ws)
     assert one.code == 0 and list(pd.read_csv(io.StringIO(one.out))["model"]) == ["toy-b"]

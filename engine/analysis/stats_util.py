@@ -61,12 +61,22 @@ def t_p(r: float, n: int) -> float:
 
 
 def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
-    x = np.asarray(x, float) - np.mean(x)
-    y = np.asarray(y, float) - np.mean(y)
+    """Pearson r; NaN when either variable does not vary. Values that differ only by float
+    rounding (1e-12 of their size) count as constant: centring them leaves rounding noise, whose
+    "correlation" can be anything in [-1, 1]."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if _constant(x) or _constant(y):
+        return float("nan")
+    x = x - np.mean(x)
+    y = y - np.mean(y)
     den = np.sqrt((x * x).sum() * (y * y).sum())
     if not den > 0:
         return float("nan")
     return float(np.clip((x * y).sum() / den, -1.0, 1.0))
+
+
+def _constant(x: np.ndarray) -> bool:
+    return x.size == 0 or bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())))
 
 
 def rank(x: np.ndarray) -> np.ndarray:

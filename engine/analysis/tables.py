@@ -125,12 +125,15 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = None, scale: s
         run = run[run["human_entropy"].notna()]
         human = scaled_human(run, scale).to_numpy(float)
         log_n = np.log(run["n_choices"].to_numpy(float))
+        undefined = []
         for measure in pick_measures(a, measures):
             values = _values(run, measure, scale, notes, model)
             if values is None:
                 continue
             x = values.to_numpy(float)
             c = correlate(human, x)
+            if not np.isfinite(c.r):
+                undefined.append(measure)
             rows.append({"model": model, "measure": measure, "scale": scale, "n": c.n, "r": c.r,
                          "p": c.p, "ci_low": c.ci_low, "ci_high": c.ci_high,
                          "spearman_rho": c.spearman_rho, "spearman_p": c.spearman_p,
@@ -139,6 +142,10 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = None, scale: s
                 strata_rows.append({"model": model, "measure": measure, "scale": scale,
                                     "n_choices": k, "n": s.n, "r": s.r, "p": s.p,
                                     "ci_low": s.ci_low, "ci_high": s.ci_high})
+        if undefined:
+            notes.append(f"{model}: r is undefined (its cells are empty) for {len(undefined)} "
+                         f"measure(s), e.g. {undefined[0]}: fewer than 2 questions, or values "
+                         "(or human entropies) that do not vary")
     table = _adjust(_frame(rows, "alignment"), adjust)
     return TableResult("alignment", table, {"strata": _frame(strata_rows, "strata")}, notes)
 
