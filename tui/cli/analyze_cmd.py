@@ -134,9 +134,9 @@ def run_analysis(name: str, s: dict) -> None:
         if key in USES[name] and s[key] < 1:
             raise BadInput(f"--{key} must be at least 1 (got {s[key]})")
     fmt = s["format"] or (format_for(str(s["out"]), "human") if s["out"] else "human")
-    for key in ("bins_out", "null_out"):  # their format too, before anything is computed
-        if s[key] and key in USES[name]:
-            format_for(str(s[key]), "csv")
+    # every file's format, before anything is computed
+    extra_fmts = {key: format_for(str(s[key]), "csv") for key in ("bins_out", "null_out")
+                  if s[key] and key in USES[name]}
     ds = load_dataset(ws, s["dataset"])
     tables.check_dataset(ds, name)
     analysis = load_analysis(ws, ds, s["runs"])
@@ -158,9 +158,9 @@ def run_analysis(name: str, s: dict) -> None:
         typer.echo(render(main, fmt, title if fmt == "human" else None), nl=False)
     extras = {"bins_out": ("bins", "ece-bins"), "null_out": ("null", "jsd-null")}
     for key, (part, part_label) in extras.items():
-        if s[key] and key in USES[name]:
+        if key in extra_fmts:
             prov = build_provenance(analysis, part_label, settings, argv, notes)
-            write_with_provenance(result.extra[part], s[key], format_for(str(s[key]), "csv"), prov)
+            write_with_provenance(result.extra[part], s[key], extra_fmts[key], prov)
             info(f"wrote {s[key]} and {s[key]}.provenance.json")
 
 
