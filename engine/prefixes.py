@@ -37,16 +37,18 @@ class SharedPrefix:
         import torch
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
+        from engine.models.hf_compat import output_cache, with_cache
+
         start = base.length if base is not None else 0
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"use_cache": True}
         if base is not None:  # only the tokens past ``base`` are run, attending to its cache
-            kwargs = {"past_key_values": base.cache_for(1),
+            kwargs = {**with_cache(model, base.cache_for(1)),
                       "position_ids": torch.arange(start, len(ids), device=device)[None]}
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([ids[start:]], device=device),
                         attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
-                        use_cache=True, logits_to_keep=1, **kwargs)
-        cache = out.past_key_values
+                        logits_to_keep=1, **kwargs)
+        cache = output_cache(out)
         if not isinstance(cache, DynamicCache) or not cache.layers \
                 or any(type(layer) is not DynamicLayer for layer in cache.layers):
             raise TypeError(f"unsupported cache {type(cache).__name__}")

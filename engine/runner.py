@@ -150,7 +150,8 @@ def run_id_for(spec: RunSpec) -> tuple[str, Path]:
 
 
 def _manifest(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, settings: dict[str, Any],
-              status: str, n_done: int, n_other: int = 0) -> dict[str, Any]:
+              forward_path: dict[str, Any], status: str, n_done: int,
+              n_other: int = 0) -> dict[str, Any]:
     """The run's manifest. ``n_other`` counts rows stored earlier beyond this invocation's
     questions (a smaller ``--limit`` than before): the run still holds them."""
     spec, m = plan.spec, plan.model
@@ -180,6 +181,7 @@ def _manifest(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, sett
         "seed": int(spec.seed),
         "dtype": plan.dtype,
         "device": plan.device,
+        "forward_path": forward_path,
         "batch_tokens": int(spec.batch_tokens or auto_batch_tokens(plan.device)),
         "n_questions": int(len(plan.dataset.questions)),
         "n_total": len(plan.target_ids) + n_other,
@@ -369,8 +371,9 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
     from engine.models.load import load_model
 
     spec = plan.spec
-    model, tokenizer, device, _ = load_model(plan.model, plan.device, plan.dtype,
-                                             spec.trust_remote_code)
+    loaded = load_model(plan.model, plan.device, plan.dtype, spec.trust_remote_code)
+    model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
+    _log_forward_path(loaded.forward_path, log)
     head = model.get_output_embeddings()
     vocab_size = int(head.weight.shape[0]) if head is not None else int(model.config.vocab_size)
     labels = list(LETTERS[:int(plan.dataset.questions["n_choices"].max() or 2)])
@@ -394,7 +397,20 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
     return _Loaded(model=model, tokenizer=tokenizer, device=device,
                    label_ids=resolved.token_ids(), pad_id=pad_id if pad_id < vocab_size else 0,
                    manifest_args={"spellings": resolved.to_dict(), "vocab_size": vocab_size,
-                                  "settings": settings})
+                                  "settings": settings, "forward_path": loaded.forward_path})
+
+
+def _log_forward_path(path: dict[str, Any], log: Callable[..., None]) -> None:
+    """Say which forward runs; a Llama-family model that misses the lean one is a warning (it
+    runs slower, and usually means a transformers release moved an API the engine relies on)."""
+    lean, every, why_not = path["lean_layers"], path["decoder_layers"], path["why_not"]
+    if lean:
+        log(f"lean decoder forward on {lean} of {every} layers"
+            + (", the last one at the last position only" if path["last_position_only"] else ""),
+            "debug")
+    if why_not and "not a Llama-family decoder layer" not in why_not:
+        log(f"{every - lean} of {every} decoder layers keep transformers' own forward "
+            f"(transformers {path['transformers']}): {why_not}", "warning")
 
 
 def _encode(plan: RunPlan, loaded: _Loaded, todo_ids: list[str]) -> tuple[list[dict[str, Any]],
@@ -553,6 +569,8 @@ def _forward(model: Any, seqs: list[list[int]], pad_id: int, device: str,
     """Last-position logits ``[B, V]`` for left-padded ``seqs`` (after ``prefix``, if any)."""
     import torch
 
+    from engine.models.hf_compat import with_cache
+
     skip = prefix.length if prefix is not None else 0
     width = max(len(s) for s in seqs) - skip
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -565,7 +583,7 @@ def _forward(model: Any, seqs: list[list[int]], pad_id: int, device: str,
     kwargs: dict[str, Any] = {"use_cache": False}
     if prefix is not None:
         mask = torch.cat([torch.ones((len(seqs), skip), dtype=torch.long), mask], dim=1)
-        kwargs = {"use_cache": True, "past_key_values": prefix.cache_for(len(seqs))}
+        kwargs = with_cache(model, prefix.cache_for(len(seqs)))
     ids, mask, position_ids = ids.to(device), mask.to(device), position_ids.to(device)
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids,

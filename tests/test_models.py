@@ -148,11 +148,16 @@ def test_load_model_on_cpu(tiny_llama_dir, tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
     ref = resolve_model(str(tiny_llama_dir), tmp_path / "cache")
-    model, tok, device, dtype = load_model(ref, device="cpu")
-    assert (device, dtype) == ("cpu", "float32") and not model.training
+    loaded = load_model(ref, device="cpu")
+    model, tok = loaded.model, loaded.tokenizer
+    assert (loaded.device, loaded.dtype) == ("cpu", "float32") and not model.training
     assert next(model.parameters()).dtype == torch.float32
     assert tok.padding_side == "left" and tok.pad_token_id is not None
     assert seen["trust_remote_code"] is False
+    path = loaded.forward_path
+    assert path["decoder"] == "alignuq-lean", path["why_not"]
+    assert path["lean_layers"] == path["decoder_layers"] == model.config.num_hidden_layers
+    assert path["last_position_only"] and path["transformers"] == transformers.__version__
 
 
 @pytest.mark.slow

@@ -280,7 +280,7 @@ def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tin
 
     def spy(*args, **kwargs):
         out = real_load(*args, **kwargs)
-        loaded.append(weakref.ref(out[0]))
+        loaded.append(weakref.ref(out.model))
         return out
 
     monkeypatch.setattr(load, "load_model", spy)
@@ -539,3 +539,29 @@ def test_a_smaller_limit_later_keeps_the_runs_total(tmp_path, tiny_llama_dir) ->
     everything = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir))
     assert (everything.n_new, everything.n_done, everything.n_total) == (2, 8, 8)
     assert (read_manifest(run_dir)["n_total"], run_status(run_dir).n_total) == (8, 8)
+
+
+def test_a_run_prints_no_warning_and_records_its_forward_path(tmp_path, tiny_llama_dir) -> None:
+    # a fresh process, as a user runs it: transformers prints a deprecation once per process
+    # (e.g. `past_key_values` renamed `cache` in 5.24), which the shared prefixes would trigger
+    import subprocess
+    import sys
+
+    from tests.engine_helpers import REPO, engine_env
+
+    make_dataset(tmp_path / "ws", rows=passage_questions())
+    spec = spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=400)
+    code = ("import json, sys; from engine.run_spec import RunSpec; from engine.runner import "
+            "execute_run; execute_run(RunSpec.from_dict(json.loads(sys.argv[1])), "
+            "on_event=lambda e: print(json.dumps(e), flush=True))")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code, json.dumps(spec.to_dict())],
+                          cwd=REPO, env=engine_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""
+    logs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(e.get("message", "").startswith("2 passages shared") for e in logs)
+    assert not [e for e in logs if e.get("level") == "warning"]
+    run_dir = next((tmp_path / "ws" / "runs").iterdir())
+    path = read_manifest(run_dir)["forward_path"]
+    assert path["decoder"] == "alignuq-lean", path
+    assert path["lean_layers"] == path["decoder_layers"] == 2 and path["last_position_only"]

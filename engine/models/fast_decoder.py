@@ -20,6 +20,7 @@ keeps transformers' own forward.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -47,9 +48,14 @@ def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def _decoder_forward(self: Any, hidden_states: torch.Tensor, attention_mask: Any = None,
-                     position_ids: Any = None, past_key_values: Any = None, use_cache: Any = False,
-                     position_embeddings: Any = None, **kwargs: Any) -> torch.Tensor:
+                     position_ids: Any = None, cache: Any = None, use_cache: Any = False,
+                     position_embeddings: Any = None, past_key_values: Any = None,
+                     **kwargs: Any) -> torch.Tensor:
+    """transformers' decoder-layer forward, leaner. The key/value cache arrives as ``cache``
+    (transformers >= 5.24) or ``past_key_values`` (before; see ``hf_compat``)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    cache = cache if cache is not None else past_key_values
 
     attn = self.self_attn
     x = self.input_layernorm(hidden_states)
@@ -64,23 +70,32 @@ def _decoder_forward(self: Any, hidden_states: torch.Tensor, attention_mask: Any
     k = attn.k_proj(x).view(batch, n_pos, -1, attn.head_dim).transpose(1, 2)
     v = attn.v_proj(x).view(batch, n_pos, -1, attn.head_dim).transpose(1, 2)
     q, k = _rotary(q, cos_q, sin_q), _rotary(k, cos, sin)
-    if past_key_values is not None:
-        k, v = past_key_values.update(k, v, attn.layer_idx)
+    if cache is not None:
+        k, v = cache.update(k, v, attn.layer_idx)
     out, _ = sdpa_attention_forward(attn, q, k, v, attention_mask, dropout=0.0,
                                     scaling=attn.scaling, **kwargs)
     h = attn.o_proj(out.reshape(batch, n_q, -1)).add_(residual)
     return self.mlp(self.post_attention_layernorm(h)).add_(h)
 
 
-def _fits(layer: Any) -> bool:
+def _unfit(layer: Any) -> str | None:
+    """Why the lean forward does not describe ``layer`` (None when it does)."""
     attn = getattr(layer, "self_attn", None)
-    return type(layer).__name__ in DECODER_CLASSES and attn is not None \
-        and getattr(attn.config, "_attn_implementation", None) == "sdpa" \
-        and getattr(attn, "sliding_window", None) is None \
-        and not attn._forward_hooks and not attn._forward_pre_hooks \
-        and not hasattr(attn, "q_norm") and not hasattr(attn, "k_norm") \
-        and all(isinstance(getattr(attn, n, None), torch.nn.Linear)
-                for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
+    if type(layer).__name__ not in DECODER_CLASSES or attn is None:
+        return f"{type(layer).__name__} is not a Llama-family decoder layer"
+    implementation = getattr(attn.config, "_attn_implementation", None)
+    if implementation != "sdpa":
+        return f"attention is {implementation!r}, not 'sdpa'"
+    if getattr(attn, "sliding_window", None) is not None:
+        return "attention has a sliding window"
+    if attn._forward_hooks or attn._forward_pre_hooks:
+        return "the attention module has hooks (the lean forward would skip them)"
+    if hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):
+        return "queries and keys are normalised per head"
+    if not all(isinstance(getattr(attn, n, None), torch.nn.Linear)
+               for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
+        return "the attention projections are not plain Linear layers"
+    return None
 
 
 def decoder_layers(model: Any) -> list[Any]:
@@ -104,6 +119,8 @@ def _last_logits(model: Any) -> list[torch.Tensor]:
     left-padded after a shared prefix whose keys and values are cached."""
     from transformers.cache_utils import DynamicCache
 
+    from engine.models.hf_compat import output_cache, with_cache
+
     device = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(0)
     ids = torch.randint(0, int(model.config.vocab_size), (2, 9), generator=gen).to(device)
@@ -113,14 +130,14 @@ def _last_logits(model: Any) -> list[torch.Tensor]:
         mask, positions = _left_padded(ids, 3)
         outs.append(model(input_ids=ids, attention_mask=mask, position_ids=positions,
                           logits_to_keep=1).logits[:, -1])
-        head = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        head = output_cache(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
         cache = DynamicCache(ddp_cache_data=[(layer.keys.expand(2, -1, -1, -1),
                                               layer.values.expand(2, -1, -1, -1))
                                              for layer in head.layers])
         mask, positions = _left_padded(ids, 2)
         outs.append(model(input_ids=ids, attention_mask=torch.cat([torch.ones_like(ids[:, :4]), mask], 1),
-                          position_ids=positions + 4, past_key_values=cache, use_cache=True,
-                          logits_to_keep=1).logits[:, -1])
+                          position_ids=positions + 4, logits_to_keep=1,
+                          **with_cache(model, cache)).logits[:, -1])
     return outs
 
 
@@ -129,34 +146,73 @@ def _set_classes(layers: list[Any], classes: list[type]) -> None:
         layer.__class__ = cls
 
 
-def use_fast_decoder(model: Any, last_position_only: bool = True) -> int:
-    """Give the model's Llama-family decoder layers the leaner forward where the check passes;
-    with ``last_position_only`` the last layer then computes the last position only (the
-    model's outputs are valid there alone). Return how many layers changed."""
-    layers = [layer for layer in decoder_layers(model) if not is_swapped(layer) and _fits(layer)]
-    if not layers:
-        return 0
-    stock = [type(layer) for layer in layers]
+@dataclass(frozen=True)
+class DecoderPath:
+    """Which forward a model's decoder layers run: recorded in a run's manifest and log."""
+
+    lean_layers: int          # layers given the lean forward
+    decoder_layers: int       # decoder layers of the model
+    last_position_only: bool  # the last layer computes the last position only
+    why_not: str | None = None  # why some or all layers keep transformers' own forward
+
+    @property
+    def decoder(self) -> str:
+        return "alignuq-lean" if self.lean_layers else "transformers"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decoder": self.decoder, **asdict(self)}
+
+
+def _probe_fails(model: Any, layers: list[Any], stock: list[type]) -> str | None:
+    """Swap in the lean forward and compare a probe batch's logits bit for bit; on any
+    difference or error put transformers' own forward back and say why."""
     try:
         want = _last_logits(model)
         _set_classes(layers, [fast_class(cls, _decoder_forward, last_position_only=False)
                               for cls in stock])
         got = _last_logits(model)
-    except Exception:  # noqa: BLE001 - a model the probe does not fit keeps its own forward
+    except Exception as err:  # noqa: BLE001 - a model the probe does not fit keeps its own forward
         _set_classes(layers, stock)
-        return 0
+        return f"the probe failed ({type(err).__name__}: {str(err)[:160]})"
     if not all(torch.equal(a, b) for a, b in zip(want, got, strict=True)):
         _set_classes(layers, stock)
-        return 0
+        return "the lean forward's logits differ from transformers' own"
+    return None
+
+
+def _trim_last_layer(model: Any) -> bool:
+    """Let the last layer compute the last position only if the logits stay within tolerance."""
     last = decoder_layers(model)[-1]
-    if last_position_only and last is layers[-1]:
-        last.last_position_only = True
-        try:
-            trimmed = _last_logits(model)
-            tol = last_only_tolerance(want[0].dtype)
-            close = all(float((a - b).abs().max()) <= tol * max(1.0, float(a.abs().max()))
-                        for a, b in zip(want, trimmed, strict=True))
-        except Exception:  # noqa: BLE001 - then the last layer runs in full like the others
-            close = False
-        last.last_position_only = close
-    return len(layers)
+    last.last_position_only = False
+    want = _last_logits(model)
+    last.last_position_only = True
+    try:
+        trimmed = _last_logits(model)
+        tol = last_only_tolerance(want[0].dtype)
+        close = all(float((a - b).abs().max()) <= tol * max(1.0, float(a.abs().max()))
+                    for a, b in zip(want, trimmed, strict=True))
+    except Exception:  # noqa: BLE001 - then the last layer runs in full like the others
+        close = False
+    last.last_position_only = close
+    return close
+
+
+def use_fast_decoder(model: Any, last_position_only: bool = True) -> DecoderPath:
+    """Give the model's Llama-family decoder layers the leaner forward where the check passes;
+    with ``last_position_only`` the last layer then computes the last position only (the
+    model's outputs are valid there alone). Return what the model runs from now on."""
+    every = decoder_layers(model)
+    done = [layer for layer in every if is_swapped(layer)]
+    todo = [layer for layer in every if not is_swapped(layer)]
+    reasons = {layer: _unfit(layer) for layer in todo}
+    layers = [layer for layer in todo if reasons[layer] is None]
+    why_not = next((r for r in reasons.values() if r is not None), None)
+    if layers:
+        why_not = _probe_fails(model, layers, [type(layer) for layer in layers]) or why_not
+    lean = [layer for layer in every if is_swapped(layer)]
+    trimmed = bool(lean) and lean[-1] is every[-1] and (
+        every[-1].last_position_only if done else
+        last_position_only and _trim_last_layer(model))
+    if not every:
+        why_not = f"{type(model).__name__} has no list of decoder layers"
+    return DecoderPath(len(lean), len(every), bool(trimmed), why_not)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import BAD_INPUT, BAD_MODEL, EngineError
@@ -32,9 +33,19 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return dtype
 
 
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    forward_path: dict[str, Any]  # which forward runs (the run manifest's ``forward_path``)
+
+
 def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
-               trust_remote_code: bool = False) -> tuple[Any, Any, str, str]:
-    """(model, tokenizer, device, dtype) with the model in eval mode on ``device``."""
+               trust_remote_code: bool = False) -> LoadedModel:
+    """The model in eval mode on ``device``, its tokenizer (left padding), and which forward
+    it runs."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -59,8 +70,8 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
         raise EngineError(BAD_MODEL, f"{ref.path}: cannot load the model ({_short(err)})") from None
     model.to(dev)
     model.eval()
-    use_fast_paths(model)
-    use_fast_decoder(model)  # from here on the model's outputs are valid at the last position
+    lean_modules = use_fast_paths(model)
+    decoder = use_fast_decoder(model)  # from here on the outputs are valid at the last position
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is not None:
@@ -68,7 +79,14 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
         elif tokenizer.unk_token is not None:
             tokenizer.pad_token = tokenizer.unk_token
         # else: no pad token; the runner pads with id 0 under a zero attention mask
-    return model, tokenizer, dev, dt
+    path = {**decoder.to_dict(), "lean_modules": lean_modules, "transformers": _version()}
+    return LoadedModel(model, tokenizer, dev, dt, path)
+
+
+def _version() -> str:
+    import transformers
+
+    return str(transformers.__version__)
 
 
 def _short(err: Exception) -> str:
