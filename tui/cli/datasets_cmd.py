@@ -180,10 +180,13 @@ def derive(
     note: Annotated[str | None, typer.Option("--note", help="Why (recorded in the report).",
                                              show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset.")] = False,
+    with_runs: Annotated[bool, typer.Option(
+        "--with-runs", help="With --force: also delete the runs of the dataset it replaces.")] = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Make a NEW dataset from NAME without some questions (datasets are never edited)."""
     from datasets_io.curate import derive_dataset, read_id_file
+    from engine import runs as runs_mod
 
     ids = list(exclude or [])
     if exclude_file is not None:
@@ -192,8 +195,11 @@ def derive(
     if not ids and include is None:
         raise BadInput("nothing to exclude", fix="pass --exclude ID (repeatable) or --exclude-file F")
     ws = workspace(workspace_dir)
+    stale = runs_mod.runs_to_replace(ws, new_name, with_runs) \
+        if force and (ws.datasets / new_name).exists() else []
     child = derive_dataset(ws, name, new_name, exclude_ids=ids, include_ids=include, note=note,
                            force=force)
+    runs_mod.delete_runs(ws, stale)
     cur = child.report["curation"]
     info(f"wrote dataset {new_name!r}: {len(child.questions)} questions "
          f"({cur['n_removed']} left out of {name!r}) to {child.path}")

