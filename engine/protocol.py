@@ -51,6 +51,7 @@ PROTOCOL_VERSION = 1
 METHODS = ("run", "cancel", "status", "list_models")
 MESSAGE_TYPES = ("hello", "progress", "log", "result", "error")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+CANCEL_ACK = "cancelling: stopping after the current batch"  # the log note that answers a cancel
 
 RequestId = str | int
 

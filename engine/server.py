@@ -32,6 +32,7 @@ from datasets_io.errors import BadInput
 from engine import errors
 from engine.errors import EngineError
 from engine.protocol import (
+    CANCEL_ACK,
     PROTOCOL_VERSION,
     Error,
     Hello,
@@ -216,7 +217,7 @@ class Server:
         if job is None or job.finished:
             return {"cancelled": False, "reason": f"no running request with id {target!r}"}
         job.cancel.set()
-        self.send(LogNote(id=job.id, level="info", message="cancelling: stopping after the current batch"))
+        self.send(LogNote(id=job.id, level="info", message=CANCEL_ACK))
         return {"cancelled": True}
 
     def _status(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from engine import store
+from engine.protocol import CANCEL_ACK
 from engine.measure_names import measure_names
 from tests.engine_helpers import REPO, engine_env, mmlu_dataset
 
@@ -94,6 +95,8 @@ def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(tmp_path, data_dir,
             break
     assert proc.returncode == 130, err
     assert "Run the same command again to resume" in err and run_dir.name in err
+    assert err.count("cancelling") == 1, err  # ours; the engine's acknowledgement is not repeated
+    assert err.rstrip().splitlines()[-1].startswith(f"alignuq: run {run_dir.name} cancelled")
     kept = store.count_done(run_dir)
     assert 3 <= kept < 270
     monkeypatch.setenv("ALIGNUQ_WORKSPACE", str(ws_dir))
@@ -101,6 +104,45 @@ def test_ctrl_c_cancels_cleanly_and_the_same_command_resumes(tmp_path, data_dir,
     assert res.code == 0, res.err
     summary = json.loads(res.out)
     assert summary["n_done"] == 270 and summary["n_new"] == 270 - kept
+
+
+def test_ctrl_c_in_a_terminal_leaves_the_cancelled_line_last(tmp_path, data_dir,
+                                                             tiny_llama_dir) -> None:
+    # with a terminal the progress bar is live: nothing may redraw after the cancelled line
+    import os
+    import pty
+
+    ws_dir = tmp_path / "ws"
+    mmlu_dataset(ws_dir, data_dir, "mmlu-600", n=600, subjects=("high_school_biology", "prehistory"))
+    argv = [sys.executable, "-m", "tui.cli.main", "run", "--dataset", "mmlu-600", "--model",
+            str(tiny_llama_dir), "--batch-tokens", "40"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session whose controlling terminal is the pty
+        os.chdir(REPO)
+        os.execve(sys.executable, argv, {**engine_env(ws_dir), "COLUMNS": "120", "TERM": "xterm"})
+    output, sent = b"", False
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child is gone and the pty closed
+                break
+            if not chunk:
+                break
+            output += chunk
+            dirs = [d for d in (ws_dir / "runs").glob("*") if store.store_files(d)]
+            if not sent and dirs and store.count_done(dirs[0]) >= 3:
+                os.write(fd, b"\x03")  # Ctrl-C: SIGINT to the foreground process group
+                sent = True
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = output.decode("utf-8", "replace")
+    assert sent and os.waitstatus_to_exitcode(status) == 130, text[-2000:]
+    assert text.count("Ctrl-C again") == 1 and CANCEL_ACK not in text, text[-2000:]
+    after = text[text.index("cancelled at"):]
+    assert "━" not in after and "running" not in after, after  # no bar drawn after it
 
 
 def test_slurm_flags_build_the_options_and_print_how_to_follow(cli, ws_dir, small, monkeypatch) -> None:

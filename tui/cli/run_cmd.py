@@ -17,6 +17,7 @@ import typer
 from datasets_io.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInput
 from engine import errors
 from engine.client import ENGINE_DIED, EngineClientError, SyncEngineClient
+from engine.protocol import CANCEL_ACK
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from engine.slurm import SlurmOptions
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
@@ -186,6 +187,7 @@ class _ProgressView:
                                  console=self.console, disable=not self.live)
         self.task = self.progress.add_task("starting engine", total=None, rate="", eta="-")
         self.last: Any = None
+        self.cancel_asked = False
         self._last_line = 0.0
         self._phase = ""
 
@@ -220,7 +222,20 @@ class _ProgressView:
         self._phase = note.phase
 
     def on_log(self, note: Any) -> None:
+        if self.cancel_asked and note.message == CANCEL_ACK:
+            return  # `cancelling()` has said so already
         self.log(note.message, note.level)
+
+    def cancelling(self) -> None:
+        self.cancel_asked = True
+        self.progress.update(self.task, description="cancelling")
+        self.log("cancelling: the engine stops after the current batch (Ctrl-C again to stop "
+                 "at once)", "warning")
+
+    def finish(self, description: str) -> None:
+        """Leave the bar in its last state under ``description``, so nothing redraws after it."""
+        self.progress.update(self.task, description=description)
+        self.progress.stop()
 
     def log(self, message: str, level: str = "info") -> None:
         style = {"warning": "yellow", "error": "red"}.get(level)
@@ -270,8 +285,7 @@ def drive_engine(spec: RunSpec, engine_cmd: str | None) -> dict[str, Any]:
 
 
 def _cancel(client: SyncEngineClient, handle: Any, view: _ProgressView) -> dict[str, Any]:
-    view.log("cancelling: the engine stops after the current batch (Ctrl-C again to stop at once)",
-             "warning")
+    view.cancelling()
     try:
         client.cancel(handle.id)
         return handle.wait()  # normally raises EngineClientError(CANCELLED)
@@ -285,6 +299,7 @@ def _cancel(client: SyncEngineClient, handle: Any, view: _ProgressView) -> dict[
 
 
 def _print_resume(data: Any, view: _ProgressView) -> None:
+    view.finish("cancelled")
     data = data or {}
     last = view.last
     run_id = data.get("run_id") or (last.run_id if last is not None else None)
