@@ -70,6 +70,7 @@ class RunInfo:
     run_dir: str
     updated: str | None
     slurm: bool
+    n_dataset: int | None = None  # questions in the dataset; more than n_total for a --limit run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -342,7 +343,8 @@ def run_info(run_dir: Path, *, slurm: bool = True) -> RunInfo:
     return RunInfo(run_id=manifest.get("run_id", run_dir.name), dataset=manifest.get("dataset"),
                    model=model_name, n_done=st.n_done, n_total=st.n_total, status=st.status,
                    reason=st.reason, variant=manifest.get("variant"), run_dir=str(run_dir),
-                   updated=manifest.get("updated"), slurm=st.slurm)
+                   updated=manifest.get("updated"), slurm=st.slurm,
+                   n_dataset=manifest.get("n_questions"))
 
 
 def list_runs(ws: Workspace, *, slurm: bool = True) -> list[RunInfo]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from engine import store
-from engine.protocol import CANCEL_ACK
 from engine.measure_names import measure_names
+from engine.protocol import CANCEL_ACK
 from tests.engine_helpers import REPO, engine_env, mmlu_dataset
 
 

@@ -73,6 +73,23 @@ def test_show_and_watch_a_finished_run(cli, done) -> None:
     assert missing.code == 2 and "no run 'zzz-no-such-run'" in missing.err
 
 
+def test_a_limited_run_says_how_much_of_the_dataset_it_covers(cli, done, tiny_llama_dir) -> None:
+    root, full = done
+    limited = finished_run(root, "mmlu-10", tiny_llama_dir, limit=4, variant="paper")
+    res = cli("runs", "list", "--format", "json", "--workspace", root)
+    rows = {r["run_id"]: r for r in json.loads(res.out)}
+    assert (rows[limited.name]["n_total"], rows[limited.name]["n_dataset"]) == (4, 10)
+    piped = {line.split()[0]: line.split()[4:] for line in
+             cli("runs", "list", "--workspace", root).out.splitlines()[1:]}
+    assert piped[limited.name] == ["4/4", "of", "10", "done"]
+    assert piped[full.name] == ["10/10", "done"]
+    show = cli("runs", "show", limited.name, "--workspace", root)
+    assert "questions  4/4 done (--limit: the first 4 of the dataset's 10)" in show.out
+    forward = "forward  alignuq-lean decoder on 2/2 layers, the last one at the last position only"
+    assert forward in show.out
+    runs.delete_run(Workspace(root), limited)  # the module's other tests expect one run
+
+
 def _copy(run_dir: Path, tmp_path: Path, name: str, n_total: int) -> Path:
     ws = Workspace(tmp_path / name).ensure()
     copy = ws.runs / run_dir.name

@@ -49,9 +49,8 @@ def list_runs(
         table.add_column(col, justify="right" if col == "done" else "left")
     for i in infos:
         status = i.status + (f" ({i.reason})" if i.reason and i.status != runs_mod.DONE else "")
-        total = "?" if i.n_total is None else str(i.n_total)
         table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
-                      f"{i.n_done}/{total}", status)
+                      questions_done(i.n_done, i.n_total, i.n_dataset, short=True), status)
     console = Console(soft_wrap=True)
     if console.is_terminal:
         console.print(table)
@@ -95,13 +94,14 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         ("run", manifest.get("run_id", run_dir.name)),
         ("folder", str(run_dir)),
         ("status", st.status + (f" ({st.reason})" if st.reason else "")),
-        ("questions", f"{st.n_done}/{'?' if st.n_total is None else st.n_total} done"),
+        ("questions", questions_done(st.n_done, st.n_total, manifest.get("n_questions"))),
         ("dataset", manifest.get("dataset")),
         ("model", _model_line(model)),
         ("variant", manifest.get("variant")),
         ("prompt", _prompt_line(manifest)),
         ("spellings", ", ".join(repr(s) for s in manifest.get("spelling_patterns") or [])),
         ("device", f"{manifest.get('device')} ({manifest.get('dtype')})"),
+        ("forward", _forward_line(manifest.get("forward_path"))),
         ("measures", ", ".join(manifest.get("measures") or [])),
         ("versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items())),
         ("created", manifest.get("created")),
@@ -123,6 +123,27 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         typer.echo("\nlast events:")
         for event in last:
             typer.echo("  " + format_event(event))
+
+
+def questions_done(n_done: int, n_total: int | None, n_dataset: int | None, *,
+                   short: bool = False) -> str:
+    """``done/total``, and how much of the dataset a ``--limit`` run covers."""
+    text = f"{n_done}/{'?' if n_total is None else n_total}"
+    if n_total is not None and n_dataset and n_total < n_dataset:
+        return f"{text} of {n_dataset}" if short else \
+            f"{text} done (--limit: the first {n_total} of the dataset's {n_dataset})"
+    return text if short else f"{text} done"
+
+
+def _forward_line(path: Any) -> str | None:
+    if not isinstance(path, dict):
+        return None
+    text = f"{path.get('decoder')} decoder on {path.get('lean_layers')}/{path.get('decoder_layers')} layers"
+    if path.get("last_position_only"):
+        text += ", the last one at the last position only"
+    if path.get("why_not"):
+        text += f" ({path['why_not']})"
+    return f"{text}; transformers {path.get('transformers')}"
 
 
 def _model_line(model: Any) -> str | None:
