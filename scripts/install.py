@@ -82,18 +82,29 @@ def install_locked() -> None:
 
 
 def install_latest() -> None:
+    """The newest releases of everything but torch, which stays as installed."""
     ensure_torch(read_pins().get("torch"))
-    pip("install", "--upgrade", *BUILD)
-    pip("install", "--upgrade", "--upgrade-strategy", "eager", "--no-build-isolation", "-e", EXTRAS)
-    pip("install", "--upgrade", "--no-deps", *DEMO_ASSETS)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(f"torch=={installed()['torch']}\n")
+    keep_torch = ["-c", f.name]
+    try:
+        pip("install", "--upgrade", *keep_torch, *BUILD)
+        pip("install", "--upgrade", "--upgrade-strategy", "eager", *keep_torch,
+            "--no-build-isolation", "-e", EXTRAS)
+        pip("install", "--upgrade", "--no-deps", *DEMO_ASSETS)
+    finally:
+        Path(f.name).unlink()
+
+
+def _goes_with_torch(name: str) -> bool:
+    """torch's own CUDA libraries: they come with whichever torch build is installed."""
+    return name.startswith(("nvidia-", "cuda-")) or name == "triton"
 
 
 def write_lock() -> None:
     """Every installed package but the project itself, pinned (torch without a local label)."""
-    have = installed()
-    have.pop("alignuq", None)
-    for tool in ("pip", "setuptools", "wheel"):
-        have.pop(tool, None)
+    have = {n: v for n, v in installed().items()
+            if n not in ("alignuq", "pip", "setuptools", "wheel") and not _goes_with_torch(n)}
     if "torch" in have:
         have["torch"] = have["torch"].split("+")[0]
     header = [
@@ -112,7 +123,7 @@ def compare() -> int:
     """Print the packages whose installed version is not the locked one; return how many."""
     pins, have = read_pins(), installed()
     rows = [(n, pins.get(n, "-"), have.get(n, "-")) for n in sorted(set(pins) | set(have))
-            if n not in ("alignuq", "pip", "setuptools", "wheel")
+            if n not in ("alignuq", "pip", "setuptools", "wheel") and not _goes_with_torch(n)
             and pins.get(n) != (have.get(n, "-").split("+")[0] if n == "torch" else have.get(n))]
     if not rows:
         print("every package is at its locked version")
