@@ -7,6 +7,7 @@ where it was written) go to stderr. Bad input: one line, exit code 2, nothing wr
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ from tui.cli.common import WorkspaceOpt, info, warn, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
 FORMATS = ("roper", "table", "pew", "mmlu")  # the subcommands, one per importer
+KINDS = {"roper": "a Roper topline export", "pew": "a Pew respondent file",
+         "mmlu": "an MMLU benchmark file"}
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the new dataset.",
                                       show_default=False)]
@@ -175,7 +178,10 @@ def import_table(
                            choice_col=choice_col, choice_cols=choice_cols, share_col=share_col,
                            share_cols=share_cols, correct_col=correct_col,
                            subject_col=subject_col)
-    result = parse_table(file, mapping, sheet=sheet)
+    try:
+        result = parse_table(file, mapping, sheet=sheet)
+    except BadInput as err:
+        raise _another_importer(file, name) or err from None
     extra = [f"mapping: {result.mapping.describe()}"]
     if result.mapping.layout == "wide":
         extra.append(f"option columns: {', '.join(result.details['choice_columns'])}")
@@ -187,6 +193,22 @@ def import_table(
                      "or the option text)")
     ds = _build(name, "table", result.raw, settings, file, result.details, result.warnings)
     _finish(ws, ds, force=force, file=file, extra=extra)
+
+
+def _another_importer(file: Path, name: str) -> BadInput | None:
+    """For a file that is not a readable table: the error naming the importer it looks made for
+    (a Roper, Pew or MMLU file), instead of the table reader's own complaint; None otherwise."""
+    from datasets_io.detect import detect_format
+
+    try:
+        fmt = detect_format(file)
+    except BadInput:
+        return None
+    if fmt not in KINDS:
+        return None
+    command = shlex.join(["alignuq", "import", fmt, str(file), "--name", name])
+    return BadInput(f"not a table: this looks like {KINDS[fmt]}", where=file,
+                    fix=f"import it with `{command}`")
 
 
 @app.command("pew")
