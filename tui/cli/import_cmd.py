@@ -24,6 +24,7 @@ from datasets_io.rules import (
     refusal_list,
 )
 from tui.cli.common import WorkspaceOpt, info, warn, workspace
+from tui.cli.datasets_cmd import sample_line
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
 FORMATS = ("roper", "table", "pew", "mmlu")  # the subcommands, one per importer
@@ -84,8 +85,7 @@ def _finish(ws, ds: Dataset, *, force: bool, file: Path, extra: list[str] | None
     if counts.get("refusal_options_removed"):
         info(f"refusal options removed: {counts['refusal_options_removed']}")
     if counts.get("n_not_sampled"):
-        info(f"sampled {counts['n_kept']} of {counts['n_kept'] + counts['n_not_sampled']} "
-             f"(seed {report['settings']['seed']})")
+        info(f"sampled {sample_line(ds.sample(), None)}")
     s = report["settings"]
     info(f"option order: {'shuffled, seed ' + str(s['seed']) if s['shuffle'] else 'as in the file'}")
     path = write_dataset(ws, ds, force=force)
