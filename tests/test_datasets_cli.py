@@ -71,6 +71,19 @@ def test_show_of_a_sampled_dataset_says_so_and_lists_only_its_own_warnings(cli, 
     assert "sample           all\n" in cli("datasets", "show", "coane").out
 
 
+@pytest.mark.parametrize("name", ["s", "coane"])
+def test_questions_csv_and_json_keep_every_bit_of_the_shares(cli, imported: Path, name: str) -> None:
+    stored = {r.question_id: r.human_share
+              for r in load_dataset(Workspace(imported), name).questions.itertuples()}
+    assert any(round(x, 6) != x for h in stored.values() for x in h)  # more than 6 decimals
+    rows = list(csv.DictReader(io.StringIO(cli("datasets", "questions", name).out)))
+    from_csv = {r["question_id"]: json.loads(r["human_share"]) for r in rows}
+    records = json.loads(cli("datasets", "questions", name, "--format", "json").out)
+    from_json = {r["question_id"]: r["human_share"] for r in records}
+    assert from_csv == from_json == stored  # float == float: bit for bit (none is NaN)
+    assert all(type(x) is float for h in from_csv.values() for x in h)
+
+
 def test_questions_csv_and_json(cli, imported: Path) -> None:
     r = cli("datasets", "questions", "coane", "--format", "csv")
     assert r.code == 0

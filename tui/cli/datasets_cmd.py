@@ -137,7 +137,7 @@ def questions_table(ds: Dataset) -> pd.DataFrame:
         "question_id": q["question_id"],
         "text": q["text"],
         "choices": [json.dumps(list(c), ensure_ascii=False) for c in q["choices"]],
-        "human_share": ["" if h is None else json.dumps([round(float(x), 6) for x in h])
+        "human_share": ["" if h is None else json.dumps([float(x) for x in h])  # every bit
                         for h in q["human_share"]],
         "correct": [letter(c) for c in q["correct"]],
         "subject": q["subject"].fillna(""),
