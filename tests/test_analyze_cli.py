@@ -223,6 +223,18 @@ def test_clear_refusals(cli, ws: Path, args: tuple, needle: str) -> None:
     assert "Traceback" not in res.err
 
 
+@pytest.mark.parametrize(("fmt", "name", "says"), [("csv", "kendall.json", "json"),
+                                                    ("markdown", "kendall.tex", "latex"),
+                                                    ("json", "kendall.csv", "csv")])
+def test_a_format_the_out_name_contradicts_is_refused(cli, ws: Path, tmp_path: Path, fmt: str,
+                                                     name: str, says: str) -> None:
+    res = cli("analyze", "kendall", "-d", "coane", "--format", fmt, "--out", tmp_path / name,
+              "-w", ws)
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    assert f"--format {fmt} but the name {name!r} says {says}" in res.err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
 def test_an_option_the_table_does_not_use_is_ignored_with_a_note(cli, ws: Path,
                                                                   tmp_path: Path) -> None:
     res = cli("analyze", "kendall", "-d", "coane", "--bins", "0", "-f", "csv", "-w", ws)

@@ -135,15 +135,20 @@ def render(frame: pd.DataFrame, fmt: str, title: str | None = None) -> str:
     raise BadInput(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
 
 
-def format_for(path: str, default: str | None = None) -> str:
-    """The format named by a file's suffix (``.csv``, ``.json``, ``.md``, ``.tex``, ``.txt``);
-    ``default`` for a name without a suffix. Any other suffix (``.xlsx``) is refused rather than
-    filled with a format it does not name."""
-    for suffix, fmt in SUFFIXES.items():
-        if str(path).lower().endswith(suffix):
-            return fmt
-    if PurePath(str(path)).suffix:
-        raise BadInput(f"cannot tell the table format from the name {PurePath(str(path)).name!r}",
-                       fix=f"name the file {', '.join(SUFFIXES)}, or pass --format "
-                           f"({'|'.join(FORMATS)})")
-    return default or "csv"
+def format_for(path: str | PurePath, default: str | None = None, *, given: str | None = None,
+               suffixes: dict[str, str] = SUFFIXES) -> str:
+    """The format of output file ``path``: the one its suffix names (``suffixes``: ``.csv``,
+    ``.json``, ``.md``, ``.tex``, ``.txt`` by default), else ``given`` (``--format``), else
+    ``default`` for a name without a suffix. A suffix that names another format than ``given`` is
+    refused, and so is any other suffix (``.xlsx``) without ``given``: a file is never filled with
+    a format its name does not say."""
+    name = PurePath(str(path)).name
+    named = next((fmt for suffix, fmt in suffixes.items() if name.lower().endswith(suffix)), None)
+    choices = "|".join(dict.fromkeys(suffixes.values()))
+    if named is not None and given is not None and named != given:
+        raise BadInput(f"--format {given} but the name {name!r} says {named}",
+                       fix=f"name the file for {given}, or drop --format")
+    if named is None and given is None and PurePath(name).suffix:
+        raise BadInput(f"cannot tell the table format from the name {name!r}",
+                       fix=f"name the file {', '.join(suffixes)}, or pass --format ({choices})")
+    return named or given or default or "csv"
