@@ -78,7 +78,20 @@ class Dataset:
             "settings": self.report.get("settings", {}),
             "warnings": self.report.get("warnings", []),
             "file": self.report.get("file"),
+            "sample": self.sample(),
         }
+
+    def sample(self) -> dict[str, int] | None:
+        """How the import's ``--sample`` drew the questions: ``n`` of ``of``, ``seed``, and how
+        many warnings were about questions left out (not listed); None when nothing was left out.
+        A dataset derived from a sample keeps its parent's (it holds ``n`` minus the excluded)."""
+        counts = self.report.get("counts", {})
+        settings = self.report.get("settings", {})
+        if not counts.get("n_not_sampled"):
+            return None
+        n = int(settings["sample"])
+        return {"n": n, "of": n + int(counts["n_not_sampled"]), "seed": int(settings["seed"]),
+                "warnings_not_sampled": int(counts.get("n_warnings_not_sampled", 0))}
 
     def report_hash(self) -> str:
         """sha256 of the import report file: ties an exported table to this exact import."""

@@ -315,18 +315,20 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
             _shuffle(row, q.question_id, settings.seed)
         out.kept.append({"question_id": q.question_id, "source": source, "text": q.text,
                          "subject": q.subject, "n_choices": len(row["choices"]), **row})
-    kept_ids = {r["question_id"] for r in out.kept} if out.repeated_labels else set()
-    repeated = [i for i in out.repeated_labels if i in kept_ids]
-    warnings = list(warnings or [])
-    if repeated:
-        warnings.append(f"{len(repeated)} question(s) list the same option label twice (kept; "
-                        f"check them): {', '.join(repeated[:10])}"
-                        f"{' ...' if len(repeated) > 10 else ''}")
     n_before_sample = len(out.kept)
     kept = out.kept
     if settings.sample is not None and settings.sample < len(kept):
         chosen = sample_ids(settings.seed, [r["question_id"] for r in kept], settings.sample)
         kept = [r for r in kept if r["question_id"] in chosen]  # file order
+    kept_ids = {r["question_id"] for r in kept}
+    not_sampled = {r["question_id"] for r in out.kept} - kept_ids
+    warnings, n_warnings_not_sampled = _warnings_in_sample(list(warnings or []), not_sampled)
+    repeated = [i for i in out.repeated_labels if i in kept_ids]
+    n_warnings_not_sampled += sum(1 for i in out.repeated_labels if i in not_sampled)
+    if repeated:
+        warnings.append(f"{len(repeated)} question(s) list the same option label twice (kept; "
+                        f"check them): {', '.join(repeated[:10])}"
+                        f"{' ...' if len(repeated) > 10 else ''}")
     dropped = pd.DataFrame(out.dropped, columns=DROPPED_COLUMNS)
     by_reason = {str(k): int(v) for k, v in dropped["reason"].value_counts().sort_index().items()}
     if not kept and not allow_empty:
@@ -346,6 +348,7 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
             "n_kept": len(kept),
             "n_dropped": len(dropped),
             "n_not_sampled": n_before_sample - len(kept),
+            "n_warnings_not_sampled": n_warnings_not_sampled,
             "dropped_by_reason": by_reason,
             "refusal_options_removed": out.refusal_options_removed,
             "share_scale": dict(out.scales),
@@ -354,6 +357,15 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
         "alignuq_version": _version(),
     }
     return Dataset(name=name, questions=questions_frame(kept), report=report, dropped=dropped)
+
+
+def _warnings_in_sample(warnings: list[str], not_sampled: set[str]) -> tuple[list[str], int]:
+    """The warnings without those about one question left out by ``--sample`` (such a warning
+    starts with ``"<question id>: "``), and how many those were."""
+    if not not_sampled:
+        return warnings, 0
+    own = [w for w in warnings if w.split(": ", 1)[0] not in not_sampled]
+    return own, len(warnings) - len(own)
 
 
 def _version() -> str:

@@ -223,6 +223,18 @@ def test_clear_refusals(cli, ws: Path, args: tuple, needle: str) -> None:
     assert "Traceback" not in res.err
 
 
+@pytest.mark.parametrize(("fmt", "name", "says"), [("csv", "kendall.json", "json"),
+                                                    ("markdown", "kendall.tex", "latex"),
+                                                    ("json", "kendall.csv", "csv")])
+def test_a_format_the_out_name_contradicts_is_refused(cli, ws: Path, tmp_path: Path, fmt: str,
+                                                     name: str, says: str) -> None:
+    res = cli("analyze", "kendall", "-d", "coane", "--format", fmt, "--out", tmp_path / name,
+              "-w", ws)
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    assert f"--format {fmt} but the name {name!r} says {says}" in res.err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
 def test_an_option_the_table_does_not_use_is_ignored_with_a_note(cli, ws: Path,
                                                                   tmp_path: Path) -> None:
     res = cli("analyze", "kendall", "-d", "coane", "--bins", "0", "-f", "csv", "-w", ws)
@@ -292,3 +304,89 @@ def test_scales_on_the_cli(cli, ws: Path) -> None:
     assert out["normalized"].loc[("toy-a", "topp_entropy@0.9"), "r"] != pytest.approx(
         out["raw"].loc[("toy-a", "topp_entropy@0.9"), "r"])
     assert out["paper"]["r"].to_numpy() == pytest.approx(out["normalized"]["r"].to_numpy())
+
+
+def _tool_tables(ws: Path) -> dict[str, pd.DataFrame]:
+    """The tables as the tool computes them in-process: what every file must hold, bit for bit."""
+    from datasets_io.dataset import load_dataset
+    from datasets_io.workspace import Workspace
+    from engine.analysis import tables
+    from engine.analysis.frames import load_analysis
+
+    analysis = load_analysis(Workspace(ws), load_dataset(Workspace(ws), "coane"), None)
+    ece = tables.ece_table(analysis, None, "raw", 10, "empirical")
+    return {"alignment": tables.alignment_table(analysis, None, "raw", "none").table,
+            "ece": ece.table, "bins": ece.extra["bins"]}
+
+
+def _bits(value: object) -> bytes:
+    """A float as its 8 bytes (a missing one, written as an empty cell or null, as NaN's)."""
+    import struct
+
+    number = float("nan") if value in ("", None) else float(value)
+    return struct.pack("<d", float("nan") if number != number else number)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_machine_readable_output_keeps_every_bit(cli, ws: Path, tmp_path: Path, fmt: str) -> None:
+    import csv
+
+    expected = _tool_tables(ws)
+    ece, bins = tmp_path / f"ece.{fmt}", tmp_path / f"bins.{fmt}"
+    assert cli("analyze", "ece", "-d", "coane", "--out", ece, "--bins-out", bins, "-w", ws).code == 0
+    res = cli("analyze", "alignment", "-d", "coane", "--format", fmt, "-w", ws)
+    texts = {"alignment": res.out, "ece": ece.read_text(), "bins": bins.read_text()}
+    n_long = 0
+    for name, text in texts.items():
+        rows = list(csv.DictReader(io.StringIO(text))) if fmt == "csv" else json.loads(text)
+        want = expected[name]
+        assert len(rows) == len(want) > 0
+        for col in want.columns:
+            if not pd.api.types.is_float_dtype(want[col]):
+                continue
+            for row, value in zip(rows, want[col], strict=True):
+                assert _bits(row[col]) == _bits(value), (name, col, row[col], value)
+                n_long += value == value and float(f"{value:.15g}") != value
+    assert n_long > 100  # many values need all 17 digits: a 15-digit writer would fail here
+
+
+def _cells_of(text: str, fmt: str) -> list[list[str]]:
+    lines = text.strip().splitlines()
+    if fmt == "markdown":
+        return [ln.strip("| ").split(" | ") for ln in lines[2:]]
+    if fmt == "latex":
+        return [ln.removesuffix(r" \\").split(" & ") for ln in lines[4:-2]]
+    return [ln.split() for ln in lines[4:]]  # human: title, blank, header, rule
+
+
+def _reader_text(column: str, value: float, fmt: str) -> str:
+    """The documented reader format, written out independently of engine.analysis.numbers."""
+    if column in ("n", "n_choices", "bins"):
+        return str(int(value))
+    if column in ("p", "spearman_p", "p_z", "p_exact") and value < 0.001:
+        if fmt != "latex":
+            return "<0.001"
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"${mantissa}\\times10^{{{int(exponent)}}}$"
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
+
+
+@pytest.mark.parametrize("fmt", ["human", "markdown", "latex"])
+@pytest.mark.parametrize("analysis", ["alignment", "agreement", "ece"])
+def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fmt: str,
+                                                               analysis: str) -> None:
+    full = pd.read_csv(io.StringIO(cli("analyze", analysis, "-d", "coane", "--format", "csv",
+                                       "-w", ws).out))
+    res = cli("analyze", analysis, "-d", "coane", "--format", fmt, "-w", ws)
+    assert res.code == 0, res.err
+    cells = _cells_of(res.out, fmt)
+    assert len(cells) == len(full)
+    small_p = 0
+    for shown, (_, row) in zip(cells, full.iterrows(), strict=True):
+        for text, column in zip(shown, full.columns, strict=True):
+            if pd.api.types.is_numeric_dtype(full[column]):
+                assert text == _reader_text(column, row[column], fmt), (column, row[column])
+                small_p += text.startswith(("<", "$"))
+    assert small_p > 0 if analysis != "ece" else small_p == 0
+    assert not any(f"e-{d}" in res.out for d in range(10))  # no scientific notation

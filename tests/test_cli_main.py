@@ -38,3 +38,18 @@ def test_import_without_a_format_names_the_command_for_the_file(cli, ws_dir, dat
     typo = cli("import", "tabel")
     assert typo.code == 2 and "Did you mean 'table'?" in typo.err
     assert not ws_dir.exists() or not any((ws_dir / "datasets").glob("*"))
+
+
+def test_version_prints_the_installed_package_version(cli) -> None:
+    import subprocess
+    import sys
+    from importlib.metadata import version
+    from pathlib import Path
+
+    res = cli("--version")
+    assert res.code == 0 and res.err == ""
+    assert res.out == f"alignuq {version('alignuq')}\n"
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "tui.cli.main", "--version"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == res.out

@@ -48,6 +48,42 @@ def test_show_json_keys(cli, imported: Path) -> None:
     assert "6 kept of 8 read, 2 dropped" in human
 
 
+def test_show_of_a_sampled_dataset_says_so_and_lists_only_its_own_warnings(cli, imported: Path,
+                                                                          data_dir: Path) -> None:
+    # the whole file warns about coane-227 and coane-358 (an option label twice)
+    assert load_dataset(Workspace(imported), "coane").report["warnings"][0].endswith(
+        "coane-227, coane-358")
+    r = cli("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "c100",
+            "--sample", "100", "--seed", "8")
+    assert r.code == 0, r.err
+    ids = set(load_dataset(Workspace(imported), "c100").questions["question_id"])
+    inside = [i for i in ("coane-227", "coane-358") if i in ids]
+    assert len(ids) == 100 and len(inside) == 1  # seed 8 draws one of the two
+    human = cli("datasets", "show", "c100").out
+    assert "100 kept of 421 read, 0 dropped, 321 not in the sample" in human
+    assert ("100 of 421 questions, drawn with seed 8; 1 warning(s) about questions outside the "
+            "sample not listed") in human
+    warnings = [ln for ln in human.splitlines() if ln.startswith("warning")]
+    assert len(warnings) == 1 and warnings[0].endswith(f"(kept; check them): {inside[0]}")
+    shown = json.loads(cli("datasets", "show", "c100", "--format", "json").out)
+    assert shown["sample"] == {"n": 100, "of": 421, "seed": 8, "warnings_not_sampled": 1}
+    assert json.loads(cli("datasets", "show", "coane", "--format", "json").out)["sample"] is None
+    assert "sample           all\n" in cli("datasets", "show", "coane").out
+
+
+@pytest.mark.parametrize("name", ["s", "coane"])
+def test_questions_csv_and_json_keep_every_bit_of_the_shares(cli, imported: Path, name: str) -> None:
+    stored = {r.question_id: r.human_share
+              for r in load_dataset(Workspace(imported), name).questions.itertuples()}
+    assert any(round(x, 6) != x for h in stored.values() for x in h)  # more than 6 decimals
+    rows = list(csv.DictReader(io.StringIO(cli("datasets", "questions", name).out)))
+    from_csv = {r["question_id"]: json.loads(r["human_share"]) for r in rows}
+    records = json.loads(cli("datasets", "questions", name, "--format", "json").out)
+    from_json = {r["question_id"]: r["human_share"] for r in records}
+    assert from_csv == from_json == stored  # float == float: bit for bit (none is NaN)
+    assert all(type(x) is float for h in from_csv.values() for x in h)
+
+
 def test_questions_csv_and_json(cli, imported: Path) -> None:
     r = cli("datasets", "questions", "coane", "--format", "csv")
     assert r.code == 0

@@ -167,3 +167,23 @@ def test_utf16_with_bom_is_read(tmp_path: Path) -> None:
                   .encode("utf-16"))
     raw = parse_table(f).raw
     assert raw[0].text == "Caf\u00e9?" and raw[0].shares == [60, 40]
+
+
+def test_import_table_of_another_kind_of_file_names_its_importer(cli, ws_dir: Path, data_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    roper = data_dir / "samples" / "roper_topline_sample.txt"
+    res = cli("import", "table", roper, "--name", "poll")
+    assert res.code == 2 and "Traceback" not in res.err
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and "tokeniz" not in lines[0].lower()
+    assert f"looks like a Roper topline export; import it with `alignuq import roper {roper} " \
+           "--name poll`" in lines[0]
+    anatomy = data_dir / "mmlu" / "test" / "anatomy_test.csv"
+    res = cli("import", "table", anatomy, "--name", "anat")
+    assert res.code == 2 and f"`alignuq import mmlu {anatomy} --name anat`" in res.err
+    # a real table with a bad cell keeps the table reader's own message
+    bad = tmp_path / "bad.csv"
+    bad.write_text("qid,question,answer,share\nq1,Tea?,Yes,4O%\nq1,Tea?,No,60%\n", encoding="utf-8")
+    res = cli("import", "table", bad, "--name", "bad")
+    assert res.code == 2 and "row 2, column 'share'" in res.err and "alignuq import" not in res.err
+    assert not ws_dir.exists() or not any((ws_dir / "datasets").glob("*"))

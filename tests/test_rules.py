@@ -125,6 +125,28 @@ def test_sampling_is_seeded_and_counted():
         build(raws, ImportSettings(sample=0))
 
 
+def test_a_sample_keeps_only_the_warnings_of_its_own_questions():
+    raws = [q(f"q{i:03d}", ["a", "a", "b"], [30, 30, 40]) if i % 10 == 0  # a label twice
+            else q(f"q{i:03d}", ["a", "b"], [40, 60]) for i in range(100)]
+    per_question = [f"q{i:03d}: code(s) 7 have no label" for i in range(0, 100, 5)]
+    general = ["f.sav: 3 respondent(s) with a missing weight"]
+    ds = build(raws, ImportSettings(sample=30, seed=1), warnings=per_question + general)
+    ids = set(ds.questions["question_id"])
+    own = [w for w in per_question if w.split(":")[0] in ids]
+    repeated = sorted(f"q{i:03d}" for i in range(0, 100, 10) if f"q{i:03d}" in ids)
+    assert 0 < len(own) < len(per_question) and 0 < len(repeated) < 10  # the seed left some out
+    listed = ds.report["warnings"]
+    assert listed[:-1] == own + general
+    assert listed[-1].startswith(f"{len(repeated)} question(s) list the same option label twice")
+    assert listed[-1].endswith(", ".join(repeated))
+    outside = (len(per_question) - len(own)) + (10 - len(repeated))
+    assert ds.report["counts"]["n_warnings_not_sampled"] == outside
+    assert ds.sample() == {"n": 30, "of": 100, "seed": 1, "warnings_not_sampled": outside}
+    everything = build(raws, ImportSettings(seed=4), warnings=per_question + general)
+    assert everything.report["warnings"][:-1] == per_question + general
+    assert everything.sample() is None and everything.report["counts"]["n_warnings_not_sampled"] == 0
+
+
 def test_default_seed_recorded():
     ds = build([q("x", ["a", "b"], [40, 60])], ImportSettings())
     assert ds.report["settings"]["seed"] == DEFAULT_SEED

@@ -85,6 +85,53 @@ async def test_scale_switch_recomputes(tui_ws: Path) -> None:
         assert not raw_r.equals(paper_r)
 
 
+def _cli_cells(ws: Path, analysis: str) -> dict[tuple[str, ...], dict[str, str]]:
+    """The human table of `alignuq analyze ANALYSIS`, run as a real subprocess: cells by row key."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "tui.cli.main", "analyze", analysis, "-d",
+                           "coane", "-w", str(ws)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)
+    lines = done.stdout.splitlines()
+    header = lines[2].split()
+    rows = [dict(zip(header, ln.split(), strict=True)) for ln in lines[4:]]
+    key = [c for c in ("model", "measure", "method") if c in header]
+    return {tuple(r[c] for c in key): r for r in rows}
+
+
+@sync
+async def test_the_console_shows_numbers_as_the_cli_does(tui_ws: Path) -> None:
+    """The same column shows the same text in the console and in `alignuq analyze`'s tables
+    (p under 0.001 as <0.001, r with fixed decimals, never scientific notation)."""
+    app = make_test_app(tui_ws)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await _computed(pilot, app)
+        screen = _res(app)
+        compared = set()
+        for analysis, columns in (("alignment", ["n", "r", "p", "partial_r", "spearman_rho",
+                                                 "ci_low", "ci_high"]),
+                                  ("agreement", ["n", "agreement", "chance", "z", "p_z",
+                                                 "p_exact"]),
+                                  ("ece", ["n", "ece"]), ("jsd", ["shift", "p"])):
+            cli_rows = _cli_cells(tui_ws, analysis)
+            table = screen.query_one(f"#t-{analysis}")
+            frame = screen.results[analysis]["table"]
+            n_rows = 0
+            for i, rec in enumerate(frame.to_dict("records")):
+                key = tuple(rec[c] for c in ("model", "measure", "method") if c in rec)
+                if key not in cli_rows:  # e.g. ece: the CLI's default measures are fewer
+                    continue
+                n_rows += 1
+                for col in columns:
+                    shown = str(getattr(table.get_cell(str(i), col), "plain",
+                                        table.get_cell(str(i), col)))
+                    assert shown == cli_rows[key][col], (analysis, key, col)
+                    compared.add(shown)
+            assert n_rows >= 2, analysis
+        assert "<0.001" in compared and not any("e-" in text for text in compared)
+
+
 @pytest.mark.parametrize("key, suffix", [("c", ".csv"), ("m", ".md"), ("l", ".tex")])
 @sync
 async def test_export_writes_the_table_and_its_provenance(tui_ws: Path, tmp_path: Path,

@@ -1,7 +1,9 @@
 """Render a table as plain text (``human``), ``csv``, ``json``, ``markdown`` or ``latex``.
 
-CSV and JSON keep full precision (NaN: empty cell / ``null``); human, Markdown and LaTeX show
-floats with 3 decimals, and values under 0.001 in scientific notation.
+CSV and JSON keep every bit of every float (Python's shortest round-trip text: ``float(text)``
+gives the same float back; NaN: empty cell / ``null``). Human, Markdown and LaTeX show each number
+as its column's meaning asks (:mod:`engine.analysis.numbers`): fixed decimals, p-values as
+``<0.001`` or in LaTeX math, counts as integers.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import numbers
 from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
 
 from datasets_io.errors import BadInput
+from engine.analysis.numbers import format_number
 
 FORMATS = ("human", "csv", "json", "markdown", "latex")
 SUFFIXES = {".txt": "human", ".csv": "csv", ".json": "json", ".md": "markdown",
@@ -24,25 +28,28 @@ _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "^": r"\textasciicircum{}"}
 
 
-def fmt_value(v: object) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+def is_missing(v: object) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (
+        isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def fmt_value(v: object, column: object = "", *, latex: bool = False) -> str:
+    """One cell of a human, Markdown or LaTeX table (with ``latex``: LaTeX source, escaped)."""
+    if is_missing(v):
         return ""
     if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        v = float(v)
-        if v == 0:
-            return "0"
-        if abs(v) < 1e-3:
-            return f"{v:.2e}"
-        return f"{v:.3f}"
-    return str(v)
+        text = str(bool(v))
+    elif isinstance(v, numbers.Real):
+        return format_number(v, column, latex=latex)
+    else:
+        text = str(v)
+    return latex_escape(text) if latex else text
 
 
-def _cells(frame: pd.DataFrame) -> list[list[str]]:
-    return [[fmt_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+def _cells(frame: pd.DataFrame, *, latex: bool = False) -> list[list[str]]:
+    columns = list(frame.columns)
+    return [[fmt_value(v, c, latex=latex) for v, c in zip(row, columns, strict=True)]
+            for row in frame.itertuples(index=False, name=None)]
 
 
 def _numeric(frame: pd.DataFrame) -> list[bool]:
@@ -81,14 +88,30 @@ def latex(frame: pd.DataFrame) -> str:
     spec = "".join("r" if n else "l" for n in _numeric(frame))
     lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(latex_escape(str(c)) for c in frame.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(v) for v in r) + r" \\" for r in _cells(frame)]
+    lines += [" & ".join(r) + r" \\" for r in _cells(frame, latex=True)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
+def json_value(v: object) -> object:
+    """A cell as a JSON value: numpy scalars as Python ones (floats keep every bit), NaN and
+    infinities (which JSON cannot hold) as null."""
+    if is_missing(v):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v) if math.isfinite(v) else None
+    return v
+
+
 def to_json(frame: pd.DataFrame) -> str:
-    records = json.loads(frame.to_json(orient="records", double_precision=15))
-    return json.dumps(records, indent=2) + "\n"
+    columns = [str(c) for c in frame.columns]
+    records = [{c: json_value(v) for c, v in zip(columns, row, strict=True)}
+               for row in frame.itertuples(index=False, name=None)]
+    return json.dumps(records, indent=2, default=str) + "\n"
 
 
 def to_csv(frame: pd.DataFrame) -> str:
@@ -112,15 +135,20 @@ def render(frame: pd.DataFrame, fmt: str, title: str | None = None) -> str:
     raise BadInput(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
 
 
-def format_for(path: str, default: str | None = None) -> str:
-    """The format named by a file's suffix (``.csv``, ``.json``, ``.md``, ``.tex``, ``.txt``);
-    ``default`` for a name without a suffix. Any other suffix (``.xlsx``) is refused rather than
-    filled with a format it does not name."""
-    for suffix, fmt in SUFFIXES.items():
-        if str(path).lower().endswith(suffix):
-            return fmt
-    if PurePath(str(path)).suffix:
-        raise BadInput(f"cannot tell the table format from the name {PurePath(str(path)).name!r}",
-                       fix=f"name the file {', '.join(SUFFIXES)}, or pass --format "
-                           f"({'|'.join(FORMATS)})")
-    return default or "csv"
+def format_for(path: str | PurePath, default: str | None = None, *, given: str | None = None,
+               suffixes: dict[str, str] = SUFFIXES) -> str:
+    """The format of output file ``path``: the one its suffix names (``suffixes``: ``.csv``,
+    ``.json``, ``.md``, ``.tex``, ``.txt`` by default), else ``given`` (``--format``), else
+    ``default`` for a name without a suffix. A suffix that names another format than ``given`` is
+    refused, and so is any other suffix (``.xlsx``) without ``given``: a file is never filled with
+    a format its name does not say."""
+    name = PurePath(str(path)).name
+    named = next((fmt for suffix, fmt in suffixes.items() if name.lower().endswith(suffix)), None)
+    choices = "|".join(dict.fromkeys(suffixes.values()))
+    if named is not None and given is not None and named != given:
+        raise BadInput(f"--format {given} but the name {name!r} says {named}",
+                       fix=f"name the file for {given}, or drop --format")
+    if named is None and given is None and PurePath(name).suffix:
+        raise BadInput(f"cannot tell the table format from the name {name!r}",
+                       fix=f"name the file {', '.join(suffixes)}, or pass --format ({choices})")
+    return named or given or default or "csv"

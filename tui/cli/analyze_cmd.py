@@ -133,7 +133,7 @@ def run_analysis(name: str, s: dict) -> None:
     for key in ("permutations", "bins"):
         if key in USES[name] and s[key] < 1:
             raise BadInput(f"--{key} must be at least 1 (got {s[key]})")
-    fmt = s["format"] or (format_for(str(s["out"]), "human") if s["out"] else "human")
+    fmt = format_for(s["out"], "human", given=s["format"]) if s["out"] else s["format"] or "human"
     # every file's format, before anything is computed
     extra_fmts = {key: format_for(str(s[key]), "csv") for key in ("bins_out", "null_out")
                   if s[key] and key in USES[name]}

@@ -2,7 +2,7 @@
 
 JSON keys of `show` (a documented interface): name, source, n_questions, n_dropped,
 dropped_by_reason, n_choices_histogram, subjects, has_human_share, has_correct, settings, warnings,
-file, created, parent. `questions` columns: question_id, text, choices, human_share, correct,
+file, sample (null, or n, of, seed, warnings_not_sampled), created, parent. `questions` columns: question_id, text, choices, human_share, correct,
 subject, n_choices (lists as JSON; correct as a letter or empty).
 """
 
@@ -100,7 +100,9 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=
         ("source", s["source"]),
         ("file", s["file"] or "-"),
         ("created", s["created"] or "-"),
-        ("questions", f"{s['n_questions']} kept of {s['n_read']} read, {s['n_dropped']} dropped"),
+        ("questions", f"{s['n_questions']} kept of {s['n_read']} read, {s['n_dropped']} dropped"
+                      + (f", {s['sample']['of'] - s['sample']['n']} not in the sample"
+                         if s["sample"] else "")),
         ("dropped", _fmt_counts(s["dropped_by_reason"])),
         ("options", _fmt_counts(s["n_choices_histogram"]) + "  (number of options: questions)"),
         ("subjects", subj),
@@ -108,7 +110,7 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=
         ("correct answers", "yes" if s["has_correct"] else "no"),
         ("option order", f"shuffled, seed {settings.get('seed')}" if settings.get("shuffle")
          else "as in the file"),
-        ("sample", str(settings.get("sample") or "all")),
+        ("sample", sample_line(s["sample"], settings.get("sample"))),
     ]
     if s["parent"]:
         lines.append(("derived from", s["parent"]))
@@ -119,13 +121,23 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=
         typer.echo(f"{key:<16} {value}")
 
 
+def sample_line(sample: dict[str, int] | None, asked: int | None) -> str:
+    if sample is None:
+        return "all" + (f" (--sample {asked} is not fewer than the questions)" if asked else "")
+    line = f"{sample['n']} of {sample['of']} questions, drawn with seed {sample['seed']}"
+    if sample["warnings_not_sampled"]:
+        line += (f"; {sample['warnings_not_sampled']} warning(s) about questions outside the "
+                 "sample not listed")
+    return line
+
+
 def questions_table(ds: Dataset) -> pd.DataFrame:
     q = ds.questions
     return pd.DataFrame({
         "question_id": q["question_id"],
         "text": q["text"],
         "choices": [json.dumps(list(c), ensure_ascii=False) for c in q["choices"]],
-        "human_share": ["" if h is None else json.dumps([round(float(x), 6) for x in h])
+        "human_share": ["" if h is None else json.dumps([float(x) for x in h])  # every bit
                         for h in q["human_share"]],
         "correct": [letter(c) for c in q["correct"]],
         "subject": q["subject"].fillna(""),

@@ -7,6 +7,7 @@ where it was written) go to stderr. Bad input: one line, exit code 2, nothing wr
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,9 +27,12 @@ from datasets_io.rules import (
 from datasets_io.workspace import Workspace
 from engine.runs import RunInfo, delete_runs, runs_to_replace
 from tui.cli.common import WorkspaceOpt, info, warn, workspace
+from tui.cli.datasets_cmd import sample_line
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
 FORMATS = ("roper", "table", "pew", "mmlu")  # the subcommands, one per importer
+KINDS = {"roper": "a Roper topline export", "pew": "a Pew respondent file",
+         "mmlu": "an MMLU benchmark file"}
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the new dataset.",
                                       show_default=False)]
@@ -99,8 +103,7 @@ def _finish(target: _Target, ds: Dataset, *, file: Path, extra: list[str] | None
     if counts.get("refusal_options_removed"):
         info(f"refusal options removed: {counts['refusal_options_removed']}")
     if counts.get("n_not_sampled"):
-        info(f"sampled {counts['n_kept']} of {counts['n_kept'] + counts['n_not_sampled']} "
-             f"(seed {report['settings']['seed']})")
+        info(f"sampled {sample_line(ds.sample(), None)}")
     s = report["settings"]
     info(f"option order: {'shuffled, seed ' + str(s['seed']) if s['shuffle'] else 'as in the file'}")
     path = write_dataset(target.ws, ds, force=target.force)
@@ -199,7 +202,10 @@ def import_table(
                            choice_col=choice_col, choice_cols=choice_cols, share_col=share_col,
                            share_cols=share_cols, correct_col=correct_col,
                            subject_col=subject_col)
-    result = parse_table(file, mapping, sheet=sheet)
+    try:
+        result = parse_table(file, mapping, sheet=sheet)
+    except BadInput as err:
+        raise _another_importer(file, name) or err from None
     extra = [f"mapping: {result.mapping.describe()}"]
     if result.mapping.layout == "wide":
         extra.append(f"option columns: {', '.join(result.details['choice_columns'])}")
@@ -211,6 +217,22 @@ def import_table(
                      "or the option text)")
     ds = _build(name, "table", result.raw, settings, file, result.details, result.warnings)
     _finish(target, ds, file=file, extra=extra)
+
+
+def _another_importer(file: Path, name: str) -> BadInput | None:
+    """For a file that is not a readable table: the error naming the importer it looks made for
+    (a Roper, Pew or MMLU file), instead of the table reader's own complaint; None otherwise."""
+    from datasets_io.detect import detect_format
+
+    try:
+        fmt = detect_format(file)
+    except BadInput:
+        return None
+    if fmt not in KINDS:
+        return None
+    command = shlex.join(["alignuq", "import", fmt, str(file), "--name", name])
+    return BadInput(f"not a table: this looks like {KINDS[fmt]}", where=file,
+                    fix=f"import it with `{command}`")
 
 
 @app.command("pew")

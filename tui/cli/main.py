@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Annotated
 
 import click
 import typer
@@ -34,6 +35,27 @@ from tui.cli import (
 app = typer.Typer(name="alignuq", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
                   help="Human alignment and calibration of LLM inference-time uncertainty.")
+
+
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        typer.echo(f"alignuq {version('alignuq')}")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        typer.echo("alignuq (version unknown: the package is not installed; pip install -e .)")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the installed version and exit.")] = False) -> None:
+    """Human alignment and calibration of LLM inference-time uncertainty."""
+
+
 app.add_typer(import_cmd.app, name="import")
 app.add_typer(datasets_cmd.app, name="datasets")
 app.add_typer(models_cmd.app, name="models")

@@ -150,6 +150,9 @@ The workspace's datasets (left) and the questions of the selected one (right).
         subjects = s.get("subjects", {})
         if subjects:
             lines.append(f"subjects {len(subjects)}")
+        if s.get("sample"):
+            lines.append(f"sample  {s['sample']['n']} of {s['sample']['of']}, "
+                         f"seed {s['sample']['seed']}")
         parent = s.get("parent") or {}
         if parent.get("name"):
             n_ex = len((s.get("curation") or {}).get("excluded_ids") or [])

@@ -264,7 +264,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
             if col == "r" and value == value and value is not None:
                 strong = abs(float(value)) >= 0.3
-                return Text(f"{float(value):+.3f}", style="bold" if strong else "")
+                return Text(fmt_cell(value, col), style="bold" if strong else "")
             if col == "sig":
                 return Text(str(value), style="bold yellow")
             return None
@@ -344,7 +344,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
                 v = float(value)
             except (TypeError, ValueError):
                 return Text("")
-            return Text(fmt_cell(v), style=rho_style(v))
+            return Text(fmt_cell(v, "spearman_rho"), style=rho_style(v))
 
         t = self.query_one("#t-calibration", FrameTable)
         t.show_frame(pivot, styler=styler, export_frame=table,
@@ -375,7 +375,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         bins = out["extra"]["bins"]
         b = bins[(bins["model"] == rec["model"]) & (bins["measure"] == label)]
         plot.show_bins(b["conf"].tolist(), b["acc"].tolist(), b["count"].tolist(),
-                       f"{short(rec['model'])} · {rec['measure']} · ECE {rec['ece']:.3f}")
+                       f"{short(rec['model'])} · {rec['measure']} · ECE {fmt_cell(rec['ece'], 'ece')}")
 
     def _show_jsd(self, out: dict[str, Any]) -> None:
         if self._empty("#t-jsd", out):
@@ -402,7 +402,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         null = out["extra"]["null"]
         n = null[(null["model"] == rec["model"]) & (null["measure"] == rec["measure"])]
         plot.show_null(n["null"].tolist(), float(rec["shift"]),
-                       f"{short(rec['model'])} · {rec['measure']} · p {fmt_cell(float(rec['p']))}")
+                       f"{short(rec['model'])} · {rec['measure']} · p {fmt_cell(rec['p'], 'p')}")
 
     @on(DataTable.RowHighlighted, "#t-ece")
     def _ece_row(self, event: DataTable.RowHighlighted) -> None:

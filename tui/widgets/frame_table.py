@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -10,33 +10,23 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
+from engine.analysis.numbers import format_number
+
 MAX_WIDTH = 60  # a column never grows past this; longer cells are cut (the full text is exported)
 
 Styler = Callable[[str, Any, dict[str, Any]], Text | str | None]
 
 
-def fmt_cell(value: Any) -> str:
+def fmt_cell(value: Any, column: str = "") -> str:
+    """A cell as the console shows it; numbers as in the CLI's tables (by column meaning)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.2e}"
-        text = f"{value:.3f}"
-        return "0.000" if text == "-0.000" else text
     if isinstance(value, (list, tuple)):
-        return ", ".join(fmt_cell(v) for v in value)
-    try:  # numpy scalars
-        import numbers
-        if isinstance(value, numbers.Integral):
-            return str(int(value))
-        if isinstance(value, numbers.Real):
-            return fmt_cell(float(value))
-    except Exception:  # pragma: no cover
-        pass
+        return ", ".join(fmt_cell(v, column) for v in value)
+    if isinstance(value, numbers.Real):  # Python and numpy numbers
+        return format_number(value, column) or "—"  # NaN
     return str(value)
 
 
@@ -69,7 +59,7 @@ class FrameTable(DataTable):
             cells = []
             for col in cols:
                 styled = styler(col, rec.get(col), rec) if styler else None
-                cells.append(styled if styled is not None else fmt_cell(rec.get(col)))
+                cells.append(styled if styled is not None else fmt_cell(rec.get(col), col))
             rows.append((cells, str(rec[key]) if key and key in rec else str(i)))
         # Widths computed here, not left to the table's lazy auto-sizing: the layout is then the
         # same on every render (snapshots), and a long text column is capped.

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
+from engine.analysis.numbers import format_number
+
 
 class _Plot(PlotextPlot):
     """A plot that draws a message instead when it has nothing to show."""
@@ -63,7 +65,7 @@ class NullHistogram(_Plot):
             plt.hist(values, bins=bins, color="cyan", label="null")
         if observed == observed:
             plt.vline(observed, color="red")
-            plt.text(f"observed {observed:+.3f}", x=observed, y=0, color="red")
+            plt.text(f"observed {format_number(observed, 'shift')}", x=observed, y=0, color="red")
         plt.xlabel("JSD shift")
         plt.ylabel("count")
         self.refresh()
