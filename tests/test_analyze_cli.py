@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 from tests.test_runs_import import make_results
 
@@ -292,3 +293,72 @@ def test_scales_on_the_cli(cli, ws: Path) -> None:
     assert out["normalized"].loc[("toy-a", "topp_entropy@0.9"), "r"] != pytest.approx(
         out["raw"].loc[("toy-a", "topp_entropy@0.9"), "r"])
     assert out["paper"]["r"].to_numpy() == pytest.approx(out["normalized"]["r"].to_numpy())
+
+
+def _toy_a(ws: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's questions and run c-toy-a's results (the CSV it was imported from), aligned."""
+    questions = pd.read_parquet(ws / "datasets" / "coane" / "questions.parquet")
+    questions = questions.set_index("question_id")
+    results = pd.read_csv(ws.parent / "coane-toy-a.csv").set_index("question_id")
+    return questions, results.loc[questions.index]
+
+
+def paper_ece(u: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """SCIENCE.md §5's standardised ECE, written out as a loop over the bins."""
+    z = (u - u.mean()) / u.std()
+    beta = max(abs(z.min()), abs(z.max()))
+    edges = np.linspace(-beta, beta, bins + 1)
+    total = 0.0
+    for b in range(bins):
+        inside = (z >= edges[b]) & ((z < edges[b + 1]) | (b == bins - 1))
+        if inside.any():
+            conf = 1 - np.mean(z <= z[inside].mean())
+            total += inside.mean() * abs(conf - y[inside].mean())
+    return total
+
+
+def test_certainties_enter_every_table_negated(cli, ws: Path) -> None:
+    """A trial gave choice_top1 a JSD shift of the other sign than choice_entropy on one run:
+    choice_top1 was read as an uncertainty. Each number here is checked independently."""
+    questions, results = _toy_a(ws)
+    c = results["choice_top1"].to_numpy(float)
+    y = (results["cloze"].map("ABCD".index).to_numpy() == questions["correct"].to_numpy(int))
+
+    def table(name: str, *args: str) -> pd.DataFrame:
+        res = cli("analyze", name, "-d", "coane", "--runs", "c-toy-a", "--measures",
+                  "choice_entropy,choice_top1", "-f", "csv", *args, "-w", ws)
+        assert res.code == 0, res.err
+        assert ("note: choice_top1: larger means more sure, so entered negated (-choice_top1) to "
+                "read, like every row, as an uncertainty (larger = less sure)") in res.err
+        return pd.read_csv(io.StringIO(res.out))
+
+    jsd = table("jsd", *FAST).set_index("measure")
+    assert list(jsd.index) == ["choice_entropy", "-choice_top1"]
+    cloze = results["cloze"].map("ABCD".index).to_numpy()
+    correct = questions["correct"].to_numpy(int)
+    uncertain = -c > (-c).mean()                      # z > 0 (no ties here)
+
+    def d(group: np.ndarray) -> float:
+        return jensenshannon(np.bincount(cloze[group], minlength=4),
+                             np.bincount(correct[group], minlength=4), base=2)
+
+    shift = d(uncertain) - d(~uncertain)
+    assert jsd.loc["-choice_top1", "shift"] == pytest.approx(shift, abs=1e-12)
+    assert np.sign(shift) == np.sign(jsd.loc["choice_entropy", "shift"]) == 1
+    ece = table("ece").set_index(["measure", "method"])["ece"]
+    assert ece[("-choice_top1", "standardized")] == pytest.approx(paper_ece(-c, y), abs=1e-12)
+    assert ece[("-choice_top1", "standardized")] == pytest.approx(
+        ece[("choice_entropy", "standardized")], abs=0.02)   # was 0.488 against 0.221
+    conventional = sum(np.mean(b) * abs(c[b].mean() - y[b].mean())
+                       for b in [(c >= k / 10) & ((c < (k + 1) / 10) | (k == 9)) for k in range(10)]
+                       if b.any())
+    assert ece[("choice_top1", "conventional")] == pytest.approx(conventional, abs=1e-12)
+    calib = table("calibration").set_index("measure")
+    assert calib.loc["-choice_top1", "spearman_rho"] == pytest.approx(
+        stats.spearmanr(y, -c).statistic, abs=1e-12)
+    assert calib.loc["-choice_top1", "spearman_rho"] < 0 and calib.loc["choice_entropy", "spearman_rho"] < 0
+    human = questions["human_share"].map(lambda h: stats.entropy(h)).to_numpy()
+    align = table("alignment").set_index("measure")
+    assert align.loc["-choice_top1", "r"] == pytest.approx(stats.pearsonr(human, -c).statistic,
+                                                           abs=1e-12)
+    assert align.loc["-choice_top1", "r"] > 0 and align.loc["choice_entropy", "r"] > 0

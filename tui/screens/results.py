@@ -74,6 +74,9 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **ECE** with the reliability diagram of the highlighted row (bins against the diagonal).
 * **JSD shift** with the permutation null of the highlighted row and the observed shift as a line.
 * `1`–`6` pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown / LaTeX).
+
+Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
+negated, as `-NAME`, so each row reads as an uncertainty.
 """
 
     BINDINGS = [
