@@ -7,8 +7,10 @@ clear refusals."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -184,20 +186,26 @@ def test_strata_variants_and_adjustment(cli, ws: Path) -> None:
 
 def test_calibration_per_subject_on_mmlu(cli, ws: Path) -> None:
     res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f", "csv",
-              "-w", ws)
+              "--min-subject-n", "1", "-w", ws)
     assert res.code == 0, res.err
-    t = pd.read_csv(io.StringIO(res.out))
-    for _, g in t.groupby("model"):
+    full = pd.read_csv(io.StringIO(res.out))
+    for _, g in full.groupby("model"):
         assert g["subject"].iloc[0] == "ALL" and g["n"].iloc[0] == 400
         assert g["n"].iloc[1:].sum() == 400 and len(g) > 10
-    full = t
-    res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f", "csv",
-              "--min-subject-n", "10", "-w", ws)
-    t = pd.read_csv(io.StringIO(res.out))
-    assert (t["subject"] == "ALL").sum() == full["subject"].eq("ALL").sum()
-    kept = full[(full["subject"] == "ALL") | (full["n"] >= 10)]
-    assert len(t) == len(kept) < len(full)
-    np.testing.assert_array_equal(t["spearman_rho"].to_numpy(), kept["spearman_rho"].to_numpy())
+    assert "left out" not in res.err
+    for args, least in (((), 20), (("--min-subject-n", "10"), 10)):
+        res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f",
+                  "csv", *args, "-w", ws)
+        t = pd.read_csv(io.StringIO(res.out))
+        assert (t["subject"] == "ALL").sum() == full["subject"].eq("ALL").sum()
+        kept = full[(full["subject"] == "ALL") | (full["n"] >= least)]
+        assert len(t) == len(kept) < len(full)
+        np.testing.assert_array_equal(t["spearman_rho"].to_numpy(), kept["spearman_rho"].to_numpy())
+        toy_a = full[(full["model"] == "toy-a") & (full["subject"] != "ALL")]
+        n_left = int((toy_a["n"] < least).sum())
+        assert 0 < n_left < len(toy_a)
+        assert (f"note: toy-a: {n_left} of {len(toy_a)} subjects have fewer than {least} questions "
+                "and are left out (--min-subject-n sets the threshold)") in res.err
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -293,6 +301,63 @@ def test_scales_on_the_cli(cli, ws: Path) -> None:
     assert out["normalized"].loc[("toy-a", "topp_entropy@0.9"), "r"] != pytest.approx(
         out["raw"].loc[("toy-a", "topp_entropy@0.9"), "r"])
     assert out["paper"]["r"].to_numpy() == pytest.approx(out["normalized"]["r"].to_numpy())
+
+
+USED_OPTIONS = {
+    "alignment": {"--measures", "--scale", "--adjust", "--strata"},
+    "agreement": {"--variant"},
+    "kendall": set(),
+    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n"},
+    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out"},
+    "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
+            "--null-out"},
+}
+
+
+@pytest.mark.parametrize("analysis", ANALYSES)
+def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
+    res = cli("analyze", analysis, "--help")
+    assert res.code == 0
+    flags = set(re.findall(r"--[a-z][a-z-]*", res.out))
+    assert flags & set().union(*USED_OPTIONS.values()) == USED_OPTIONS[analysis]
+    assert {"--dataset", "--runs", "--format", "--out", "--workspace"} <= flags
+
+
+def test_the_cli_options_are_the_tables_settings() -> None:
+    from engine.analysis import settings, tables
+    from tui.cli import analyze_cmd
+
+    for name in settings.ANALYSES:
+        used = {f"--{key.replace('_', '-')}" for key in analyze_cmd.uses(name)}
+        assert used == USED_OPTIONS[name]
+        signature = inspect.signature(tables.TABLES[name]).parameters
+        assert list(signature)[1:] == list(settings.SETTINGS[name])
+        assert all(signature[k].default == settings.DEFAULTS[k] for k in settings.SETTINGS[name])
+
+
+def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Path,
+                                                                   tmp_path: Path) -> None:
+    heads = {name: cli("analyze", name, "-d", d, *FAST, "-w", ws).out.splitlines()[0]
+             for name, d in (("alignment", "coane"), ("agreement", "coane"), ("kendall", "coane"),
+                             ("calibration", "mmlu"), ("ece", "mmlu"), ("jsd", "mmlu"))}
+    assert heads == {"alignment": "alignment | dataset coane | scale raw",
+                     "agreement": "agreement | dataset coane | variant corrected",
+                     "kendall": "kendall | dataset coane",
+                     "calibration": "calibration | dataset mmlu | scale raw",
+                     "ece": "ece | dataset mmlu | scale raw",
+                     "jsd": "jsd | dataset mmlu | variant corrected | scale raw"}
+    out = tmp_path / "kendall.csv"
+    res = cli("analyze", "kendall", "-d", "coane", "--variant", "paper", "--scale", "normalized",
+              "--out", out, "-w", ws)
+    assert res.code == 0 and "note: --scale does not change the kendall table; ignored" in res.err
+    s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
+    assert s == {"analysis": "kendall", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
+                 "ignored": {"variant": "paper", "scale": "normalized"}}
+    out = tmp_path / "agreement.csv"
+    assert cli("analyze", "agreement", "-d", "coane", "--out", out, "-w", ws).code == 0
+    s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
+    assert s == {"analysis": "agreement", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
+                 "variant": "corrected"}
 
 
 def _toy_a(ws: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -385,27 +385,10 @@ def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: s
         if cache is not None:
             cache.update(key=cache_key, analysis=analysis)
     measures = [m for m in settings.measures if m in analysis.measures] or None
-    scale, variant = settings.scale, settings.variant
-    run_settings: dict[str, Any] = {"variant": variant, "scale": scale, "measures": measures}
-    if key == "alignment":
-        res = tables.alignment_table(analysis, measures, scale)
-    elif key == "agreement":
-        res = tables.agreement_table(analysis, variant)
-        run_settings = {"variant": variant}
-    elif key == "kendall":
-        res = tables.kendall_table(analysis)
-        run_settings = {}
-    elif key == "calibration":
-        res = tables.calibration_table(analysis, measures, scale)
-    elif key == "ece":
-        res = tables.ece_table(analysis, measures, scale)
-    elif key == "jsd":
-        res = tables.jsd_table(analysis, measures, scale, variant=variant, seed=0)
-        run_settings.update(seed=0)
-    else:
-        raise ValueError(key)
-    provenance = build_provenance(analysis, key, run_settings, argv=["alignuq", "tui"],
-                                  notes=res.notes)
+    chosen = {"measures": measures, "scale": settings.scale, "variant": settings.variant, "seed": 0}
+    res = tables.make_table(key, analysis, chosen)
+    provenance = build_provenance(analysis, key, tables.used_settings(key, chosen),
+                                  argv=["alignuq", "tui"], notes=res.notes)
     return {"table": res.table, "extra": res.extra, "notes": res.notes,
             "provenance": provenance, "models": analysis.models(),
             "has_human": analysis.has_human, "has_correct": analysis.has_correct}

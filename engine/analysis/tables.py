@@ -6,12 +6,13 @@ and plain settings, and returns a :class:`TableResult`: ``table`` (the documente
 and ``notes`` (what was skipped and why; front ends print them on stderr).
 
 Every table that takes measures reads each one as an uncertainty: a certainty enters negated and
-its rows are named ``-NAME`` (``normalise.as_uncertainty``).
+its rows are named ``-NAME`` (``normalise.as_uncertainty``). :func:`make_table` builds a table by
+name with the settings it takes (``settings.SETTINGS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,13 +22,20 @@ from datasets_io.dataset import Dataset
 from datasets_io.errors import BadInput
 from engine.analysis import agreement as agreement_mod
 from engine.analysis.alignment import correlate, partial_r, strata
-from engine.analysis.calibration import as_groups, spearman_many
-from engine.analysis.ece import DEFAULT_BINS, conventional_ece, standardized_ece
+from engine.analysis.calibration import ALL, as_groups, spearman_many
+from engine.analysis.ece import conventional_ece, standardized_ece
 from engine.analysis.frames import Analysis
-from engine.analysis.jsd import DEFAULT_PERMUTATIONS, jsd_shift_many
+from engine.analysis.jsd import jsd_shift_many
 from engine.analysis.kendall import kendall_summary
 from engine.analysis.multiple import adjust as adjust_p
 from engine.analysis.normalise import as_uncertainty, check_scale, scaled_human, scaled_measure
+from engine.analysis.settings import (
+    DEFAULT_BINS,
+    DEFAULT_PERMUTATIONS,
+    DEFAULTS,
+    MIN_SUBJECT_N,
+    SETTINGS,
+)
 from engine.measure_names import is_uncertainty_like
 
 COLUMNS = {
@@ -42,7 +50,6 @@ COLUMNS = {
     "jsd": ["model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"],
     "jsd_null": ["model", "measure", "permutation", "null"],
 }
-ANALYSES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
 CONVENTIONAL_MEASURE = "choice_top1"
 
 
@@ -203,9 +210,10 @@ def _correctness(run: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def calibration_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "raw",
-                      adjust: str = "none", min_subject_n: int = 1) -> TableResult:
+                      adjust: str = "none", min_subject_n: int = MIN_SUBJECT_N) -> TableResult:
     """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
-    least ``min_subject_n`` questions (the ``ALL`` row is always kept)."""
+    least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
+    left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
     check_dataset(a.dataset, "calibration")
     check_scale(scale)
     picked = pick_measures(a, measures)
@@ -215,7 +223,14 @@ def calibration_table(a: Analysis, measures: Sequence[str] | None = None, scale:
         subjects = as_groups(run["subject"].to_numpy(object))
         values = measure_values(run, picked, scale, notes, model)
         t = spearman_many(y, values, subjects if len(subjects.categories) else None)
-        t = t[(t["subject"] == "ALL") | (t["n"] >= min_subject_n)]
+        per_subject = t["subject"] != ALL
+        small = per_subject & (t["n"] < min_subject_n)
+        if small.any():
+            notes.append(f"{model}: {t.loc[small, 'subject'].nunique()} of "
+                         f"{t.loc[per_subject, 'subject'].nunique()} subjects have fewer than "
+                         f"{min_subject_n} questions and are left out (--min-subject-n sets the "
+                         "threshold)")
+        t = t[~small]
         t.insert(0, "model", model)
         parts.append(t)
     table = pd.concat(parts, ignore_index=True)[COLUMNS["calibration"]] if parts else _frame([], "calibration")
@@ -287,3 +302,19 @@ def jsd_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "
                                        "permutation": np.arange(r.null.size), "null": r.null}))
     null = pd.concat(nulls, ignore_index=True) if nulls else _frame([], "jsd_null")
     return TableResult("jsd", _adjust(_frame(rows, "jsd"), adjust), {"null": null}, notes)
+
+
+TABLES: dict[str, Callable[..., TableResult]] = {
+    "alignment": alignment_table, "agreement": agreement_table, "kendall": kendall_table,
+    "calibration": calibration_table, "ece": ece_table, "jsd": jsd_table,
+}
+
+
+def used_settings(name: str, settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings table ``name`` takes, from ``settings`` (defaults where absent)."""
+    return {key: settings.get(key, DEFAULTS[key]) for key in SETTINGS[name]}
+
+
+def make_table(name: str, a: Analysis, settings: Mapping[str, object]) -> TableResult:
+    """Table ``name`` with the settings it takes (others in ``settings`` are not its business)."""
+    return TABLES[name](a, **used_settings(name, settings))
