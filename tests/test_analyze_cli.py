@@ -320,7 +320,7 @@ def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
     assert res.code == 0
     flags = set(re.findall(r"--[a-z][a-z-]*", res.out))
     assert flags & set().union(*USED_OPTIONS.values()) == USED_OPTIONS[analysis]
-    assert {"--dataset", "--runs", "--format", "--out", "--workspace"} <= flags
+    assert {"--dataset", "--runs", "--allow-partial", "--format", "--out", "--workspace"} <= flags
 
 
 def test_the_cli_options_are_the_tables_settings() -> None:
@@ -352,12 +352,12 @@ def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Pat
     assert res.code == 0 and "note: --scale does not change the kendall table; ignored" in res.err
     s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
     assert s == {"analysis": "kendall", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
-                 "ignored": {"variant": "paper", "scale": "normalized"}}
+                 "allow_partial": False, "ignored": {"variant": "paper", "scale": "normalized"}}
     out = tmp_path / "agreement.csv"
     assert cli("analyze", "agreement", "-d", "coane", "--out", out, "-w", ws).code == 0
     s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
     assert s == {"analysis": "agreement", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
-                 "variant": "corrected"}
+                 "allow_partial": False, "variant": "corrected"}
 
 
 def _toy_a(ws: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

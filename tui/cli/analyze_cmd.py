@@ -8,6 +8,7 @@ with ``--out FILE`` and a ``FILE.provenance.json`` sidecar) and puts notes on st
 ``alignment --strata`` shows r within each choice count (>= 30 questions) instead of the main
 table. ``ece --bins-out FILE`` and ``jsd --null-out FILE`` also write the reliability bins and the
 permutation null samples (format from the suffix; CSV by default), each with its sidecar.
+Stale runs are always refused, partial runs unless ``--allow-partial`` (``engine.analysis.coverage``).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def run_analysis(name: str, s: dict) -> None:
                   if s[key] and key in uses(name)}
     ds = load_dataset(ws, s["dataset"])
     tables.check_dataset(ds, name)
-    analysis = load_analysis(ws, ds, s["runs"])
+    analysis = load_analysis(ws, ds, s["runs"], allow_partial=s["allow_partial"])
     result = tables.make_table(name, analysis, s)
     notes = analysis.notes + result.notes
     for note in notes:
@@ -173,7 +174,7 @@ def run_analysis(name: str, s: dict) -> None:
     main = result.extra["strata"] if (name == "alignment" and s["strata"]) else result.table
     label = "alignment-strata" if main is not result.table else name
     settings = {"analysis": label, "dataset": ds.name, "runs": list(analysis.manifests),
-                **tables.used_settings(name, s),
+                "allow_partial": s["allow_partial"], **tables.used_settings(name, s),
                 **({"measures": s["measures"] or "all"} if "measures" in uses(name) else {}),
                 **({"ignored": ignored} if ignored else {})}
     if s["out"]:
@@ -211,6 +212,9 @@ def _signature(name: str) -> inspect.Signature:
         _parameter("runs", Annotated[list[str] | None, typer.Option(
             "--runs", help="Run ids (repeat or comma-separate; default: every run of the "
             "dataset).")], None),
+        _parameter("allow_partial", Annotated[bool, typer.Option(
+            "--allow-partial", help="Let cancelled or unfinished runs in (the notes and the "
+            "provenance give each one's n_done/n_total; not a random sample).")], False),
     ]
     tail = [
         _parameter("format", Annotated[Fmt | None, typer.Option(
