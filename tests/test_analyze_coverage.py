@@ -1,7 +1,8 @@
 """Which runs `alignuq analyze` lets into a table (engine/analysis/coverage.py), on real parts:
 real MMLU questions run by a real (tiny, randomly initialised) Llama with the real runner, one run
 finished, one made with --limit, one cancelled part way; and the Coane & Umanath questions with
-imported runs, re-imported afterwards with another shuffle seed (stale runs)."""
+an imported run, copied into a workspace whose import of the same file used another shuffle seed
+(a stale run: its letters name other options there)."""
 
 from __future__ import annotations
 
@@ -113,31 +114,37 @@ def test_a_finished_run_alone_has_no_coverage_note(cli, mmlu_ws: dict) -> None:
     assert "partial" not in res.err and "answered" not in res.err
 
 
-def _coane_with_a_run(cli, tmp_path: Path, data_dir: Path) -> Path:
-    root = tmp_path / "ws"
-    assert cli("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "coane",
+def _coane(cli, root: Path, data_dir: Path, *args: str) -> None:
+    assert cli("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "coane", *args,
                "-w", root).code == 0
+
+
+def _stale_run(cli, tmp_path: Path, data_dir: Path) -> Path:
+    """A workspace holding a run of coane made on another import of it: the run was made in a
+    workspace that imported the file with the default seed, then copied into one that imported it
+    with seed 7 (another option order)."""
+    there, here = tmp_path / "there", tmp_path / "here"
+    _coane(cli, there, data_dir)
     results = tmp_path / "toy.csv"
-    make_results(root, "coane", seed=10, noise=0.5).to_csv(results, index=False)
+    make_results(there, "coane", seed=10, noise=0.5).to_csv(results, index=False)
     res = cli("runs", "import", results, "--dataset", "coane", "--model-name", "toy",
-              "--run-id", "c-toy", "--vocab-size", "49152", "-w", root)
+              "--run-id", "c-toy", "--vocab-size", "49152", "-w", there)
     assert res.code == 0, res.err
-    return root
+    assert cli("analyze", "agreement", "-d", "coane", "-w", there).code == 0
+    _coane(cli, here, data_dir, "--seed", "7")
+    shutil.copytree(there / "runs" / "c-toy", here / "runs" / "c-toy")
+    return here
 
 
-def test_a_run_of_an_earlier_import_is_refused(cli, tmp_path: Path, data_dir: Path) -> None:
-    root = _coane_with_a_run(cli, tmp_path, data_dir)
-    assert cli("analyze", "agreement", "-d", "coane", "-w", root).code == 0
-    # the same file again with another shuffle seed: the run's letters now name other options
-    assert cli("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "coane",
-               "--seed", "7", "--force", "-w", root).code == 0
+def test_a_run_of_another_import_is_refused(cli, tmp_path: Path, data_dir: Path) -> None:
+    root = _stale_run(cli, tmp_path, data_dir)
     for table in ("agreement", "calibration"):
         for args in ((), ("--runs", "c-toy"), ("--allow-partial",)):
             res = cli("analyze", table, "-d", "coane", *args, "-w", root)
             assert res.code == 2 and "Traceback" not in res.err
             assert len(res.err.strip().splitlines()) == 1
-            assert ("run(s) c-toy were made on an earlier import of dataset 'coane' (its import "
-                    "report changed since)") in res.err
+            assert ("run(s) c-toy were made on another import of dataset 'coane' (its import "
+                    "report differs)") in res.err
             assert "re-run (or re-import) them" in res.err and "--runs" in res.err
 
 
@@ -190,9 +197,7 @@ def test_the_results_screen_leaves_stale_and_partial_runs_out(mmlu_ws: dict, tmp
 def test_the_results_screen_says_a_run_is_stale(cli, tmp_path: Path, data_dir: Path) -> None:
     from tests.test_tui_support import make_test_app, sync, wait_for
 
-    root = _coane_with_a_run(cli, tmp_path, data_dir)
-    assert cli("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "coane",
-               "--seed", "7", "--force", "-w", root).code == 0
+    root = _stale_run(cli, tmp_path, data_dir)
 
     @sync
     async def check() -> None:
@@ -203,11 +208,11 @@ def test_the_results_screen_says_a_run_is_stale(cli, tmp_path: Path, data_dir: P
             await wait_for(pilot, lambda: screen.dataset == "coane", 60, "the dataset")
             await pilot.pause(0.3)
             assert screen.selected_runs() == []
-            assert screen.left_out == ("left out: toy (made on an earlier import of the dataset: "
+            assert screen.left_out == ("left out: toy (made on another import of the dataset: "
                                        "re-run it)")
             screen.query_one("#results-runs").select("c-toy")
             await wait_for(pilot, lambda: screen.results.get("kendall", {}).get("error"), 60,
                            "the refusal")
-            assert "were made on an earlier import of dataset 'coane'" in screen.results["kendall"]["error"]
+            assert "made on another import of dataset 'coane'" in screen.results["kendall"]["error"]
 
     check()

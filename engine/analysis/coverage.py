@@ -1,8 +1,9 @@
 """Which runs may enter a table, and what a table must say about the questions they cover.
 
-- **Stale**: a run made on an earlier import of its dataset (the manifest's
-  ``dataset_report_sha256`` differs from the dataset's ``report_hash()`` now). Its question ids
-  may name other options (a new shuffle seed), shares or answers: always refused.
+- **Stale**: a run made on another import of its dataset than the workspace's now (the
+  manifest's ``dataset_report_sha256`` differs from the dataset's ``report_hash()``: the dataset
+  was replaced after the run, or the run was copied from another workspace). Its question ids
+  may name other options (another shuffle seed), shares or answers: always refused.
 - **Partial**: a run that is not done, or holds fewer rows than it was asked for (cancelled,
   failed, killed, still running). The runner does the longest prompts first, so what a partial
   run holds over-represents questions with many options: refused unless partial runs are allowed,
@@ -31,7 +32,7 @@ class RunCoverage:
     status: str              # engine.runs: done | running | incomplete | failed
     n_done: int              # rows stored
     n_total: int | None      # questions the run was asked to do
-    stale: bool              # made on an earlier import of its dataset
+    stale: bool              # made on another import of its dataset
     n_answered: int = 0      # of the dataset's questions now, how many the run has a row for
     n_dataset: int = 0       # questions in the dataset now
 
@@ -72,9 +73,9 @@ def run_coverage(run_dir: Path, manifest: dict[str, Any], dataset_hash: str) -> 
 def refuse_stale(runs: list[RunCoverage], dataset: str) -> None:
     stale = [r.run_id for r in runs if r.stale]
     if stale:
-        raise BadInput(f"run(s) {', '.join(stale)} were made on an earlier import of dataset "
-                       f"{dataset!r} (its import report changed since), so their question ids may "
-                       "name other options, shares or answers",
+        raise BadInput(f"run(s) {', '.join(stale)} were made on another import of dataset "
+                       f"{dataset!r} (its import report differs), so their question ids may name "
+                       "other options, shares or answers",
                        fix="re-run (or re-import) them on this import, pick other runs with --runs, "
                            "or delete them (`alignuq runs delete RUN`)")
 

@@ -115,7 +115,7 @@ def load_analysis(ws: Workspace, dataset: str | Dataset, run_ids: list[str] | No
     that dataset) into an :class:`Analysis`.
 
     A run of another dataset, a missing run, a run with no results, results lacking a needed
-    column, a run made on an earlier import of the dataset, and (unless ``allow_partial``) a
+    column, a run made on another import of the dataset, and (unless ``allow_partial``) a
     partial run raise :class:`BadInput` (see :mod:`engine.analysis.coverage`)."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(ws, dataset)
     dataset = ds.name

@@ -77,7 +77,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * `1`–`6` pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown / LaTeX).
 
 Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
-negated, as `-NAME`, so each row reads as an uncertainty. Runs made on an earlier import of the
+negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
 dataset are left out (re-run them); so are partial runs (cancelled or unfinished: the runner does
 the longest prompts first, so they are not a random sample) until `p` lets them in, as
 `alignuq analyze --allow-partial` does. The line under the tables names the runs left out and why.
@@ -207,7 +207,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _why_left_out(self, cov: Any) -> str:
         """Why the picker does not select a run by default ('' where it does)."""
         if cov.problem == "stale":
-            return "made on an earlier import of the dataset: re-run it"
+            return "made on another import of the dataset: re-run it"
         if cov.problem == "partial" and not self.allow_partial:
             return f"partial, {cov.counts} questions, {cov.status}: p lets partial runs in"
         return ""
