@@ -5,7 +5,8 @@ Status of a run (``run_status``):
 
 - ``running``: a writer holds a results store's lock (``results/<writer>.sqlite.lock``), or a
   Slurm shard of the run is pending or running;
-- ``done``: every question of the run is in the store;
+- ``done``: every question of the run is in the store (an imported run always: ``runs import``
+  writes it whole, every row of its file, at once);
 - ``failed``: the last terminal event of a writer is an ``error`` (reason: ``CODE: message``);
 - ``incomplete``: anything else (cancelled, or the engine was killed): running the same
   command again resumes it.
@@ -313,6 +314,9 @@ def run_status(run_dir: Path, *, manifest: dict[str, Any] | None = None,
     if held:
         base.status = RUNNING
         base.reason = ", ".join(f"{h.writer}: pid {h.pid} on {h.host}" for h in held)
+        return base
+    if manifest.get("source") == "import":
+        base.status, base.n_total = DONE, n_total if n_total is not None else n_done
         return base
     if is_slurm and slurm:
         return _slurm_status(run_dir, base)

@@ -7,14 +7,17 @@ clear refusals."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 from tests.test_runs_import import make_results
 
@@ -183,20 +186,26 @@ def test_strata_variants_and_adjustment(cli, ws: Path) -> None:
 
 def test_calibration_per_subject_on_mmlu(cli, ws: Path) -> None:
     res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f", "csv",
-              "-w", ws)
+              "--min-subject-n", "1", "-w", ws)
     assert res.code == 0, res.err
-    t = pd.read_csv(io.StringIO(res.out))
-    for _, g in t.groupby("model"):
+    full = pd.read_csv(io.StringIO(res.out))
+    for _, g in full.groupby("model"):
         assert g["subject"].iloc[0] == "ALL" and g["n"].iloc[0] == 400
         assert g["n"].iloc[1:].sum() == 400 and len(g) > 10
-    full = t
-    res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f", "csv",
-              "--min-subject-n", "10", "-w", ws)
-    t = pd.read_csv(io.StringIO(res.out))
-    assert (t["subject"] == "ALL").sum() == full["subject"].eq("ALL").sum()
-    kept = full[(full["subject"] == "ALL") | (full["n"] >= 10)]
-    assert len(t) == len(kept) < len(full)
-    np.testing.assert_array_equal(t["spearman_rho"].to_numpy(), kept["spearman_rho"].to_numpy())
+    assert "left out" not in res.err
+    for args, least in (((), 20), (("--min-subject-n", "10"), 10)):
+        res = cli("analyze", "calibration", "-d", "mmlu", "--measures", "choice_entropy", "-f",
+                  "csv", *args, "-w", ws)
+        t = pd.read_csv(io.StringIO(res.out))
+        assert (t["subject"] == "ALL").sum() == full["subject"].eq("ALL").sum()
+        kept = full[(full["subject"] == "ALL") | (full["n"] >= least)]
+        assert len(t) == len(kept) < len(full)
+        np.testing.assert_array_equal(t["spearman_rho"].to_numpy(), kept["spearman_rho"].to_numpy())
+        toy_a = full[(full["model"] == "toy-a") & (full["subject"] != "ALL")]
+        n_left = int((toy_a["n"] < least).sum())
+        assert 0 < n_left < len(toy_a)
+        assert (f"note: toy-a: {n_left} of {len(toy_a)} subjects have fewer than {least} questions "
+                "and are left out (--min-subject-n sets the threshold)") in res.err
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -390,3 +399,129 @@ def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fm
                 small_p += text.startswith(("<", "$"))
     assert small_p > 0 if analysis != "ece" else small_p == 0
     assert not any(f"e-{d}" in res.out for d in range(10))  # no scientific notation
+
+
+USED_OPTIONS = {
+    "alignment": {"--measures", "--scale", "--adjust", "--strata"},
+    "agreement": {"--variant"},
+    "kendall": set(),
+    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n"},
+    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out"},
+    "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
+            "--null-out"},
+}
+
+
+@pytest.mark.parametrize("analysis", ANALYSES)
+def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
+    res = cli("analyze", analysis, "--help")
+    assert res.code == 0
+    flags = set(re.findall(r"--[a-z][a-z-]*", res.out))
+    assert flags & set().union(*USED_OPTIONS.values()) == USED_OPTIONS[analysis]
+    assert {"--dataset", "--runs", "--allow-partial", "--format", "--out", "--workspace"} <= flags
+
+
+def test_the_cli_options_are_the_tables_settings() -> None:
+    from engine.analysis import settings, tables
+    from tui.cli import analyze_cmd
+
+    for name in settings.ANALYSES:
+        used = {f"--{key.replace('_', '-')}" for key in analyze_cmd.uses(name)}
+        assert used == USED_OPTIONS[name]
+        signature = inspect.signature(tables.TABLES[name]).parameters
+        assert list(signature)[1:] == list(settings.SETTINGS[name])
+        assert all(signature[k].default == settings.DEFAULTS[k] for k in settings.SETTINGS[name])
+
+
+def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Path,
+                                                                   tmp_path: Path) -> None:
+    heads = {name: cli("analyze", name, "-d", d, *FAST, "-w", ws).out.splitlines()[0]
+             for name, d in (("alignment", "coane"), ("agreement", "coane"), ("kendall", "coane"),
+                             ("calibration", "mmlu"), ("ece", "mmlu"), ("jsd", "mmlu"))}
+    assert heads == {"alignment": "alignment | dataset coane | scale raw",
+                     "agreement": "agreement | dataset coane | variant corrected",
+                     "kendall": "kendall | dataset coane",
+                     "calibration": "calibration | dataset mmlu | scale raw",
+                     "ece": "ece | dataset mmlu | scale raw",
+                     "jsd": "jsd | dataset mmlu | variant corrected | scale raw"}
+    out = tmp_path / "kendall.csv"
+    res = cli("analyze", "kendall", "-d", "coane", "--variant", "paper", "--scale", "normalized",
+              "--out", out, "-w", ws)
+    assert res.code == 0 and "note: --scale does not change the kendall table; ignored" in res.err
+    s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
+    assert s == {"analysis": "kendall", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
+                 "allow_partial": False, "ignored": {"variant": "paper", "scale": "normalized"}}
+    out = tmp_path / "agreement.csv"
+    assert cli("analyze", "agreement", "-d", "coane", "--out", out, "-w", ws).code == 0
+    s = json.loads(Path(str(out) + ".provenance.json").read_text())["settings"]
+    assert s == {"analysis": "agreement", "dataset": "coane", "runs": ["c-toy-a", "c-toy-b"],
+                 "allow_partial": False, "variant": "corrected"}
+
+
+def _toy_a(ws: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's questions and run c-toy-a's results (the CSV it was imported from), aligned."""
+    questions = pd.read_parquet(ws / "datasets" / "coane" / "questions.parquet")
+    questions = questions.set_index("question_id")
+    results = pd.read_csv(ws.parent / "coane-toy-a.csv").set_index("question_id")
+    return questions, results.loc[questions.index]
+
+
+def paper_ece(u: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """SCIENCE.md §5's standardised ECE, written out as a loop over the bins."""
+    z = (u - u.mean()) / u.std()
+    beta = max(abs(z.min()), abs(z.max()))
+    edges = np.linspace(-beta, beta, bins + 1)
+    total = 0.0
+    for b in range(bins):
+        inside = (z >= edges[b]) & ((z < edges[b + 1]) | (b == bins - 1))
+        if inside.any():
+            conf = 1 - np.mean(z <= z[inside].mean())
+            total += inside.mean() * abs(conf - y[inside].mean())
+    return total
+
+
+def test_certainties_enter_every_table_negated(cli, ws: Path) -> None:
+    """A trial gave choice_top1 a JSD shift of the other sign than choice_entropy on one run:
+    choice_top1 was read as an uncertainty. Each number here is checked independently."""
+    questions, results = _toy_a(ws)
+    c = results["choice_top1"].to_numpy(float)
+    y = (results["cloze"].map("ABCD".index).to_numpy() == questions["correct"].to_numpy(int))
+
+    def table(name: str, *args: str) -> pd.DataFrame:
+        res = cli("analyze", name, "-d", "coane", "--runs", "c-toy-a", "--measures",
+                  "choice_entropy,choice_top1", "-f", "csv", *args, "-w", ws)
+        assert res.code == 0, res.err
+        assert ("note: choice_top1: larger means more sure, so entered negated (-choice_top1) to "
+                "read, like every row, as an uncertainty (larger = less sure)") in res.err
+        return pd.read_csv(io.StringIO(res.out))
+
+    jsd = table("jsd", *FAST).set_index("measure")
+    assert list(jsd.index) == ["choice_entropy", "-choice_top1"]
+    cloze = results["cloze"].map("ABCD".index).to_numpy()
+    correct = questions["correct"].to_numpy(int)
+    uncertain = -c > (-c).mean()                      # z > 0 (no ties here)
+
+    def d(group: np.ndarray) -> float:
+        return jensenshannon(np.bincount(cloze[group], minlength=4),
+                             np.bincount(correct[group], minlength=4), base=2)
+
+    shift = d(uncertain) - d(~uncertain)
+    assert jsd.loc["-choice_top1", "shift"] == pytest.approx(shift, abs=1e-12)
+    assert np.sign(shift) == np.sign(jsd.loc["choice_entropy", "shift"]) == 1
+    ece = table("ece").set_index(["measure", "method"])["ece"]
+    assert ece[("-choice_top1", "standardized")] == pytest.approx(paper_ece(-c, y), abs=1e-12)
+    assert ece[("-choice_top1", "standardized")] == pytest.approx(
+        ece[("choice_entropy", "standardized")], abs=0.02)   # was 0.488 against 0.221
+    conventional = sum(np.mean(b) * abs(c[b].mean() - y[b].mean())
+                       for b in [(c >= k / 10) & ((c < (k + 1) / 10) | (k == 9)) for k in range(10)]
+                       if b.any())
+    assert ece[("choice_top1", "conventional")] == pytest.approx(conventional, abs=1e-12)
+    calib = table("calibration").set_index("measure")
+    assert calib.loc["-choice_top1", "spearman_rho"] == pytest.approx(
+        stats.spearmanr(y, -c).statistic, abs=1e-12)
+    assert calib.loc["-choice_top1", "spearman_rho"] < 0 and calib.loc["choice_entropy", "spearman_rho"] < 0
+    human = questions["human_share"].map(lambda h: stats.entropy(h)).to_numpy()
+    align = table("alignment").set_index("measure")
+    assert align.loc["-choice_top1", "r"] == pytest.approx(stats.pearsonr(human, -c).statistic,
+                                                           abs=1e-12)
+    assert align.loc["-choice_top1", "r"] > 0 and align.loc["choice_entropy", "r"] > 0

@@ -146,3 +146,14 @@ def test_pickles_and_unknown_datasets_are_refused(cli, coane: Path, tmp_path: Pa
     assert res.code == 2 and "no dataset named 'nope'" in res.err
     res = cli("runs", "import", csv, "--dataset", "coane", "--model-name", "m", "--map", "x")
     assert res.code == 2 and "COLUMN=MEASURE" in res.err
+
+
+def test_an_imported_run_is_done(cli, coane: Path, tmp_path: Path) -> None:
+    """`runs import` writes a run whole, every row of its file at once; `runs list` said
+    'incomplete (stopped before the end (engine killed?))', and the tables would take it for a
+    partial run."""
+    path = tmp_path / "model-a.csv"
+    make_results(coane, "coane", seed=1, noise=0.5).head(300).to_csv(path, index=False)
+    assert cli("runs", "import", path, "--dataset", "coane", "--model-name", "toy-a").code == 0
+    listed = json.loads(cli("runs", "list", "--format", "json").out)
+    assert [(r["status"], r["n_done"], r["n_total"]) for r in listed] == [("done", 300, 300)]

@@ -361,13 +361,34 @@ def dataset_names(root: Path) -> list[str]:
 TABLES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
 
 
-def analysis_runs(root: Path, dataset: str) -> list[dict[str, Any]]:
-    """The runs of ``dataset`` with results, for the Results screen's run picker."""
-    return [r for r in scan_runs(root) if r.get("dataset") == dataset and r.get("n_done")]
+def analysis_runs(root: Path) -> list[dict[str, Any]]:
+    """The runs with results, for the Results screen's run picker: ``scan_runs``' dicts, each
+    with its ``coverage`` (``engine.analysis.coverage.RunCoverage``: stale, partial)."""
+    from datasets_io.dataset import load_dataset
+    from datasets_io.errors import BadInput
+    from engine.analysis.coverage import RunCoverage, is_stale
+
+    ws = workspace(root)
+    hashes: dict[str, str] = {}
+    out = []
+    for r in scan_runs(root):
+        if not r.get("n_done"):
+            continue
+        name = r.get("dataset")
+        if name and name not in hashes:
+            try:
+                hashes[name] = load_dataset(ws, name).report_hash()
+            except BadInput:
+                hashes[name] = ""       # the table says what is wrong with it
+        stale = is_stale(r["manifest"], hashes.get(name, ""))
+        out.append({**r, "coverage": RunCoverage(r["run_id"], r["status"], r["n_done"],
+                                                 r["n_total"], stale)})
+    return out
 
 
 def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: str,
-                  cache: dict[str, Any] | None = None) -> dict[str, Any]:
+                  cache: dict[str, Any] | None = None, *,
+                  allow_partial: bool = False) -> dict[str, Any]:
     """One analysis table (``engine.analysis.tables``) with its extra frames and provenance.
 
     ``cache`` keeps the loaded Analysis between tables of the same dataset and runs."""
@@ -376,37 +397,22 @@ def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: s
     from engine.analysis.provenance import build_provenance
 
     ws = workspace(settings.workspace)
-    cache_key = (dataset, tuple(run_ids or ()))
+    cache_key = (dataset, tuple(run_ids or ()), allow_partial)
     analysis = None
     if cache is not None and cache.get("key") == cache_key:
         analysis = cache["analysis"]
     if analysis is None:
-        analysis = load_analysis(ws, dataset, run_ids or None)
+        analysis = load_analysis(ws, dataset, run_ids or None, allow_partial=allow_partial)
         if cache is not None:
             cache.update(key=cache_key, analysis=analysis)
     measures = [m for m in settings.measures if m in analysis.measures] or None
-    scale, variant = settings.scale, settings.variant
-    run_settings: dict[str, Any] = {"variant": variant, "scale": scale, "measures": measures}
-    if key == "alignment":
-        res = tables.alignment_table(analysis, measures, scale)
-    elif key == "agreement":
-        res = tables.agreement_table(analysis, variant)
-        run_settings = {"variant": variant}
-    elif key == "kendall":
-        res = tables.kendall_table(analysis)
-        run_settings = {}
-    elif key == "calibration":
-        res = tables.calibration_table(analysis, measures, scale)
-    elif key == "ece":
-        res = tables.ece_table(analysis, measures, scale)
-    elif key == "jsd":
-        res = tables.jsd_table(analysis, measures, scale, variant=variant, seed=0)
-        run_settings.update(seed=0)
-    else:
-        raise ValueError(key)
-    provenance = build_provenance(analysis, key, run_settings, argv=["alignuq", "tui"],
-                                  notes=res.notes)
-    return {"table": res.table, "extra": res.extra, "notes": res.notes,
+    chosen = {"measures": measures, "scale": settings.scale, "variant": settings.variant, "seed": 0}
+    res = tables.make_table(key, analysis, chosen)
+    notes = analysis.notes + res.notes
+    provenance = build_provenance(analysis, key, {"allow_partial": allow_partial,
+                                                  **tables.used_settings(key, chosen)},
+                                  argv=["alignuq", "tui"], notes=notes)
+    return {"table": res.table, "extra": res.extra, "notes": notes,
             "provenance": provenance, "models": analysis.models(),
             "has_human": analysis.has_human, "has_correct": analysis.has_correct}
 

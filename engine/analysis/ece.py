@@ -20,9 +20,9 @@ import pandas as pd
 from scipy import stats
 
 from datasets_io.errors import BadInput
+from engine.analysis.settings import DEFAULT_BINS
 from engine.analysis.stats_util import standardise
 
-DEFAULT_BINS = 10
 CDFS = ("empirical", "normal")
 BIN_COLUMNS = ["bin", "lo", "hi", "count", "conf", "acc"]
 

@@ -31,10 +31,10 @@ from functools import lru_cache
 import numpy as np
 
 from datasets_io.errors import BadInput
+from engine.analysis.settings import DEFAULT_PERMUTATIONS
 from engine.analysis.stats_util import standardise
 
 VARIANTS = ("corrected", "paper")
-DEFAULT_PERMUTATIONS = 1000
 _CHUNK = 4096
 
 

@@ -12,6 +12,9 @@
 
 Measures without a normalised form (``top1_prob``, ``topp_size@p``, ``choice_top1``,
 ``choice_margin``) are used as they are in ``raw`` and ``normalized``.
+
+The sign rule (:func:`as_uncertainty`): every table reads a measure as an uncertainty; a
+certainty enters negated, named ``-NAME``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from datasets_io.errors import BadInput
-from engine.measure_names import parse_measure, topp_size
+from engine.measure_names import is_uncertainty_like, parse_measure, topp_size
 
 SCALES = ("raw", "normalized", "paper")
 
@@ -79,3 +82,16 @@ def scaled_human(frame: pd.DataFrame, scale: str) -> pd.Series:
     if scale == "normalized":
         return h / np.log(frame["n_choices"].astype(float))
     return h
+
+
+def as_uncertainty(measure: str, values: pd.Series) -> tuple[str, pd.Series]:
+    """The one sign rule of the tables: a measure is read as an uncertainty (larger = less sure).
+
+    A certainty (``top1_prob``, ``choice_top1``, ``choice_margin``: larger = more sure) enters
+    negated and is named ``-NAME``. So for every row alike the standardised ECE's
+    ``conf = 1 - F(z)`` is a confidence, the JSD's uncertain group is ``z > 0``, calibration's
+    rho < 0 means calibrated and alignment's r > 0 means more uncertain where humans disagree.
+    Returns the row's name and the values (scaled first: negation commutes with every scale)."""
+    if is_uncertainty_like(measure):
+        return measure, values
+    return f"-{measure}", -values

@@ -1,7 +1,8 @@
 """Write a table with a ``FILE.provenance.json`` sidecar that says exactly how it was made.
 
 The sidecar holds: the table's name, format, the file's sha256, the dataset (name, import report
-sha256, source), every run (id and full manifest), the settings (variant, scale, seed,
+sha256, source), every run (id, coverage: status, ``n_done/n_total``, how many of the dataset's
+questions it answered, partial or subset; full manifest), the settings (variant, scale, seed,
 permutations, bins, CDF, adjustment, measures), package versions, the command line and the time.
 Both files are written atomically (temp name, then rename).
 """
@@ -45,7 +46,8 @@ def build_provenance(analysis: Analysis, table: str, settings: dict[str, Any],
         "table": table,
         "dataset": {"name": ds.name, "import_report_sha256": ds.report_hash(),
                     "source": ds.source, "path": str(ds.path) if ds.path else None},
-        "runs": [{"run_id": rid, "manifest": man} for rid, man in analysis.manifests.items()],
+        "runs": [{"run_id": rid, "coverage": _coverage(analysis, rid), "manifest": man}
+                 for rid, man in analysis.manifests.items()],
         "settings": settings,
         "notes": list(notes or []),
         "versions": package_versions(),
@@ -53,6 +55,12 @@ def build_provenance(analysis: Analysis, table: str, settings: dict[str, Any],
         "process_argv": list(sys.argv),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _coverage(analysis: Analysis, run_id: str) -> dict[str, Any] | None:
+    """Status, n_done/n_total, questions answered of the dataset's, partial, subset."""
+    cov = analysis.coverage.get(run_id)
+    return cov.as_dict() if cov else None
 
 
 def sidecar_path(path: Path) -> Path:

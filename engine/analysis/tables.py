@@ -4,11 +4,15 @@ Every function takes an :class:`~engine.analysis.frames.Analysis` (see ``frames.
 and plain settings, and returns a :class:`TableResult`: ``table`` (the documented columns, plus
 ``p_adj`` when an adjustment is asked for), ``extra`` (strata, reliability bins, null samples)
 and ``notes`` (what was skipped and why; front ends print them on stderr).
+
+Every table that takes measures reads each one as an uncertainty: a certainty enters negated and
+its rows are named ``-NAME`` (``normalise.as_uncertainty``). :func:`make_table` builds a table by
+name with the settings it takes (``settings.SETTINGS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,13 +22,20 @@ from datasets_io.dataset import Dataset
 from datasets_io.errors import BadInput
 from engine.analysis import agreement as agreement_mod
 from engine.analysis.alignment import correlate, partial_r, strata
-from engine.analysis.calibration import as_groups, spearman_many
-from engine.analysis.ece import DEFAULT_BINS, conventional_ece, standardized_ece
+from engine.analysis.calibration import ALL, as_groups, spearman_many
+from engine.analysis.ece import conventional_ece, standardized_ece
 from engine.analysis.frames import Analysis
-from engine.analysis.jsd import DEFAULT_PERMUTATIONS, jsd_shift_many
+from engine.analysis.jsd import jsd_shift_many
 from engine.analysis.kendall import kendall_summary
 from engine.analysis.multiple import adjust as adjust_p
-from engine.analysis.normalise import check_scale, scaled_human, scaled_measure
+from engine.analysis.normalise import as_uncertainty, check_scale, scaled_human, scaled_measure
+from engine.analysis.settings import (
+    DEFAULT_BINS,
+    DEFAULT_PERMUTATIONS,
+    DEFAULTS,
+    MIN_SUBJECT_N,
+    SETTINGS,
+)
 from engine.measure_names import is_uncertainty_like
 
 COLUMNS = {
@@ -39,7 +50,6 @@ COLUMNS = {
     "jsd": ["model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"],
     "jsd_null": ["model", "measure", "permutation", "null"],
 }
-ANALYSES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
 CONVENTIONAL_MEASURE = "choice_top1"
 
 
@@ -82,30 +92,50 @@ def check_dataset(ds: Dataset, analysis: str) -> None:
 
 def pick_measures(a: Analysis, measures: Sequence[str] | None, *,
                   uncertainty_only: bool = False) -> list[str]:
-    """The asked measures (each must exist in some run), or every measure of the runs
-    (only the uncertainties where ``uncertainty_only``)."""
+    """The asked measures (each must exist in some run; ``-NAME``, the row name of a certainty,
+    asks for NAME), or every measure of the runs (only the uncertainties where
+    ``uncertainty_only``)."""
     if measures:
-        unknown = [m for m in measures if m not in a.measures]
+        asked = [m[1:] if m.startswith("-") and not is_uncertainty_like(m[1:]) else m
+                 for m in measures]
+        unknown = [m for m in asked if m not in a.measures]
         if unknown:
             raise BadInput(f"measure(s) {', '.join(unknown)} not in these runs",
                            fix=f"the runs have: {', '.join(a.measures) or 'none'}")
-        return list(dict.fromkeys(measures))
+        return list(dict.fromkeys(asked))
     chosen = [m for m in a.measures if is_uncertainty_like(m) or not uncertainty_only]
     if not chosen:
         raise BadInput("the runs have no measures to analyse")
     return chosen
 
 
-def _values(rows: pd.DataFrame, measure: str, scale: str, notes: list[str],
-            model: str) -> pd.Series | None:
-    if rows[measure].isna().all():
-        notes.append(f"{model}: no {measure} values; skipped")
-        return None
-    try:
-        return scaled_measure(rows, measure, scale, _vocab(rows))
-    except BadInput as err:
-        notes.append(f"{model}: {measure} skipped ({err.what})")
-        return None
+def sign_notes(measures: Sequence[str]) -> list[str]:
+    """The note of every table in which certainties enter negated."""
+    certainties = [m for m in measures if not is_uncertainty_like(m)]
+    if not certainties:
+        return []
+    return [f"{', '.join(certainties)}: larger means more sure, so entered negated "
+            f"({', '.join('-' + m for m in certainties)}) to read, like every row, as an "
+            "uncertainty (larger = less sure)"]
+
+
+def measure_values(rows: pd.DataFrame, measures: Sequence[str], scale: str, notes: list[str],
+                   model: str) -> dict[str, np.ndarray]:
+    """Each measure's values on ``scale``, as an uncertainty, by row name (``-NAME`` for a
+    certainty); a measure without values or without the scale is left out with a note."""
+    out = {}
+    for measure in measures:
+        if rows[measure].isna().all():
+            notes.append(f"{model}: no {measure} values; skipped")
+            continue
+        try:
+            values = scaled_measure(rows, measure, scale, _vocab(rows))
+        except BadInput as err:
+            notes.append(f"{model}: {measure} skipped ({err.what})")
+            continue
+        name, values = as_uncertainty(measure, values)
+        out[name] = values.to_numpy(float)
+    return out
 
 
 def _adjust(table: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -120,17 +150,14 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = None, scale: s
     within each choice count with >= 30 questions."""
     check_dataset(a.dataset, "alignment")
     check_scale(scale)
-    rows, strata_rows, notes = [], [], []
+    picked = pick_measures(a, measures)
+    rows, strata_rows, notes = [], [], sign_notes(picked)
     for model, run in _runs(a):
         run = run[run["human_entropy"].notna()]
         human = scaled_human(run, scale).to_numpy(float)
         log_n = np.log(run["n_choices"].to_numpy(float))
         undefined = []
-        for measure in pick_measures(a, measures):
-            values = _values(run, measure, scale, notes, model)
-            if values is None:
-                continue
-            x = values.to_numpy(float)
+        for measure, x in measure_values(run, picked, scale, notes, model).items():
             c = correlate(human, x)
             if not np.isfinite(c.r):
                 undefined.append(measure)
@@ -183,22 +210,27 @@ def _correctness(run: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def calibration_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "raw",
-                      adjust: str = "none", min_subject_n: int = 1) -> TableResult:
+                      adjust: str = "none", min_subject_n: int = MIN_SUBJECT_N) -> TableResult:
     """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
-    least ``min_subject_n`` questions (the ``ALL`` row is always kept)."""
+    least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
+    left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
     check_dataset(a.dataset, "calibration")
     check_scale(scale)
-    parts, notes = [], []
+    picked = pick_measures(a, measures)
+    parts, notes = [], sign_notes(picked)
     for model, run in _runs(a):
         run, y = _correctness(run)
         subjects = as_groups(run["subject"].to_numpy(object))
-        values = {}
-        for measure in pick_measures(a, measures):
-            v = _values(run, measure, scale, notes, model)
-            if v is not None:
-                values[measure] = v.to_numpy(float)
+        values = measure_values(run, picked, scale, notes, model)
         t = spearman_many(y, values, subjects if len(subjects.categories) else None)
-        t = t[(t["subject"] == "ALL") | (t["n"] >= min_subject_n)]
+        per_subject = t["subject"] != ALL
+        small = per_subject & (t["n"] < min_subject_n)
+        if small.any():
+            notes.append(f"{model}: {t.loc[small, 'subject'].nunique()} of "
+                         f"{t.loc[per_subject, 'subject'].nunique()} subjects have fewer than "
+                         f"{min_subject_n} questions and are left out (--min-subject-n sets the "
+                         "threshold)")
+        t = t[~small]
         t.insert(0, "model", model)
         parts.append(t)
     table = pd.concat(parts, ignore_index=True)[COLUMNS["calibration"]] if parts else _frame([], "calibration")
@@ -223,14 +255,13 @@ def ece_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "
         b.insert(0, "model", model)
         bin_parts.append(b)
 
+    picked = pick_measures(a, measures, uncertainty_only=True)
+    notes += sign_notes(picked)
     for model, run in _runs(a):
         run, y = _correctness(run)
-        for measure in pick_measures(a, measures, uncertainty_only=True):
-            values = _values(run, measure, scale, notes, model)
-            if values is None:
-                continue
+        for measure, values in measure_values(run, picked, scale, notes, model).items():
             try:
-                res = standardized_ece(values.to_numpy(float), y, bins, cdf)
+                res = standardized_ece(values, y, bins, cdf)
             except BadInput as err:
                 notes.append(f"{model}: {measure} skipped ({err.what})")
                 continue
@@ -251,14 +282,11 @@ def jsd_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "
     check_dataset(a.dataset, "jsd")
     check_scale(scale)
     n_labels = int(a.frame["n_choices"].max())
-    rows, nulls, notes = [], [], []
+    picked = pick_measures(a, measures, uncertainty_only=True)
+    rows, nulls, notes = [], [], sign_notes(picked)
     for model, run in _runs(a):
         run, _ = _correctness(run)
-        values = {}
-        for measure in pick_measures(a, measures, uncertainty_only=True):
-            v = _values(run, measure, scale, notes, model)
-            if v is not None:
-                values[measure] = v.to_numpy(float)
+        values = measure_values(run, picked, scale, notes, model)
         results, errors = jsd_shift_many(run["cloze"].to_numpy(int), run["correct"].to_numpy(float),
                                          values, n_labels=n_labels, permutations=permutations,
                                          seed=seed, variant=variant)
@@ -274,3 +302,19 @@ def jsd_table(a: Analysis, measures: Sequence[str] | None = None, scale: str = "
                                        "permutation": np.arange(r.null.size), "null": r.null}))
     null = pd.concat(nulls, ignore_index=True) if nulls else _frame([], "jsd_null")
     return TableResult("jsd", _adjust(_frame(rows, "jsd"), adjust), {"null": null}, notes)
+
+
+TABLES: dict[str, Callable[..., TableResult]] = {
+    "alignment": alignment_table, "agreement": agreement_table, "kendall": kendall_table,
+    "calibration": calibration_table, "ece": ece_table, "jsd": jsd_table,
+}
+
+
+def used_settings(name: str, settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings table ``name`` takes, from ``settings`` (defaults where absent)."""
+    return {key: settings.get(key, DEFAULTS[key]) for key in SETTINGS[name]}
+
+
+def make_table(name: str, a: Analysis, settings: Mapping[str, object]) -> TableResult:
+    """Table ``name`` with the settings it takes (others in ``settings`` are not its business)."""
+    return TABLES[name](a, **used_settings(name, settings))

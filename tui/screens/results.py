@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -74,6 +75,12 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **ECE** with the reliability diagram of the highlighted row (bins against the diagonal).
 * **JSD shift** with the permutation null of the highlighted row and the observed shift as a line.
 * `1`–`6` pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown / LaTeX).
+
+Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
+negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
+dataset are left out (re-run them); so are partial runs (cancelled or unfinished: the runner does
+the longest prompts first, so they are not a random sample) until `p` lets them in, as
+`alignuq analyze --allow-partial` does. The line under the tables names the runs left out and why.
 """
 
     BINDINGS = [
@@ -81,6 +88,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         Binding("left_square_bracket", "measure(-1)", "Measure−", key_display="["),
         Binding("right_square_bracket", "measure(1)", "Measure+", key_display="]"),
         Binding("g", "recompute", "Recompute"),
+        Binding("p", "toggle_partial", "Partial runs"),
         *[Binding(str(i + 1), f"tab('{key}')", title, show=False)
           for i, (key, title) in enumerate(TABS)],
     ]
@@ -93,6 +101,8 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         self.cache: dict[str, Any] = {}
         self.calib_measure_index = 0
         self.generation = 0
+        self.allow_partial = False
+        self.left_out = ""       # which runs the picker leaves out, and why
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="results-body"):
@@ -136,23 +146,24 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         s = self.app.settings
         self.query_one("#results-settings", Static).update(
             f"scale [b]{s.scale}[/b] (k)\nvariant [b]{s.variant}[/b]\n"
-            f"{len(s.measures)} measures")
+            f"{len(s.measures)} measures\n"
+            f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
 
     # ------------------------------------------------------------------ datasets and runs
     def runs_changed(self) -> None:
         """Re-read the workspace's runs (after a run finished, or on first visit)."""
-        from tui.workers import scan_runs
+        from tui.workers import analysis_runs
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            self.post_message(RunsListed(scan_runs(root)))
+            self.post_message(RunsListed(analysis_runs(root)))
 
         self.run_worker(work, thread=True, group="results-runs", exclusive=True,
                         exit_on_error=False, name="list runs")
 
     def on_runs_listed(self, message: RunsListed) -> None:
-        self.runs = [r for r in message.runs if r.get("n_done")]
+        self.runs = message.runs
         datasets = list(dict.fromkeys(r["dataset"] for r in self.runs if r.get("dataset")))
         options = self.query_one("#results-datasets", OptionList)
         options.clear_options()
@@ -179,13 +190,27 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         if name == self.dataset and not force:
             return
         self.dataset = name
+        runs = [r for r in self.runs if r.get("dataset") == name]
         picker = self.query_one("#results-runs", SelectionList)
         with picker.prevent(SelectionList.SelectedChanged):
             picker.clear_options()
-            for r in self.runs:
-                if r.get("dataset") == name:
-                    picker.add_option((f"{r['label'][:20]} {r['n_done']}q", r["run_id"], True))
+            for r in runs:
+                cov = r["coverage"]
+                tag = {"stale": " stale", "partial": f" {cov.counts} partial"}.get(cov.problem, "")
+                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", r["run_id"],
+                                   not self._why_left_out(cov)))
+        left = [f"{short(r['label'])} ({why})" for r in runs
+                if (why := self._why_left_out(r["coverage"]))]
+        self.left_out = f"left out: {'; '.join(left)}" if left else ""
         self.compute()
+
+    def _why_left_out(self, cov: Any) -> str:
+        """Why the picker does not select a run by default ('' where it does)."""
+        if cov.problem == "stale":
+            return "made on another import of the dataset: re-run it"
+        if cov.problem == "partial" and not self.allow_partial:
+            return f"partial, {cov.counts} questions, {cov.status}: p lets partial runs in"
+        return ""
 
     @on(SelectionList.SelectedChanged, "#results-runs")
     def _runs_picked(self, event: SelectionList.SelectedChanged) -> None:
@@ -206,15 +231,18 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         gen = self.generation
         notes = self.query_one("#results-notes", Static)
         if not run_ids:
-            notes.update("Select at least one run (space).")
+            notes.update("\n".join(filter(None, [self._left_out_line(),
+                                                  "Select at least one run (space)."])))
             return
         notes.update("[dim]computing…[/dim]")
         settings, dataset, cache = self.app.settings, self.dataset, self.cache
+        allow_partial = self.allow_partial
 
         def work() -> None:
             for key in TABLES:
                 try:
-                    out = compute_table(settings, dataset, run_ids, key, cache)
+                    out = compute_table(settings, dataset, run_ids, key, cache,
+                                        allow_partial=allow_partial)
                 except Exception as err:  # a table that does not apply says why, in place
                     failure = failure_from_exception(err)
                     if failure.code != "BAD_INPUT":
@@ -233,15 +261,21 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
         getattr(self, f"_show_{message.key}")(message.extra)
         self._notes()
 
+    def _left_out_line(self) -> str:
+        return f"[yellow]{escape(self.left_out)}[/yellow]" if self.left_out else ""
+
     def _notes(self) -> None:
-        lines = []
+        """The runs left out, then each error once (with the tables it stopped), then notes."""
+        tables_by_error: dict[str, list[str]] = {}
         for key, _ in TABS:
             out = self.results.get(key)
             if out and out.get("error"):
-                lines.append(f"[yellow]{key}[/yellow]: {out['error']}")
+                tables_by_error.setdefault(out["error"], []).append(key)
+        lines = [self._left_out_line()] if self.left_out else []
+        lines += [f"[yellow]{', '.join(keys)}[/yellow]: {escape(error)}"
+                  for error, keys in tables_by_error.items()]
         first = self.results.get("alignment") or {}
-        for note in (first.get("notes") or [])[:2]:
-            lines.append(f"[dim]{note}[/dim]")
+        lines += [f"[dim]{escape(note)}[/dim]" for note in (first.get("notes") or [])[:2]]
         self.query_one("#results-notes", Static).update("\n".join(lines[:4]))
 
     def _empty(self, table_id: str, out: dict[str, Any]) -> bool:
@@ -427,6 +461,14 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
             return
         self.calib_measure_index += step
         self._show_calibration(out)
+
+    def action_toggle_partial(self) -> None:
+        self.allow_partial = not self.allow_partial
+        self._show_settings()
+        self.notify("Partial runs: " + ("in (the notes give each one's n_done/n_total)"
+                                        if self.allow_partial else "left out"))
+        if self.dataset:
+            self._select_dataset(self.dataset, force=True)
 
     def action_recompute(self) -> None:
         self.cache.clear()
