@@ -25,8 +25,9 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def ws_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh workspace folder, also exported as ALIGNUQ_WORKSPACE."""
+    """A fresh, empty workspace folder, also exported as ALIGNUQ_WORKSPACE."""
     root = tmp_path / "ws"
+    root.mkdir()
     monkeypatch.setenv("ALIGNUQ_WORKSPACE", str(root))
     return root
 

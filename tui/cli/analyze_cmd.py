@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from datasets_io.errors import BadInput
-from tui.cli.common import Variant, WorkspaceOpt, info, workspace
+from tui.cli.common import Variant, WorkspaceOpt, existing_workspace, info
 
 # engine.analysis (scipy) is imported when a command runs, not when the CLI starts
 ANALYSES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
@@ -126,7 +126,7 @@ def run_analysis(name: str, s: dict) -> None:
     from engine.analysis.render import format_for, render
 
     argv = command_line(name, s)
-    ws = workspace(s.pop("ws_path"))
+    ws = existing_workspace(s.pop("ws_path"))
     for key, default in DEFAULTS.items():
         if key not in USES[name] and s[key] != default:
             info(f"note: --{key.replace('_', '-')} does not change the {name} table; ignored")

@@ -29,7 +29,7 @@ from datasets_io.workspace import Workspace
 from engine import runs as runs_mod
 from engine import store as store_mod
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
-from tui.cli.common import WorkspaceOpt, info, warn, workspace
+from tui.cli.common import WorkspaceOpt, existing_workspace, info, warn
 
 app = typer.Typer(no_args_is_help=True, help="Export results and tables.")
 
@@ -164,7 +164,7 @@ def export_run(
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Per-question results of a run: cloze letter, label probabilities, choice mass, every measure."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     command = shlex.join(["alignuq", "export", "run", run, "--format", fmt.value, "--out", str(out)]
                          + (["--with-prompts"] if with_prompts else []))
