@@ -96,3 +96,28 @@ def test_a_cache_that_cannot_be_written_says_where_to_put_it(tmp_path, monkeypat
         resolve_model(str(gguf), None)
     assert str(blocked) in err.value.message and CACHE_ENV in err.value.message
     assert "\n" not in err.value.message and os.path.isfile(blocked)
+
+
+def test_a_conversion_that_loses_the_race_leaves_the_winners_folder(tmp_path, monkeypatch) -> None:
+    """Checking that the folder is free and renaming into it are two steps: when another process
+    (without a working lock, e.g. on some network filesystems) renames its folder in between,
+    the loser gets FileExistsError (convert_gguf then uses the winner's folder), not an error,
+    and its own copy is removed."""
+    from datasets_io.atomic import atomic_dir
+
+    final = tmp_path / "conversion"
+    exists = Path.exists
+
+    def winner_renames_in_right_after_the_check(self: Path) -> bool:
+        free = not exists(self)
+        if self == final and free:
+            final.mkdir()
+            (final / "config.json").write_text("{}")
+        return not free
+
+    monkeypatch.setattr(Path, "exists", winner_renames_in_right_after_the_check)
+    with pytest.raises(FileExistsError), atomic_dir(final) as tmp:
+        (tmp / "config.json").write_text('{"loser": true}')
+    monkeypatch.undo()
+    assert (final / "config.json").read_text() == "{}"
+    assert [p.name for p in tmp_path.iterdir()] == ["conversion"]
