@@ -212,7 +212,8 @@ class ResultStore:
 def _leave_wal(conn: sqlite3.Connection) -> None:
     """Switch a closing store back to a rollback journal. A WAL store without its ``-shm`` file
     cannot be opened by a reader who may not write in its folder (a co-author); a rollback one
-    can. Skipped while a reader is in it (the next writer's close tries again)."""
+    can. SQLite keeps WAL, without waiting, while a reader is in it (the next writer's close
+    tries again)."""
     with contextlib.suppress(sqlite3.Error):
         conn.execute("PRAGMA journal_mode=DELETE")
 

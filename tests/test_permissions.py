@@ -12,16 +12,18 @@ import contextlib
 import os
 import pwd
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.store import ResultStore
+from engine.store import ResultRow, ResultStore
 from tests.engine_helpers import REPO, engine_env, mmlu_dataset
 from tests.test_runs_import import make_results
 
@@ -153,3 +155,27 @@ def test_another_user_reads_an_export_and_the_workspace(cli, open_dir: Path,
                         "--out", str(theirs / "toy.csv")], cwd=REPO, env=env)
     assert again.returncode == 0, again.stderr
     assert (theirs / "toy.csv").read_text() == exported.read_text()
+
+
+def _journal_mode(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_a_closing_writer_leaves_wal_without_waiting_long_for_a_reader(tmp_path: Path) -> None:
+    """A store is left in the rollback journal (readable by those who may not write beside it);
+    a reader in the middle of a read does not hold up the writer's close, and the next writer's
+    close switches it."""
+    path = tmp_path / "results" / "main.sqlite"
+    store = ResultStore(path, "r", journal="wal")
+    store.add([ResultRow("q1", 0, [0.5, 0.5], 1.0, {"entropy": 0.1})])
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM results").fetchone() == (1,)
+    started = time.monotonic()
+    store.close()
+    assert time.monotonic() - started < 5
+    reader.close()
+    assert _journal_mode(path) == "wal"  # the reader was in it
+    ResultStore(path, "r", journal="wal").close()
+    assert _journal_mode(path) == "delete"
