@@ -71,9 +71,12 @@ def _fake_hf_cache(root: Path, repo_id: str, model_dir: Path) -> Path:
 
 def test_a_repo_id_in_the_hf_cache_offline(tiny_llama_dir, tmp_path, monkeypatch) -> None:
     import huggingface_hub.constants as hub
+    from huggingface_hub.utils import _cache_manager
 
     snap = _fake_hf_cache(tmp_path / "hub", "test-org/tiny-llama", tiny_llama_dir)
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    # scan_cache_dir's module took its own copy when first imported (by an earlier `models list`)
+    monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(tmp_path / "hub"))
     ref = resolve_model("test-org/tiny-llama", tmp_path / "cache")
     assert ref.source == "hf-cache" and Path(ref.path) == snap and ref.name == "test-org/tiny-llama"
     listed = {m.name: m for m in discover_models(tmp_path / "cache")}
