@@ -46,6 +46,16 @@ class Workspace:
                            fix="pass --workspace DIR pointing to a writable folder")
         return self
 
+    def existing(self) -> Workspace:
+        """The workspace a command that only reads (or changes what is there) works on: a folder
+        that does not exist is refused, never created (a mistyped path would leave an empty
+        workspace behind, and report that it holds nothing)."""
+        if not self.root.is_dir():
+            raise BadInput(f"no workspace at {self.root}",
+                           fix="check the path (--workspace or ALIGNUQ_WORKSPACE), or create one "
+                               "by importing a dataset (`alignuq import ...`)")
+        return self
+
 
 def resolve_workspace(path: str | Path | None = None) -> Workspace:
     """``--workspace`` wins, then ``$ALIGNUQ_WORKSPACE``, then ``./alignuq-workspace``."""

@@ -261,7 +261,8 @@ def tail_events(run_dir: Path, from_offsets: dict[str, int] | None = None
     return events, offsets
 
 
-def _terminal_by_writer(run_dir: Path) -> dict[str, dict[str, Any]]:
+def terminal_by_writer(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The last ``finished`` or ``error`` event of each writer of the run."""
     out: dict[str, dict[str, Any]] = {}
     for path in store_mod.event_files(run_dir):
         for event in _read_tail(path):
@@ -323,7 +324,7 @@ def run_status(run_dir: Path, *, manifest: dict[str, Any] | None = None,
     if n_total is not None and n_done >= int(n_total) and (n_total or manifest.get("status") == DONE):
         base.status = DONE
         return base
-    terminal = _terminal_by_writer(run_dir)
+    terminal = terminal_by_writer(run_dir)
     failures = [e for e in terminal.values() if e.get("type") == "error" and e.get("code") != "CANCELLED"]
     if failures:
         last = max(failures, key=lambda e: e.get("time") or 0)

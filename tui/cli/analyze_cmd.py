@@ -25,7 +25,7 @@ import typer
 from datasets_io.errors import BadInput
 from engine.analysis.settings import ANALYSES, SETTINGS
 from engine.analysis.settings import DEFAULTS as TABLE_DEFAULTS
-from tui.cli.common import Variant, WorkspaceOpt, info, workspace
+from tui.cli.common import Variant, WorkspaceOpt, existing_workspace, info
 
 # the tables (scipy) are imported when a command runs, not when the CLI starts
 
@@ -155,7 +155,7 @@ def run_analysis(name: str, s: dict) -> None:
     from engine.analysis.render import format_for, render
 
     argv = command_line(name, s)
-    ws = workspace(s.pop("ws_path"))
+    ws = existing_workspace(s.pop("ws_path"))
     ignored = ignored_options(name, s)
     for key in ignored:
         info(f"note: --{key.replace('_', '-')} does not change the {name} table; ignored")

@@ -50,7 +50,13 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def workspace(path: Path | None) -> Workspace:
+    """The workspace a command writes into (import, run): created if it does not exist."""
     return resolve_workspace(path).ensure()
+
+
+def existing_workspace(path: Path | None) -> Workspace:
+    """The workspace a command reads: refused if it does not exist (never created)."""
+    return resolve_workspace(path).existing()
 
 
 def info(message: str) -> None:

@@ -23,10 +23,10 @@ from tui.cli.common import (
     WorkspaceOpt,
     YesOpt,
     confirm,
+    existing_workspace,
     info,
     print_csv,
     print_json,
-    workspace,
 )
 
 app = typer.Typer(no_args_is_help=True, help="List, inspect and curate imported datasets.")
@@ -46,7 +46,7 @@ def _summary(ds: Dataset) -> dict[str, Any]:
 @app.command("list")
 def list_cmd(fmt: FormatOpt = Format.human, workspace_dir: WorkspaceOpt = None) -> None:
     """The datasets in the workspace."""
-    ws = workspace(workspace_dir)
+    ws = existing_workspace(workspace_dir)
     rows = []
     for name in list_datasets(ws):
         ds = load_dataset(ws, name)
@@ -83,7 +83,7 @@ def _fmt_counts(d: dict[str, int]) -> str:
 def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
          fmt: FormatOpt = Format.human, workspace_dir: WorkspaceOpt = None) -> None:
     """What a dataset holds: counts, drops by reason, options histogram, subjects, settings."""
-    ds = load_dataset(workspace(workspace_dir), name)
+    ds = load_dataset(existing_workspace(workspace_dir), name)
     s = _summary(ds)
     if fmt is not Format.human:
         print_json(s)
@@ -149,7 +149,7 @@ def questions_table(ds: Dataset) -> pd.DataFrame:
 def questions(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
               fmt: FormatOpt = Format.csv, workspace_dir: WorkspaceOpt = None) -> None:
     """Every question (csv: lists as JSON, correct as a letter or empty)."""
-    ds = load_dataset(workspace(workspace_dir), name)
+    ds = load_dataset(existing_workspace(workspace_dir), name)
     if fmt is Format.json:
         q = ds.questions
         print_json([{"question_id": r.question_id, "text": r.text, "choices": list(r.choices),
@@ -164,7 +164,7 @@ def questions(name: Annotated[str, typer.Argument(help="Dataset name.", show_def
 def dropped(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
             fmt: FormatOpt = Format.csv, workspace_dir: WorkspaceOpt = None) -> None:
     """Every dropped question with its reason (question_id, reason, detail, text)."""
-    ds = load_dataset(workspace(workspace_dir), name)
+    ds = load_dataset(existing_workspace(workspace_dir), name)
     d = ds.dropped
     if fmt is Format.json:
         print_json(d.to_dict("records"))
@@ -206,7 +206,7 @@ def derive(
     include = read_id_file(include_file) if include_file is not None else None
     if not ids and include is None:
         raise BadInput("nothing to exclude", fix="pass --exclude ID (repeatable) or --exclude-file F")
-    ws = workspace(workspace_dir)
+    ws = existing_workspace(workspace_dir)
     stale = runs_mod.runs_to_replace(ws, new_name, with_runs) \
         if force and (ws.datasets / new_name).exists() else []
     child = derive_dataset(ws, name, new_name, exclude_ids=ids, include_ids=include, note=note,
@@ -225,7 +225,7 @@ def delete(name: Annotated[str, typer.Argument(help="Dataset name.", show_defaul
     """Delete a dataset (refused while it has runs, unless --with-runs; exports are kept)."""
     from engine import runs as runs_mod
 
-    ws = workspace(workspace_dir)
+    ws = existing_workspace(workspace_dir)
     dataset_path(ws, name)  # a clear error for an unknown name, before anything else
     runs = runs_mod.dataset_runs(ws, name)
     ids = ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")

@@ -35,7 +35,7 @@ from engine import runs as runs_mod
 from engine import store as store_mod
 from engine.analysis.render import format_for
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
-from tui.cli.common import WorkspaceOpt, info, warn, workspace
+from tui.cli.common import WorkspaceOpt, existing_workspace, info, warn
 
 app = typer.Typer(no_args_is_help=True, help="Export results and tables.")
 
@@ -218,7 +218,7 @@ def export_run(
 ) -> None:
     """Per-question results of a run: cloze letter, label probabilities, choice mass, every measure."""
     file_format = format_for(out, "csv", given=fmt.value if fmt else None, suffixes=SUFFIXES)
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     command = shlex.join(["alignuq", "export", "run", run, "--format", file_format, "--out", str(out)]
                          + (["--with-dataset"] if with_dataset else [])

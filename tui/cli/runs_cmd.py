@@ -12,7 +12,7 @@ import typer
 
 from datasets_io.errors import EXIT_FAILURE
 from engine import runs as runs_mod
-from tui.cli.common import WorkspaceOpt, YesOpt, confirm, info, print_json, workspace
+from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
 
 app = typer.Typer(no_args_is_help=True,
                   help="Runs of the workspace: list, show, watch, cancel, delete.")
@@ -31,7 +31,7 @@ def list_runs(
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Every run: dataset, model, questions done, status (running | done | incomplete | failed)."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     infos = runs_mod.list_runs(ws)
     if fmt is ListFormat.json:
         print_json([i.to_dict() for i in infos])
@@ -78,7 +78,7 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
          fmt: Annotated[ListFormat, typer.Option("--format", help="human or json.")] = ListFormat.human,
          ) -> None:
     """A run's manifest summary, counts, status, Slurm shards and last events."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     manifest = runs_mod.read_manifest_or_empty(run_dir)
     st = runs_mod.run_status(run_dir, manifest=manifest)
@@ -203,7 +203,7 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
           interval: Annotated[float, typer.Option(min=0.05, help="Seconds between looks.")] = 0.5,
           ) -> None:
     """Attach to a run (local or Slurm) by tailing its events until done or failed; Ctrl-C detaches."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -267,7 +267,7 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
 @app.command("cancel")
 def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
     """Cancel a run: its Slurm jobs, or SIGTERM to its local engine (rows computed are kept)."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     from engine import slurm
 
@@ -300,7 +300,7 @@ def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
 @app.command("delete")
 def delete(run: RunArg, yes: YesOpt = False, ws_path: WorkspaceOpt = None) -> None:
     """Delete a run: its results, manifest and events (refused while it runs; exports are kept)."""
-    ws = workspace(ws_path)
+    ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
     st = runs_mod.run_status(run_dir)
     total = "?" if st.n_total is None else st.n_total
