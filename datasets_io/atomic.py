@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from datasets_io.errors import write_failure
+from common.errors import write_failure
 
 
 @contextlib.contextmanager

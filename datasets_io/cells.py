@@ -14,7 +14,7 @@ import re
 from numbers import Real
 from pathlib import Path
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 
 _NUMBER = re.compile(r"^\s*\+?(\d+(?:[.,]\d*)?|[.,]\d+)\s*(%?)\s*$")
 ACCEPTED = "NN, NN%, NN.N, a decimal comma, '*' or a bare '%' (under 0.5%, read as 0)"

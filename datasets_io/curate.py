@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.errors import BadInput
 from datasets_io.dataset import (
     DROPPED_COLUMNS,
     Dataset,
@@ -23,7 +24,6 @@ from datasets_io.dataset import (
     load_dataset,
     write_dataset,
 )
-from datasets_io.errors import BadInput
 from datasets_io.textio import read_text
 from datasets_io.workspace import Workspace
 

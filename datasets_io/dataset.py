@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.errors import BadInput
 from datasets_io.atomic import atomic_dir, remove_dir
-from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 
 QUESTIONS_FILE = "questions.parquet"

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from datasets_io.roper import TITLE_RE
 from datasets_io.textio import decode, looks_binary
 

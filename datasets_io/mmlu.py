@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from datasets_io.rules import RawQuestion
 from datasets_io.textio import check_file, read_text
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from datasets_io.rules import DEFAULT_REFUSALS, RawQuestion, is_refusal
 from datasets_io.textio import check_file
 

@@ -30,8 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from common.errors import BadInput
 from datasets_io.cells import ACCEPTED, try_percent
-from datasets_io.errors import BadInput
 from datasets_io.rules import RawQuestion, gc_paused
 from datasets_io.textio import read_text
 

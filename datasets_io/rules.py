@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from common.errors import BadInput
 from datasets_io.dataset import DROPPED_COLUMNS, Dataset, check_name, questions_frame
-from datasets_io.errors import BadInput
 
 DEFAULT_SEED = 20250811  # the paper's arXiv date; any fixed value works, it is recorded
 MAX_OPTIONS = 26

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from common.errors import BadInput
 from datasets_io.cells import ACCEPTED, is_empty, try_percent
-from datasets_io.errors import BadInput
 from datasets_io.rules import RawQuestion
 from datasets_io.textio import check_file, read_text
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 
 _SNIFF = 8192
 

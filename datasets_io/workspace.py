@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 
 ENV_VAR = "ALIGNUQ_WORKSPACE"
 DEFAULT_DIR = "alignuq-workspace"

@@ -3,12 +3,13 @@ textual, so a front end on a login node stays light.
 
 The engine command is an argv *prefix* setting:
 
-- ``None`` / ``""``: the local engine, ``[sys.executable, "-m", "tui.cli.main", "engine", "serve",
-  "--stdio"]`` (the same Python and installation as the front end);
-- ``"ssh gpu-node"`` or ``"srun --gres=gpu:1 -n1"``: the prefix, then
-  ``alignuq engine serve --stdio`` (``alignuq`` must be on that machine's PATH);
-- a prefix ending with an ``alignuq`` executable (``"ssh gpu-node /opt/venv/bin/alignuq"``): the
-  prefix, then ``engine serve --stdio``.
+- ``None`` / ``""``: the local engine, ``[sys.executable, "-m", "engine.server", "--stdio"]``
+  (the same Python and installation as the front end);
+- ``"ssh gpu-node"`` or ``"srun --gres=gpu:1 -n1"``: the prefix, then ``alignuq-engine --stdio``
+  (``alignuq-engine`` must be on that machine's PATH);
+- a prefix ending with an ``alignuq-engine`` executable (``"ssh gpu-node
+  /opt/venv/bin/alignuq-engine"``): the prefix, then ``--stdio``; one ending with an ``alignuq``
+  executable: the prefix, then ``engine serve --stdio``.
 
 The environment variable ``ALIGNUQ_ENGINE_CMD`` gives the default prefix.
 
@@ -20,14 +21,13 @@ Async API (for Textual workers)::
     # or, to be able to cancel it:
     pending = await client.start_run(spec, on_progress=..., on_log=...)
     await client.cancel(pending.id)
-    summary = await pending.result()                   # raises EngineClientError("CANCELLED")
+    summary = await pending.result()                   # raises AlignuqError (code CANCELLED)
     models = await client.list_models()
     await client.close()
 
-Every failure is an :class:`EngineClientError` with a ``code`` (an engine code of
-``engine.errors.CODES``, or ``ENGINE_START`` / ``ENGINE_DIED`` for the process itself), a one-line
-``message`` and a ``suggestion``. :class:`SyncEngineClient` wraps the same API for blocking callers
-(the CLI).
+Every failure is a :class:`common.errors.AlignuqError`: the engine's own (as it sent it), or
+``ENGINE_START`` / ``ENGINE_DIED`` for the process itself. :class:`SyncEngineClient` wraps the
+same API for blocking callers (the CLI).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import errors
+from common.errors import ENGINE_DIED, ENGINE_START, AlignuqError
 from engine.protocol import (
     PROTOCOL_VERSION,
     Error,
@@ -61,18 +61,11 @@ from engine.protocol import (
 )
 
 ENV_ENGINE_CMD = "ALIGNUQ_ENGINE_CMD"
-SERVE_ARGS = ["engine", "serve", "--stdio"]
+ENGINE_PROGRAM = "alignuq-engine"
+SERVE_ARGS = ["--stdio"]
+CLI_SERVE_ARGS = ["engine", "serve", "--stdio"]  # the same engine through `alignuq`
 READER_LIMIT = 256 * 1024 * 1024      # protocol lines can be large
 STDERR_KEEP = 40                      # stderr lines kept for error messages
-
-ENGINE_START = "ENGINE_START"         # the engine could not be started / never said hello
-ENGINE_DIED = "ENGINE_DIED"           # the engine exited while requests were pending
-
-_CLIENT_SUGGESTIONS = {
-    ENGINE_START: "check the engine command (--engine-cmd / ALIGNUQ_ENGINE_CMD) and that "
-                  "`alignuq engine serve --stdio` works there",
-    ENGINE_DIED: "see the engine's last stderr lines above; run the same command again to resume",
-}
 
 Callback = Callable[[Any], Any]
 
@@ -88,26 +81,8 @@ def close_process_transport(proc: Any) -> None:
             transport.close()
 
 
-class EngineClientError(Exception):
-    """A failed request or a failed engine process, with a stable code and what to do."""
-
-    def __init__(self, code: str, message: str, suggestion: str | None = None, data: Any = None):
-        self.code = code
-        self.message = message
-        self.suggestion = suggestion if suggestion is not None else (
-            errors.SUGGESTIONS.get(code) or _CLIENT_SUGGESTIONS.get(code, ""))
-        self.data = data
-        super().__init__(f"{code}: {message}")
-
-    def one_line(self) -> str:
-        text = f"{self.code}: {self.message}"
-        if self.suggestion:
-            text += f"; {self.suggestion}"
-        return text.replace("\n", " ")
-
-
 def default_argv() -> list[str]:
-    return [sys.executable, "-m", "tui.cli.main", *SERVE_ARGS]
+    return [sys.executable, "-m", "engine.server", *SERVE_ARGS]
 
 
 def engine_argv(prefix: str | Sequence[str] | None = None) -> list[str]:
@@ -117,11 +92,13 @@ def engine_argv(prefix: str | Sequence[str] | None = None) -> list[str]:
     parts = shlex.split(prefix) if isinstance(prefix, str) else list(prefix or [])
     if not parts:
         return default_argv()
-    if parts[-len(SERVE_ARGS):] == SERVE_ARGS:          # a whole command was given
+    if parts[-1] == "--stdio":                          # a whole command was given
         return parts
-    if Path(parts[-1]).name == "alignuq":
+    if Path(parts[-1]).name == ENGINE_PROGRAM:
         return parts + SERVE_ARGS
-    return parts + ["alignuq", *SERVE_ARGS]
+    if Path(parts[-1]).name == "alignuq":
+        return parts + CLI_SERVE_ARGS
+    return parts + [ENGINE_PROGRAM, *SERVE_ARGS]
 
 
 @dataclass
@@ -194,17 +171,17 @@ class EngineClient:
                 stderr=asyncio.subprocess.PIPE, limit=READER_LIMIT, env=env, cwd=self.cwd,
                 start_new_session=True)  # Ctrl-C in the terminal reaches the front end only
         except OSError as err:
-            raise EngineClientError(ENGINE_START, f"cannot start the engine `{shlex.join(self.argv)}` "
-                                    f"({err.strerror or err})") from None
+            raise AlignuqError(f"cannot start the engine `{shlex.join(self.argv)}` "
+                                    f"({err.strerror or err})", code=ENGINE_START) from None
         self._tasks = [asyncio.create_task(self._read_stdout(), name="engine-stdout"),
                        asyncio.create_task(self._read_stderr(), name="engine-stderr")]
         try:
             self.hello = await asyncio.wait_for(asyncio.shield(self._hello_future), self.hello_timeout)
         except asyncio.TimeoutError:
             await self.kill()
-            raise EngineClientError(ENGINE_START, f"the engine said nothing for {self.hello_timeout:g} s"
-                                    f"{self._stderr_suffix()}") from None
-        except EngineClientError:
+            raise AlignuqError(f"the engine said nothing for {self.hello_timeout:g} s"
+                                    f"{self._stderr_suffix()}", code=ENGINE_START) from None
+        except AlignuqError:
             await self.kill()
             raise
         return self.hello
@@ -264,7 +241,7 @@ class EngineClient:
                      on_notification: Callback | None = None) -> PendingRequest:
         """Send a request; returns at once with a :class:`PendingRequest`."""
         if not self.running or self._proc is None or self._proc.stdin is None:
-            raise EngineClientError(ENGINE_DIED, f"the engine is not running{self._stderr_suffix()}")
+            raise AlignuqError(f"the engine is not running{self._stderr_suffix()}", code=ENGINE_DIED)
         rid = f"r{next(self._ids)}"
         pending = PendingRequest(id=rid, method=method,
                                  future=asyncio.get_running_loop().create_future(),
@@ -278,13 +255,13 @@ class EngineClient:
                 await self._proc.stdin.drain()
         except (ConnectionError, OSError) as err:
             self._pending.pop(rid, None)
-            raise EngineClientError(ENGINE_DIED, f"cannot write to the engine ({err})"
-                                    f"{self._stderr_suffix()}") from None
+            raise AlignuqError(f"cannot write to the engine ({err})"
+                                    f"{self._stderr_suffix()}", code=ENGINE_DIED) from None
         return pending
 
     async def request(self, method: str, params: dict[str, Any] | None = None,
                       on_notification: Callback | None = None) -> Any:
-        """Send a request and wait for its result (raises :class:`EngineClientError`)."""
+        """Send a request and wait for its result (raises :class:`common.errors.AlignuqError`)."""
         pending = await self.submit(method, params, on_notification)
         return await pending.result()
 
@@ -303,7 +280,7 @@ class EngineClient:
 
     async def run(self, spec: Any, on_progress: Callable[[ProgressNote], Any] | None = None,
                   on_log: Callable[[LogNote], Any] | None = None) -> dict[str, Any]:
-        """Run to the end; returns the RunSummary dict. Cancelled: EngineClientError CANCELLED."""
+        """Run to the end; returns the RunSummary dict. Cancelled: AlignuqError (code CANCELLED)."""
         pending = await self.start_run(spec, on_progress, on_log)
         return await pending.result()
 
@@ -341,7 +318,7 @@ class EngineClient:
                 message = decode_message(line)
             except ProtocolError as err:
                 text = line.decode("utf-8", "replace").rstrip()
-                self.stderr_tail.append(f"[stdout, not protocol: {err.message}] {text[:500]}")
+                self.stderr_tail.append(f"[stdout, not protocol: {err.what}] {text[:500]}")
                 continue
             self._dispatch(message)
         rc = await self._proc.wait()
@@ -373,9 +350,8 @@ class EngineClient:
             if fut is None or fut.done():
                 return
             if message.protocol != PROTOCOL_VERSION:
-                fut.set_exception(EngineClientError(
-                    ENGINE_START, f"the engine speaks protocol {message.protocol}, this front end "
-                    f"{PROTOCOL_VERSION}", "install the same alignuq version on both sides"))
+                fut.set_exception(AlignuqError(f"the engine speaks protocol {message.protocol}, this front end "
+                    f"{PROTOCOL_VERSION}", code=ENGINE_START, fix="install the same alignuq version on both sides"))
             else:
                 fut.set_result(message)
             return
@@ -386,7 +362,7 @@ class EngineClient:
         if isinstance(message, (Result, Error)):
             if pending is None:
                 if isinstance(message, Error) and rid is None:
-                    self.stderr_tail.append(f"[engine error] {message.code}: {message.message}")
+                    self.stderr_tail.append(f"[engine error] {message.code}: {message.what}")
                 return
             self._pending.pop(rid, None)
             if pending.future.done():
@@ -394,8 +370,7 @@ class EngineClient:
             if isinstance(message, Result):
                 pending.future.set_result(message.result)
             else:
-                pending.future.set_exception(EngineClientError(
-                    message.code, message.message, message.suggestion or None, message.data))
+                pending.future.set_exception(message.to_error())
             return
         if pending is not None:
             pending.notifications += 1
@@ -408,15 +383,13 @@ class EngineClient:
 
     def _fail_all(self, rc: int | None) -> None:
         if self._hello_future is not None and not self._hello_future.done():
-            self._hello_future.set_exception(EngineClientError(
-                ENGINE_START, f"the engine exited with code {rc} before saying hello"
-                f"{self._stderr_suffix()}"))
+            self._hello_future.set_exception(AlignuqError(f"the engine exited with code {rc} before saying hello"
+                f"{self._stderr_suffix()}", code=ENGINE_START))
         for rid, pending in list(self._pending.items()):
             self._pending.pop(rid, None)
             if not pending.future.done():
-                pending.future.set_exception(EngineClientError(
-                    ENGINE_DIED, f"the engine exited with code {rc} during request {rid} "
-                    f"({pending.method}){self._stderr_suffix()}"))
+                pending.future.set_exception(AlignuqError(f"the engine exited with code {rc} during request {rid} "
+                    f"({pending.method}){self._stderr_suffix()}", code=ENGINE_DIED))
                 # nobody may be awaiting it; don't warn about an unretrieved exception
                 pending.future.add_done_callback(lambda f: f.exception())
 

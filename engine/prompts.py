@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.errors import BadInput
+
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEADER = ("Following is a question and a selection of answer choices. "
           "Provide the label for the answer with which you most agree.")
@@ -39,7 +41,7 @@ _LOOP_START, _LOOP_END = "{for_each_choice}", "{end}"
 _FIELD = re.compile(r"\{(question|label|choice)\}")
 
 
-class PromptError(ValueError):
+class PromptError(BadInput):
     """A template, a spelling set or a question that cannot make a prompt (BAD_INPUT)."""
 
 

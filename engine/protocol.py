@@ -6,7 +6,7 @@ One JSON object per line, UTF-8, ``\\n``-terminated. Lines can be large (a front
 its reader limit); bulk data travels as file paths, never inline.
 
 Engine -> front end
-    ``{"type": "hello", "protocol": 1, "device": "cuda:0", "cuda_devices": ["NVIDIA H100 ..."],
+    ``{"type": "hello", "protocol": 2, "device": "cuda:0", "cuda_devices": ["NVIDIA H100 ..."],
     "torch": "2.5.1", "transformers": "4.46.0", "python": "3.11.9", "pid": 123, "host": "gpu01"}``
         first line, once, as soon as the engine is ready for requests.
     ``{"type": "progress", "id": REQ, "run_id": ..., "done": 10, "total": 100, "rate": 3.2,
@@ -16,10 +16,11 @@ Engine -> front end
         notification; ``id`` is null for a message not tied to a request.
     ``{"type": "result", "id": REQ, "result": {...}}``
         the final answer of a request.
-    ``{"type": "error", "id": REQ|null, "code": "OOM", "message": "...", "suggestion": "...",
-    "data": {...}|null}``
+    ``{"type": "error", "id": REQ|null, "code": "OOM", "what": "...", "where": "..."|null,
+    "line": N|null, "fix": "...", "data": {...}}``
         the final answer of a failed request (``id`` null when the request line itself could not
-        be read). ``code`` is one of :data:`engine.errors.CODES`.
+        be read): :class:`common.errors.AlignuqError` as its ``to_dict``; ``code`` is one of
+        :data:`common.errors.CODES`.
 
 Front end -> engine
     ``{"type": "request", "id": REQ, "method": "run"|"cancel"|"status"|"list_models",
@@ -44,9 +45,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.errors import BAD_INPUT, CODES, SUGGESTIONS
+from common.errors import CODES, AlignuqError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: errors carry what / where / fix (was message / suggestion)
 
 METHODS = ("run", "cancel", "status", "list_models")
 MESSAGE_TYPES = ("hello", "progress", "log", "result", "error")
@@ -55,22 +56,20 @@ CANCEL_ACK = "cancelling: stopping after the current batch"  # the log note that
 
 RequestId = str | int
 
-PROTOCOL_SUGGESTION = ("send one JSON object per line: {\"id\": ..., \"method\": ..., \"params\": {...}} "
+PROTOCOL_FIX = ("send one JSON object per line: {\"id\": ..., \"method\": ..., \"params\": {...}} "
                        "(see engine/protocol.py)")
 
 
-class ProtocolError(Exception):
-    """A line that is not a valid protocol message. Carries the request id when it was readable."""
+class ProtocolError(AlignuqError):
+    """A line that is not a valid protocol message (BAD_INPUT). Carries the request id when it
+    was readable."""
 
-    def __init__(self, message: str, request_id: RequestId | None = None, code: str = BAD_INPUT):
-        self.message = message
+    def __init__(self, what: str, request_id: RequestId | None = None):
+        super().__init__(what, fix=PROTOCOL_FIX)
         self.request_id = request_id
-        self.code = code
-        super().__init__(message)
 
-    def to_error(self) -> Error:
-        suggestion = PROTOCOL_SUGGESTION if self.code == BAD_INPUT else ""
-        return Error(id=self.request_id, code=self.code, message=self.message, suggestion=suggestion)
+    def to_message(self) -> Error:
+        return Error.of(self, self.request_id)
 
 
 # --------------------------------------------------------------------------- messages
@@ -126,16 +125,23 @@ class Result:
 
 @dataclass
 class Error:
+    """The final answer of a failed request: an :class:`AlignuqError`, field by field."""
+
     id: RequestId | None
     code: str
-    message: str
-    suggestion: str = ""
-    data: Any = None
+    what: str
+    where: str | None = None
+    line: int | None = None
+    fix: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
     type: str = "error"
 
-    def __post_init__(self) -> None:
-        if not self.suggestion:
-            self.suggestion = SUGGESTIONS.get(self.code, "")
+    @classmethod
+    def of(cls, err: AlignuqError, request_id: RequestId | None) -> Error:
+        return cls(id=request_id, **err.to_dict())
+
+    def to_error(self) -> AlignuqError:
+        return AlignuqError.from_dict(asdict(self))
 
 
 Message = Hello | Request | ProgressNote | LogNote | Result | Error
@@ -207,7 +213,7 @@ def decode_request(line: str | bytes) -> Request:
     try:
         rid = _id(data, required=True)
     except ProtocolError as err:
-        raise ProtocolError(err.message) from None
+        raise ProtocolError(err.what) from None
     kind = data.get("type", "request")
     if kind != "request":
         raise ProtocolError(f"expected a request, got type {kind!r}", rid)
@@ -269,8 +275,12 @@ def decode_message(line: str | bytes) -> Message:
         code = _need(data, "code", str, "error", rid)
         if code not in CODES:
             raise ProtocolError(f"unknown error code {code!r}", rid)
-        return Error(id=rid, code=code, message=str(data.get("message", "")),
-                     suggestion=str(data.get("suggestion") or ""), data=data.get("data"))
+        line_no = data.get("line")
+        return Error(id=rid, code=code, what=str(_need(data, "what", str, "error", rid)),
+                     where=None if data.get("where") is None else str(data["where"]),
+                     line=line_no if isinstance(line_no, int) else None,
+                     fix=str(data.get("fix") or ""),
+                     data=data["data"] if isinstance(data.get("data"), dict) else {})
     if kind == "request":
         return decode_request(line)
     raise ProtocolError(f"unknown message type {kind!r}", data.get("id") if isinstance(

@@ -29,13 +29,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from common.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, AlignuqError, BadInput, write_failure
 from datasets_io.dataset import Dataset, load_dataset
-from datasets_io.errors import BadInput, write_failure
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
 from engine.batching import BatchQueue, InlineExecutor
 from engine.cpu_memory import keep_freed_memory
-from engine.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, EngineError
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
 from engine.prefixes import PASSAGE_MIN_TOKENS, PassagePrefixes, SharedPrefix, shared_prefix
@@ -102,20 +101,17 @@ def plan_run(spec: RunSpec) -> RunPlan:
     from engine.models.load import resolve_device, resolve_dtype
 
     if spec.variant not in VARIANTS:
-        raise EngineError(BAD_INPUT, f"unknown variant {spec.variant!r} ({', '.join(VARIANTS)})")
+        raise BadInput(f"unknown variant {spec.variant!r} ({', '.join(VARIANTS)})")
     if spec.batch_tokens < 0:
-        raise EngineError(BAD_INPUT, "batch_tokens must be >= 0 (0: automatic)")
+        raise BadInput("batch_tokens must be >= 0 (0: automatic)")
     if spec.limit is not None and spec.limit < 0:
-        raise EngineError(BAD_INPUT, "limit must be >= 0")
-    try:
-        ws = resolve_workspace(spec.workspace).ensure()
-        dataset = load_dataset(ws, spec.dataset)
-    except BadInput as err:
-        raise EngineError.from_bad_input(err) from None
+        raise BadInput("limit must be >= 0")
+    ws = resolve_workspace(spec.workspace).ensure()
+    dataset = load_dataset(ws, spec.dataset)
     try:
         template = template_string(spec.template, spec.variant)
     except PromptError as err:
-        raise EngineError(BAD_INPUT, f"template: {err}") from None
+        raise BadInput(f"template: {err}") from None
     spellings = tuple(spec.spellings) if spec.spellings else default_spellings(spec.variant)
     model = resolve_model(spec.model, ws.cache)
     device = resolve_device(spec.device)
@@ -127,7 +123,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
         known = set(ids)
         missing = [q for q in spec.question_ids if q not in known]
         if missing:
-            raise EngineError(BAD_INPUT, f"{len(missing)} question id(s) not in dataset "
+            raise BadInput(f"{len(missing)} question id(s) not in dataset "
                                          f"{dataset.name!r} (first: {missing[0]!r})")
         wanted = set(spec.question_ids)
         ids = [q for q in ids if q in wanted]
@@ -135,10 +131,9 @@ def plan_run(spec: RunSpec) -> RunPlan:
         ids = ids[:spec.limit]
     few_shot = few_shot_examples(dataset.questions, spec.few_shot)
     if spec.few_shot > 0 and len(few_shot) < spec.few_shot + 1:
-        raise EngineError(BAD_INPUT, f"--few-shot {spec.few_shot} needs {spec.few_shot + 1} questions "
+        raise BadInput(f"--few-shot {spec.few_shot} needs {spec.few_shot + 1} questions "
                                      f"with an answer (a correct one, or human shares) in dataset "
-                                     f"{dataset.name!r}, which has {len(few_shot)}",
-                          f"use --few-shot {max(0, len(few_shot) - 1)} or fewer")
+                                     f"{dataset.name!r}, which has {len(few_shot)}", fix=f"use --few-shot {max(0, len(few_shot) - 1)} or fewer")
     return RunPlan(spec=spec, ws=ws, dataset=dataset, model=model, device=device, dtype=dtype,
                    template=template, spellings=spellings, run_id=run_id,
                    run_dir=ws.runs / run_id, target_ids=ids, few_shot=few_shot)
@@ -239,7 +234,7 @@ def _is_oom(err: BaseException) -> bool:
 
 def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
                 cancel: threading.Event | None = None) -> RunSummary:
-    """Run (or resume) ``spec`` to completion; raise EngineError with a stable code otherwise."""
+    """Run (or resume) ``spec`` to completion; raise AlignuqError with a stable code otherwise."""
     t_start = time.time()
     run_dir: list[Path] = []
 
@@ -256,18 +251,15 @@ def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
 
     try:
         return _execute(spec, emit, log, cancel, run_dir, t_start)
-    except EngineError as err:
+    except AlignuqError as err:
         emit({"type": "error", "code": err.code, "message": err.message})
         raise
-    except BadInput as err:
-        emit({"type": "error", "code": BAD_INPUT, "message": err.message})
-        raise EngineError.from_bad_input(err) from None
     except OSError as err:  # a full or read-only workspace, vanished files
         bad = write_failure(err, run_dir[0] if run_dir else spec.workspace,
                             kept="the rows already stored are kept") \
             or BadInput(err.strerror or str(err), where=err.filename)
         emit({"type": "error", "code": BAD_INPUT, "message": bad.message})
-        raise EngineError.from_bad_input(bad) from None
+        raise bad from None
 
 
 @dataclass
@@ -350,16 +342,16 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
         tracker.finish()
         emit({"type": "finished", **summary.to_dict()})
         return summary
-    except EngineError as err:
+    except (BadInput, OSError):
+        raise
+    except AlignuqError as err:
         if spec.writer == "main":
             _set_status(run_dir, "cancelled" if err.code == CANCELLED else "failed", store)
-        raise
-    except (BadInput, OSError):
         raise
     except Exception as err:
         if spec.writer == "main":
             _set_status(run_dir, "failed", store)
-        raise EngineError(INTERNAL, f"{type(err).__name__}: {err}") from err
+        raise AlignuqError(f"{type(err).__name__}: {err}", code=INTERNAL) from err
     finally:
         store.close()
         loaded = None  # a traceback keeps this frame: drop the model now, not with the traceback
@@ -380,7 +372,7 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
     try:
         resolved = resolve_spellings(tokenizer, labels, plan.spellings)
     except PromptError as err:
-        raise EngineError(BAD_INPUT, str(err)) from None
+        raise BadInput(str(err)) from None
     for d in resolved.dropped:
         log(f"label spelling {d['text']!r} dropped: {d['reason']}", "warning")
     settings: dict[str, Any] = {"few_shot_examples": plan.few_shot,
@@ -388,7 +380,7 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
     if spec.chat_template:
         chat = getattr(tokenizer, "chat_template", None)
         if not chat or not isinstance(chat, str):
-            raise EngineError(BAD_INPUT, f"{plan.model.name} has no chat template; "
+            raise BadInput(f"{plan.model.name} has no chat template; "
                                          "run without --chat-template")
         settings["chat_template_string"] = chat
         settings["chat_special"] = {k: v for k, v in tokenizer.special_tokens_map.items()
@@ -490,8 +482,8 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
     try:
         while queue or pending:
             if cancel is not None and cancel.is_set():
-                raise EngineError(CANCELLED, f"run {plan.run_id} cancelled after {tracker.n_done} "
-                                             f"of {tracker.n_total} questions (they are kept)")
+                raise AlignuqError(f"run {plan.run_id} cancelled after {tracker.n_done} "
+                                             f"of {tracker.n_total} questions (they are kept)", code=CANCELLED)
             while queue and len(pending) < workers:
                 batch = queue.take()
                 pending[pool.submit(_attempt, compute, batch)] = batch
@@ -522,8 +514,8 @@ def _retry_smaller(err: BaseException, batch: list[int], queue: BatchQueue,
         raise err
     _free(device, collect=True)  # the failed batch's tensors may sit in cycles
     if len(batch) == 1:
-        raise EngineError(OOM, f"question {rows[batch[0]]['question_id']} "
-                               f"({len(enc[batch[0]])} tokens) does not fit in memory on {device}")
+        raise AlignuqError(f"question {rows[batch[0]]['question_id']} "
+                               f"({len(enc[batch[0]])} tokens) does not fit in memory on {device}", code=OOM)
     queue.put_back(batch)
     budget = queue.halve_budget_below(batch)
     log(f"out of memory with {len(batch)} questions x {len(enc[batch[0]])} tokens; "
@@ -590,7 +582,7 @@ def _forward(model: Any, seqs: list[list[int]], pad_id: int, device: str,
                     logits_to_keep=1, **kwargs)
         logits = out.logits
         if logits.dim() != 3 or logits.shape[0] != len(seqs):
-            raise EngineError(INTERNAL, f"unexpected logits shape {tuple(logits.shape)}")
+            raise AlignuqError(f"unexpected logits shape {tuple(logits.shape)}", code=INTERNAL)
         return logits[:, -1, :]
 
 

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.errors import BadInput
 from datasets_io.atomic import remove_dir
 from datasets_io.dataset import delete_dataset
-from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 from engine import store as store_mod
 

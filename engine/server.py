@@ -1,4 +1,4 @@
-"""``alignuq engine serve --stdio``: the engine process behind the protocol of ``engine.protocol``.
+"""``alignuq-engine --stdio``: the engine process behind the protocol of ``engine.protocol``.
 
 Stdout carries protocol lines only. At start the real stdout file descriptor is kept for the
 protocol and fd 1 / ``sys.stdout`` are pointed at stderr, so prints, warnings, logging and
@@ -28,9 +28,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from datasets_io.errors import BadInput
-from engine import errors
-from engine.errors import EngineError
+from common.errors import CANCELLED, INTERNAL, AlignuqError, BadInput, as_error
 from engine.protocol import (
     CANCEL_ACK,
     PROTOCOL_VERSION,
@@ -80,31 +78,11 @@ def hello_message() -> Hello:
 
 
 def error_for(exc: BaseException, request_id: Any) -> Error:
-    """Map an exception to the protocol's error (traceback to stderr only for unexpected ones)."""
-    if isinstance(exc, BadInput):
-        exc = EngineError.from_bad_input(exc)
-    if isinstance(exc, EngineError):
-        return Error(id=request_id, code=exc.code, message=exc.message, suggestion=exc.suggestion)
-    if isinstance(exc, ProtocolError):
-        return Error(id=request_id, code=exc.code, message=exc.message)
-    if _is_oom(exc):
-        return Error(id=request_id, code=errors.OOM, message=f"out of memory: {_first_line(exc)}")
-    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    return Error(id=request_id, code=errors.INTERNAL,
-                 message=f"{type(exc).__name__}: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError / torch.OutOfMemoryError
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    """The protocol's error for an exception (its traceback goes to stderr when it is a bug)."""
+    err = as_error(exc)
+    if err.code == INTERNAL and not isinstance(exc, AlignuqError):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return Error.of(err, request_id)
 
 
 def _plain(obj: Any) -> Any:
@@ -180,7 +158,7 @@ class Server:
         try:
             req = decode_request(line)
         except ProtocolError as err:
-            self.send(err.to_error())
+            self.send(err.to_message())
             return
         if req.method == "cancel":
             self._answer(req, self._cancel)
@@ -190,8 +168,8 @@ class Server:
             return
         with self._jobs_lock:
             if req.id in self._jobs:
-                self.send(Error(id=req.id, code=errors.BAD_INPUT,
-                                message=f"request id {req.id!r} is already in use by a running request"))
+                self.send(error_for(BadInput(f"request id {req.id!r} is already in use by a "
+                                             "running request"), req.id))
                 return
             job = Job(id=req.id, method=req.method, params=req.params)
             self._jobs[req.id] = job
@@ -255,17 +233,15 @@ class Server:
             data = _plain(summary)
             if isinstance(data, dict) and data.get("status") == "cancelled":
                 done, total = data.get("n_done"), data.get("n_total")
-                self._finish(job, Error(id=job.id, code=errors.CANCELLED,
-                                        message=f"run {data.get('run_id')} cancelled at {done}/{total} questions",
-                                        data=data))
+                cancelled = AlignuqError(f"run {data.get('run_id')} cancelled at {done}/{total} "
+                                         "questions", code=CANCELLED, data=data)
+                self._finish(job, error_for(cancelled, job.id))
             else:
                 self._finish(job, Result(id=job.id, result=data))
-        except EngineError as exc:
-            if exc.code == errors.CANCELLED:
-                summary = _summary_from_progress(job)
-                self._finish(job, Error(id=job.id, code=exc.code, message=exc.message, data=summary))
-            else:
-                self._finish(job, error_for(exc, job.id))
+        except AlignuqError as exc:
+            if exc.code == CANCELLED:
+                exc.data = _summary_from_progress(job) or {}
+            self._finish(job, error_for(exc, job.id))
         except BaseException as exc:  # noqa: BLE001
             self._finish(job, error_for(exc, job.id))
 
@@ -451,5 +427,18 @@ def serve_stdio() -> int:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """``alignuq-engine --stdio`` (or ``python -m engine.server --stdio``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="alignuq-engine", description="The alignuq engine: "
+                                     "JSON lines on stdin, answers on stdout, logs on stderr "
+                                     "(engine/protocol.py).")
+    parser.add_argument("--stdio", action="store_true", required=True,
+                        help="speak the protocol over stdin/stdout (the only transport)")
+    parser.parse_args(argv)
     serve_stdio()
+
+
+if __name__ == "__main__":
+    main()

@@ -42,8 +42,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from common.errors import BadInput
 from datasets_io.atomic import write_text_atomic
-from datasets_io.errors import BadInput
 from engine.run_spec import RunSpec
 from engine.store import RESULTS_DIR, append_event, events_path
 
@@ -531,7 +531,7 @@ def _traceback_line(lines: list[str]) -> str:
         return ""
     line = next((ln.strip() for ln in lines[starts[-1] + 1:] if ln.strip() and
                  not ln[0].isspace()), "")
-    for prefix in ("engine.errors.EngineError: ", "datasets_io.errors.BadInput: "):
+    for prefix in ("common.errors.AlignuqError: ", "common.errors.BadInput: "):
         if line.startswith(prefix):
             return line[len(prefix):]
     return line

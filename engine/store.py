@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import BadInput, write_failure
 from datasets_io.atomic import write_text_atomic
-from datasets_io.errors import BadInput, write_failure
 
 MANIFEST_FILE = "manifest.json"
 EVENTS_FILE = "events.jsonl"
@@ -100,7 +100,7 @@ def choose_journal(path: Path, requested: str = "auto", mounts_file: Path | None
 
 def disk_error(err: sqlite3.Error, path: Path) -> OSError | None:
     """SQLite's report of a full or read-only disk as the OSError it stands for (None otherwise),
-    so that it reads like any other failed write (``datasets_io.errors.write_failure``)."""
+    so that it reads like any other failed write (``common.errors.write_failure``)."""
     name = str(getattr(err, "sqlite_errorname", "") or "")
     code = None
     if name.startswith("SQLITE_FULL"):

@@ -50,11 +50,11 @@ def engine_env(ws_root: Path | None = None) -> dict[str, str]:
 
 
 class EngineProc:
-    """A real `alignuq engine serve --stdio` child, driven line by line (blocking, with timeouts)."""
+    """A real `alignuq-engine --stdio` child, driven line by line (blocking, with timeouts)."""
 
     def __init__(self, ws_root: Path | None = None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli.main", "engine", "serve", "--stdio"],
+            [sys.executable, "-m", "engine.server", "--stdio"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=engine_env(ws_root), cwd=REPO, bufsize=0)
         self.lines: list[tuple[float, dict[str, Any]]] = []

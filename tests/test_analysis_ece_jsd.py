@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.ece import bin_index, conventional_ece, standardized_ece
 from engine.analysis.jsd import js_distance, jsd_shift, jsd_shift_many, split_groups
 

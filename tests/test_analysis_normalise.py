@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.normalise import scaled_human, scaled_measure
 
 

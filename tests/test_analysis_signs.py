@@ -15,8 +15,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from common.errors import BadInput
 from datasets_io.dataset import Dataset, questions_frame
-from datasets_io.errors import BadInput
 from engine.analysis import tables
 from engine.analysis.frames import combine
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.agreement import agreement, poisson_binomial_sf
 from engine.analysis.alignment import correlate, fisher_ci, partial_r, strata
 from engine.analysis.calibration import spearman_by_group

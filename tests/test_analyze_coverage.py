@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.errors import CANCELLED, EngineError
+from common.errors import CANCELLED, AlignuqError
 from tests.engine_helpers import finished_run, mmlu_dataset
 from tests.test_runs_import import make_results
 
@@ -42,7 +42,7 @@ def mmlu_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
 
     spec = RunSpec(workspace=str(root), dataset="mmlu-small", model=str(tiny_llama_dir), seed=2,
                    batch_tokens=1)
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         execute_run(spec, on_event=on_event, cancel=cancel)
     assert err.value.code == CANCELLED
     partial = next(p for p in (root / "runs").iterdir() if p.name not in (done.name, limited.name))

@@ -10,28 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from engine import errors, store
-from engine.client import (
-    ENGINE_DIED,
-    ENGINE_START,
-    EngineClient,
-    EngineClientError,
-    SyncEngineClient,
-    default_argv,
-    engine_argv,
-)
-from engine.protocol import Hello, LogNote, ProgressNote
+from common import errors
+from common.errors import ENGINE_DIED, ENGINE_START, AlignuqError
+from engine import store
+from engine.client import EngineClient, SyncEngineClient, default_argv, engine_argv
+from engine.protocol import PROTOCOL_VERSION, Hello, LogNote, ProgressNote
 from tests.engine_helpers import REPO, engine_env, mmlu_dataset
 
 
 def test_engine_argv_from_prefix_settings(monkeypatch) -> None:
     monkeypatch.delenv("ALIGNUQ_ENGINE_CMD", raising=False)
-    assert engine_argv(None) == default_argv() == [sys.executable, "-m", "tui.cli.main", "engine",
-                                                   "serve", "--stdio"]
+    assert engine_argv(None) == default_argv() == [sys.executable, "-m", "engine.server", "--stdio"]
     assert engine_argv("") == default_argv()
-    assert engine_argv("ssh gpu-node") == ["ssh", "gpu-node", "alignuq", "engine", "serve", "--stdio"]
-    assert engine_argv("srun --gres=gpu:1 -n1") == ["srun", "--gres=gpu:1", "-n1", "alignuq",
-                                                    "engine", "serve", "--stdio"]
+    assert engine_argv("ssh gpu-node") == ["ssh", "gpu-node", "alignuq-engine", "--stdio"]
+    assert engine_argv("srun --gres=gpu:1 -n1") == ["srun", "--gres=gpu:1", "-n1", "alignuq-engine",
+                                                    "--stdio"]
+    assert engine_argv("ssh gpu-node /opt/venv/bin/alignuq-engine") == [
+        "ssh", "gpu-node", "/opt/venv/bin/alignuq-engine", "--stdio"]
+    # engine commands written for the CLI's `engine serve` keep working
     assert engine_argv("ssh gpu-node /opt/venv/bin/alignuq") == [
         "ssh", "gpu-node", "/opt/venv/bin/alignuq", "engine", "serve", "--stdio"]
     assert engine_argv(["ssh", "h", "alignuq", "engine", "serve", "--stdio"]) == [
@@ -46,21 +42,21 @@ def _fake(code: str) -> list[str]:
 
 def test_start_failures_are_clear_engine_start_errors() -> None:
     async def go():
-        with pytest.raises(EngineClientError) as missing:
+        with pytest.raises(AlignuqError) as missing:
             await EngineClient(argv=["/no/such/alignuq-engine"]).start()
         assert missing.value.code == ENGINE_START and "cannot start" in missing.value.message
-        with pytest.raises(EngineClientError) as died:
+        with pytest.raises(AlignuqError) as died:
             await EngineClient(argv=_fake("import sys; print('boom: no GPU here', file=sys.stderr); "
                                           "sys.exit(3)")).start()
         assert died.value.code == ENGINE_START
         assert "code 3" in died.value.message and "boom: no GPU here" in died.value.message
-        assert died.value.suggestion
-        with pytest.raises(EngineClientError) as mismatch:
+        assert died.value.fix
+        with pytest.raises(AlignuqError) as mismatch:
             await EngineClient(argv=_fake(
                 'import json; print(json.dumps({"type": "hello", "protocol": 999, "device": "cpu"}));'
                 "import time; time.sleep(30)")).start()
         assert mismatch.value.code == ENGINE_START and "protocol 999" in mismatch.value.message
-        with pytest.raises(EngineClientError) as silent:
+        with pytest.raises(AlignuqError) as silent:
             await EngineClient(argv=_fake("import time; time.sleep(30)"), hello_timeout=1).start()
         assert silent.value.code == ENGINE_START and "said nothing" in silent.value.message
 
@@ -69,8 +65,10 @@ def test_start_failures_are_clear_engine_start_errors() -> None:
 
 FAKE_ENGINE = r"""
 import json, sys
+from engine.protocol import PROTOCOL_VERSION
 print("ssh banner: welcome to the cluster", flush=True)   # noise before hello is tolerated
-print(json.dumps({"type": "hello", "protocol": 1, "device": "cpu", "pid": 1, "host": "fake"}), flush=True)
+print(json.dumps({"type": "hello", "protocol": PROTOCOL_VERSION, "device": "cpu", "pid": 1,
+                  "host": "fake"}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
     if req["method"] == "status":
@@ -90,11 +88,11 @@ def test_large_lines_noise_and_a_dying_engine() -> None:
         assert isinstance(hello, Hello) and hello.host == "fake"
         result = await client.request("status", on_notification=logs.append)
         assert len(result["big"]) == 5 << 20 and len(logs[0].message) == 3 << 20
-        with pytest.raises(EngineClientError) as died:
+        with pytest.raises(AlignuqError) as died:
             await client.list_models()
         assert died.value.code == ENGINE_DIED and "code 9" in died.value.message
         assert "dying" in died.value.message
-        with pytest.raises(EngineClientError):
+        with pytest.raises(AlignuqError):
             await client.status()
         await client.close()
 
@@ -134,15 +132,15 @@ def test_async_run_progress_cancel_and_errors(ws_root, tiny_llama_dir) -> None:
             status = await client.status()
             assert status["running"][0]["id"] == pending.id
             assert await client.cancel(pending.id) is True
-            with pytest.raises(EngineClientError) as cancelled:
+            with pytest.raises(AlignuqError) as cancelled:
                 await pending.result()
             assert cancelled.value.code == errors.CANCELLED
             data = cancelled.value.data
             assert store.count_done(ws_root / "runs" / data["run_id"]) >= 1
-            with pytest.raises(EngineClientError) as missing:
+            with pytest.raises(AlignuqError) as missing:
                 await client.run({**spec, "model": str(ws_root / "nope")})
             assert missing.value.code == errors.MODEL_NOT_FOUND
-            assert missing.value.suggestion == errors.SUGGESTIONS[errors.MODEL_NOT_FOUND]
+            assert missing.value.fix == errors.DEFAULT_FIXES[errors.MODEL_NOT_FOUND]
         assert client.returncode == 0
 
     asyncio.run(go())
@@ -152,7 +150,7 @@ def test_sync_client_and_engine_killed_mid_request(ws_root, tiny_llama_dir) -> N
     client = SyncEngineClient(env=engine_env(ws_root), cwd=REPO)
     try:
         hello = client.start()
-        assert hello.protocol == 1
+        assert hello.protocol == PROTOCOL_VERSION
         assert client.status()["running"] == []
         started = []
         run = client.start_run({"workspace": str(ws_root), "dataset": "mmlu-24",
@@ -164,7 +162,7 @@ def test_sync_client_and_engine_killed_mid_request(ws_root, tiny_llama_dir) -> N
         while not any(n.phase == "running" for n in started) and time.monotonic() < deadline:
             time.sleep(0.1)
         os.kill(hello.pid, signal.SIGKILL)
-        with pytest.raises(EngineClientError) as died:
+        with pytest.raises(AlignuqError) as died:
             run.wait(timeout=60)
         assert died.value.code == ENGINE_DIED and "-9" in died.value.message
     finally:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import BadInput
 from datasets_io.curate import derive_dataset
 from datasets_io.dataset import load_dataset
-from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 
 

@@ -131,8 +131,8 @@ def test_demo_survey_is_invented_and_imports(tmp_path: Path) -> None:
 
 
 def test_parse_percent_message_names_everything(tmp_path: Path) -> None:
+    from common.errors import BadInput
     from datasets_io.cells import parse_percent
-    from datasets_io.errors import BadInput
 
     assert parse_percent("12,5%", where="f.csv", line=3, column="share") == 12.5
     with pytest.raises(BadInput) as err:
@@ -145,7 +145,7 @@ def test_parse_percent_message_names_everything(tmp_path: Path) -> None:
 
 
 def test_detect_format(tmp_path: Path, data_dir: Path) -> None:
-    from datasets_io.errors import BadInput
+    from common.errors import BadInput
 
     assert detect_format(data_dir / "samples" / "roper_topline_sample.txt") == "roper"
     assert detect_format(data_dir / "protoqa_mcqa_long.csv") == "table"

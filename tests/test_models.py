@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import BAD_MODEL, MODEL_NOT_FOUND, AlignuqError
 from datasets_io.hashing import file_sha256
-from engine.errors import BAD_MODEL, MODEL_NOT_FOUND, EngineError
 from engine.models import resolve
 from engine.models.resolve import discover_models, resolve_model
 
@@ -81,7 +81,7 @@ def test_a_repo_id_in_the_hf_cache_offline(tiny_llama_dir, tmp_path, monkeypatch
     assert ref.source == "hf-cache" and Path(ref.path) == snap and ref.name == "test-org/tiny-llama"
     listed = {m.name: m for m in discover_models(tmp_path / "cache")}
     assert listed["test-org/tiny-llama"].source == "hf-cache"
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         resolve_model("test-org/not-there", tmp_path / "cache")
     assert err.value.code == MODEL_NOT_FOUND
 
@@ -111,7 +111,7 @@ def test_resolution_errors(tmp_path, case) -> None:
     else:
         (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\0" * 64)
         ref, code = str(tmp_path / "broken.gguf"), BAD_MODEL
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         resolve_model(ref, cache)
     assert err.value.code == code and "\n" not in err.value.message
 

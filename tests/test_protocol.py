@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine import errors
+from common import errors
 from engine.protocol import (
     PROTOCOL_VERSION,
     Error,
@@ -31,9 +31,10 @@ from engine.protocol import (
     LogNote(level="warning", message="label spelling ' A' dropped", id="r1"),
     LogNote(level="info", message="not tied to a request"),
     Result(id="r2", result={"run_id": "x", "n_done": 3, "nested": [1, 2.5, None]}),
-    Error(id="r3", code=errors.OOM, message="out of memory", suggestion="lower --batch-tokens",
+    Error(id="r3", code=errors.OOM, what="out of memory", fix="lower --batch-tokens",
           data={"n_done": 1}),
-    Error(id=None, code=errors.BAD_INPUT, message="line is not JSON"),
+    Error(id=None, code=errors.BAD_INPUT, what="line is not JSON"),
+    Error(id="r4", code=errors.BAD_INPUT, what="bad cell", where="data.csv", line=7, fix="fix it"),
 ])
 def test_engine_messages_round_trip(message) -> None:
     line = encode(message)
@@ -50,9 +51,14 @@ def test_requests_round_trip_and_type_is_optional() -> None:
     assert decode_request('{"id": "c", "method": "cancel", "params": null}').params == {}
 
 
-def test_error_gets_the_codes_suggestion_and_finality() -> None:
-    err = Error(id="r1", code=errors.MODEL_NOT_FOUND, message="no such model")
-    assert err.suggestion == errors.SUGGESTIONS[errors.MODEL_NOT_FOUND]
+def test_an_error_travels_whole_and_gets_its_codes_fix() -> None:
+    sent = errors.AlignuqError("no such model", code=errors.MODEL_NOT_FOUND, where="/m",
+                               data={"tried": ["/m"]})
+    err = decode_message(encode(Error.of(sent, "r1")))
+    assert err.fix == errors.DEFAULT_FIXES[errors.MODEL_NOT_FOUND]
+    back = err.to_error()
+    assert (back.code, back.what, back.where, back.fix, back.data, back.message) == (
+        sent.code, sent.what, sent.where, sent.fix, sent.data, sent.message)
     assert is_final(err) and is_final(Result(id="r1")) and not is_final(LogNote("info", "x"))
 
 
@@ -97,8 +103,8 @@ def test_malformed_requests_raise_protocol_errors_with_bad_input(line, fragment,
         decode_request(line)
     assert fragment in caught.value.message
     assert caught.value.request_id == rid
-    err = caught.value.to_error()
-    assert err.code == errors.BAD_INPUT and err.id == rid and err.suggestion
+    err = caught.value.to_message()
+    assert err.code == errors.BAD_INPUT and err.id == rid and err.fix
     json.loads(encode(err))  # the answer itself is a valid protocol line
 
 

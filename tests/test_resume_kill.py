@@ -10,7 +10,8 @@ import sqlite3
 import numpy as np
 import pandas as pd
 
-from engine import errors, store
+from common import errors
+from engine import store
 from engine.measure_names import measure_names
 from engine.runs import INCOMPLETE, lock_holders, run_status
 from tests.engine_helpers import EngineProc, mmlu_dataset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from datasets_io.rules import (
     DEFAULT_REFUSALS,
     DEFAULT_SEED,

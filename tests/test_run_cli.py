@@ -111,6 +111,7 @@ def test_ctrl_c_in_a_terminal_leaves_the_cancelled_line_last(tmp_path, data_dir,
     # with a terminal the progress bar is live: nothing may redraw after the cancelled line
     import os
     import pty
+    import select
 
     ws_dir = tmp_path / "ws"
     mmlu_dataset(ws_dir, data_dir, "mmlu-600", n=600, subjects=("high_school_biology", "prehistory"))
@@ -120,26 +121,32 @@ def test_ctrl_c_in_a_terminal_leaves_the_cancelled_line_last(tmp_path, data_dir,
     if pid == 0:  # the child: a session whose controlling terminal is the pty
         os.chdir(REPO)
         os.execve(sys.executable, argv, {**engine_env(ws_dir), "COLUMNS": "120", "TERM": "xterm"})
-    output, sent = b"", False
+    output, sent, status = b"", False, None
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child is gone and the pty closed
-                break
-            if not chunk:
-                break
-            output += chunk
+        while time.monotonic() < deadline and status is None:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    output += os.read(fd, 65536)
+                except OSError:  # the pty closed: every process holding it has gone
+                    pass
             dirs = [d for d in (ws_dir / "runs").glob("*") if store.store_files(d)]
             if not sent and dirs and store.count_done(dirs[0]) >= 3:
                 os.write(fd, b"\x03")  # Ctrl-C: SIGINT to the foreground process group
                 sent = True
+            done_pid, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if done_pid else None
+        while select.select([fd], [], [], 0.2)[0]:  # what it wrote last
+            output += os.read(fd, 65536)
+    except OSError:  # the pty closed after the last of it was read
+        pass
     finally:
-        _, status = os.waitpid(pid, 0)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         os.close(fd)
     text = output.decode("utf-8", "replace")
-    assert sent and os.waitstatus_to_exitcode(status) == 130, text[-2000:]
+    assert sent and status == 130, text[-2000:]
     assert text.count("Ctrl-C again") == 1 and CANCEL_ACK not in text, text[-2000:]
     after = text[text.index("cancelled at"):]
     assert "━" not in after and "running" not in after, after  # no bar drawn after it

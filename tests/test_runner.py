@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from common.errors import BAD_INPUT, BAD_MODEL, CANCELLED, MODEL_NOT_FOUND, OOM, AlignuqError
 from datasets_io.dataset import Dataset, questions_frame, write_dataset
 from datasets_io.workspace import resolve_workspace
 from engine import prefixes, runner, store
-from engine.errors import BAD_INPUT, BAD_MODEL, CANCELLED, MODEL_NOT_FOUND, OOM, EngineError
 from engine.measure_names import measure_names
 from engine.prompts import prompt_for_question
 from engine.run_spec import RunSpec
@@ -298,7 +298,7 @@ def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tin
         if ending == "finished":
             assert runner.execute_run(spec, on_event=on_event, cancel=cancel).n_new == 14
         else:
-            with pytest.raises(EngineError) as err:
+            with pytest.raises(AlignuqError) as err:
                 runner.execute_run(spec, on_event=on_event, cancel=cancel)
             assert err.value.code == CANCELLED and err.tb is not None
         assert len(loaded) == 1
@@ -315,7 +315,7 @@ def test_cancel_between_batches_keeps_the_rows_done(tmp_path, tiny_llama_dir) ->
         if e["type"] == "progress" and e["phase"] == "running" and e["done"] >= 1:
             cancel.set()
 
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=1),
                            on_event=on_event, cancel=cancel)
     assert err.value.code == CANCELLED
@@ -366,7 +366,7 @@ def test_out_of_memory_halves_the_batch_and_finishes(tmp_path, tiny_llama_dir, m
 
     monkeypatch.setattr(runner, "_forward", always)
     make_dataset(tmp_path / "ws2")
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws2", tiny_llama_dir))
     assert err.value.code == OOM
 
@@ -434,7 +434,7 @@ def test_error_codes(tmp_path, tiny_llama_dir, case) -> None:
             cfg = json.loads((model / "config.json").read_text())
             cfg["architectures"], cfg["model_type"] = ["BertModel"], "bert"
             (model / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", model, **kw))
     assert err.value.code == code
     assert "\n" not in err.value.message
@@ -501,25 +501,25 @@ def test_a_prompt_longer_than_the_models_context_is_refused_before_anything_runs
     rows[1]["text"] = " ".join(["apple"] * 2100)  # the tiny Llama's context is 2048 tokens
     rows[3]["text"] = " ".join(["pear"] * 2300)
     make_dataset(tmp_path / "ws", rows=rows)
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir))
     assert err.value.code == BAD_INPUT
     message = err.value.message
     assert message.startswith("question q003: its prompt is ") and "2048 tokens; 1 more: q001" in message
     n = int(message.split("its prompt is ")[1].split()[0])
-    assert n > 2300 and "leave such questions out" in err.value.suggestion
+    assert n > 2300 and "leave such questions out" in err.value.fix
     (run_dir,) = (tmp_path / "ws" / "runs").iterdir()
     assert store.count_done(run_dir) == 0
 
 
 def test_more_few_shot_examples_than_the_dataset_can_give_is_refused(tmp_path, tiny_llama_dir) -> None:
     make_dataset(tmp_path / "ws", rows=synthetic_questions(4))
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=4))
     assert err.value.code == BAD_INPUT
     assert err.value.message == "--few-shot 4 needs 5 questions with an answer (a correct one, or " \
                                 "human shares) in dataset 'synth', which has 4"
-    assert err.value.suggestion == "use --few-shot 3 or fewer"
+    assert err.value.fix == "use --few-shot 3 or fewer"
     assert runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=3)).n_done == 4
 
 

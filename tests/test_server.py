@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import errors, store
+from common import errors
+from engine import store
 from engine.protocol import MESSAGE_TYPES, PROTOCOL_VERSION
 from tests.engine_helpers import EngineProc, mmlu_dataset
 
@@ -92,7 +93,7 @@ def test_cancel_answers_cancelled_and_keeps_rows(engine, ws_root, tiny_llama_dir
     assert cancelled["result"] == {"cancelled": True}
     final, _ = engine.until_final("run", timeout=120)
     assert final["type"] == "error" and final["code"] == errors.CANCELLED, final
-    assert final["suggestion"]
+    assert final["fix"]
     data = final["data"]
     run_dir = ws_root / "runs" / data["run_id"]
     kept = store.count_done(run_dir)
@@ -108,11 +109,11 @@ def test_errors_carry_the_right_codes(engine, ws_root, tiny_llama_dir, tmp_path)
     final, _ = engine.request(1, "run", {"spec": spec(ws_root, tmp_path / "no-such-model")})
     assert final["type"] == "error" and final["code"] == errors.MODEL_NOT_FOUND, final
     final, _ = engine.request(2, "run", {"spec": spec(ws_root, tiny_llama_dir, dataset="no-such-dataset")})
-    assert final["code"] == errors.BAD_INPUT and "no-such-dataset" in final["message"]
+    assert final["code"] == errors.BAD_INPUT and "no-such-dataset" in final["what"]
     final, _ = engine.request(3, "run", {"spec": {"dataset": "x"}})
     assert final["code"] == errors.BAD_INPUT
     final, _ = engine.request(4, "run", {"spec": spec(ws_root, tiny_llama_dir, variant="nonsense")})
-    assert final["code"] == errors.BAD_INPUT and "variant" in final["message"]
+    assert final["code"] == errors.BAD_INPUT and "variant" in final["what"]
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()
     (not_a_model / "config.json").write_text(json.dumps({"model_type": "bert",

@@ -82,7 +82,7 @@ def test_two_workspaces_at_once_share_one_conversion(tmp_path) -> None:
 
 
 def test_a_cache_that_cannot_be_written_says_where_to_put_it(tmp_path, monkeypatch) -> None:
-    from datasets_io.errors import BadInput
+    from common.errors import BadInput
     from engine.models.gguf import smollm_gguf
     from engine.models.resolve import resolve_model
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine import slurm
 from engine.run_spec import RunSpec
 from engine.store import read_results, store_files

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine import slurm
 from engine.store import (
     ResultRow,

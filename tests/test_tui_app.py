@@ -134,7 +134,7 @@ async def test_engine_start_failure_is_an_error_dialog_with_code_and_suggestion(
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", 30,
                        "the error dialog")
         assert app.failures[-1].code == "ENGINE_START"
-        assert "engine command" in app.failures[-1].suggestion
+        assert "engine command" in app.failures[-1].fix
         text = text_of(app.screen.query_one("#error-title"))
         assert "ENGINE_START" in text
         for _ in range(3):  # listing the models failed the same way

@@ -156,7 +156,7 @@ def test_a_read_only_workspace_is_refused_before_anything_runs(cli, small_disk, 
 @pytest.mark.slow
 def test_a_gguf_conversion_on_a_full_disk_blames_the_disk_not_the_model(
         small_disk, monkeypatch) -> None:
-    from datasets_io.errors import BadInput
+    from common.errors import BadInput
     from engine.models.gguf import smollm_gguf
     from engine.models.resolve import resolve_model
 

@@ -24,7 +24,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import Worker, WorkerState
 
-from tui.messages import EngineFailure, ExportWritten, WorkerFailed
+from common.errors import BAD_INPUT, CANCELLED, AlignuqError, as_error
+from tui.messages import ExportWritten, WorkerFailed
 from tui.settings import Settings
 
 SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s"}
@@ -85,7 +86,7 @@ class AlignUQApp(App[None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.settings = settings
-        self.failures: list[EngineFailure] = []  # every failure shown, newest last (tests read it)
+        self.failures: list[AlignuqError] = []  # every failure shown, newest last (tests read it)
         self.sections: dict[str, Any] = {}       # mode -> its screen, once built
         self.last_export: list[str] = []
         self.models_found: list[dict[str, Any]] = []  # the Models screen's last discovery
@@ -177,24 +178,22 @@ class AlignUQApp(App[None]):
         """The one place worker errors end up (workers run with ``exit_on_error=False``; the
         section screens forward their workers' state messages here, as those do not bubble)."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            from tui.workers import failure_from_exception
-
-            self.show_failure(failure_from_exception(event.worker.error),
-                              context=event.worker.name or "")
+            self.show_failure(as_error(event.worker.error), context=event.worker.name or "")
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
-        self.show_failure(message.failure, message.context)
+        self.show_failure(message.error, message.context)
 
-    def show_failure(self, failure: EngineFailure, context: str = "") -> None:
-        """Serious engine errors open a dialog; bad input and cancellations are notifications."""
-        self.failures.append(failure)
-        if failure.serious:
+    def show_failure(self, error: AlignuqError, context: str = "") -> None:
+        """Bad input and cancellations are notifications; anything else opens a dialog."""
+        self.failures.append(error)
+        if error.code not in (BAD_INPUT, CANCELLED):
             from tui.dialogs.error import ErrorDialog
 
-            self.push_screen(ErrorDialog(failure, context))
+            self.push_screen(ErrorDialog(error, context))
         else:
-            text = failure.message + (f"\n{failure.suggestion}" if failure.suggestion else "")
-            self.notify(text, title=failure.code, severity="error", timeout=10)
+            where = f"{error.where}: " if error.where else ""
+            text = where + error.what + (f"\n{error.fix}" if error.fix else "")
+            self.notify(text, title=error.code, severity="error", timeout=10)
 
 
 def make_app(workspace: str | Path | None = None, settings: Settings | None = None) -> AlignUQApp:

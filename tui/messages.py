@@ -7,10 +7,12 @@ same job replaces an older one still waiting in the queue, so a fast engine neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
+
+from common.errors import AlignuqError
 
 
 class DatasetsListed(Message):
@@ -119,7 +121,7 @@ class RunFinished(Message):
     """A job ended: ``status`` is done, cancelled or failed (``error`` then says why)."""
 
     def __init__(self, job_id: str, status: str, summary: dict[str, Any] | None = None,
-                 error: EngineFailure | None = None) -> None:
+                 error: AlignuqError | None = None) -> None:
         super().__init__()
         self.job_id = job_id
         self.status = status
@@ -153,26 +155,10 @@ class ExportWritten(Message):
         self.paths = paths
 
 
-@dataclass
-class EngineFailure:
-    """What the central error handler shows: a stable code, the message and what to do."""
-
-    code: str
-    message: str
-    suggestion: str = ""
-    where: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def serious(self) -> bool:
-        """Serious failures get a dialog; the rest a notification."""
-        return self.code not in ("BAD_INPUT", "CANCELLED")
-
-
 class WorkerFailed(Message):
     """Posted to the app by any worker that failed; one central handler shows it."""
 
-    def __init__(self, failure: EngineFailure, context: str = "") -> None:
+    def __init__(self, error: AlignuqError, context: str = "") -> None:
         super().__init__()
-        self.failure = failure
+        self.error = error
         self.context = context

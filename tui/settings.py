@@ -49,7 +49,7 @@ class Settings:
               variant: str = "corrected") -> Settings:
         """``--workspace`` / ``$ALIGNUQ_WORKSPACE`` / ./alignuq-workspace, and the engine prefix
         from ``--engine-cmd`` or ``$ALIGNUQ_ENGINE_CMD`` (empty: the engine runs locally)."""
-        from datasets_io.errors import BadInput
+        from common.errors import BadInput
         from datasets_io.workspace import resolve_workspace
 
         if variant not in VARIANTS:
@@ -68,6 +68,6 @@ def parse_prefix(cmd: str) -> tuple[str, ...]:
     try:
         return tuple(shlex.split(cmd))
     except ValueError as err:
-        from datasets_io.errors import BadInput
+        from common.errors import BadInput
         raise BadInput(f"cannot parse the engine command {cmd!r} ({err})",
                        fix="quote it as you would in a shell, e.g. --engine-cmd \"ssh gpu-node\"") from None

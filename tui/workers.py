@@ -3,7 +3,7 @@
 Two kinds: thread workers for blocking work (pandas, parquet, SQLite, analysis), and async workers
 that talk to the engine process through ``engine.client.EngineClient``. Neither touches a widget;
 they post typed messages. Failures go to one place: the app's central handler
-(``AlignUQApp.show_failure``), through :func:`failure_from_exception`.
+(``AlignUQApp.show_failure``), as :func:`common.errors.as_error` makes them.
 
 Heavy modules (pandas, pyarrow, the analysis) are imported inside the functions, so the first
 screen paints before they load.
@@ -14,35 +14,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
-
-from tui.messages import EngineFailure
-
-
-def failure_from_exception(err: BaseException) -> EngineFailure:
-    """Any exception -> what the user sees: a stable code, the message and a suggestion."""
-    from datasets_io.errors import BadInput, write_failure
-    from engine.errors import CODES, SUGGESTIONS
-
-    if isinstance(err, OSError):
-        err = write_failure(err) or err  # a full or read-only disk
-    code = getattr(err, "code", None)
-    # engine.errors.EngineError and engine.client.EngineClientError (ENGINE_START, ENGINE_DIED)
-    if isinstance(code, str) and (code in CODES or hasattr(err, "suggestion")):
-        message = str(getattr(err, "message", "") or err)
-        suggestion = getattr(err, "suggestion", "") or SUGGESTIONS.get(code, "")
-        data = getattr(err, "data", None)
-        return EngineFailure(code, message, suggestion=suggestion,
-                             details=data if isinstance(data, dict) else {})
-    if isinstance(err, BadInput):
-        return EngineFailure("BAD_INPUT", err.what, suggestion=err.fix or "", where=err.where or "")
-    if isinstance(err, FileNotFoundError):
-        return EngineFailure("BAD_INPUT", f"file not found: {err.filename or err}",
-                             suggestion="check the path", where=str(err.filename or ""))
-    if isinstance(err, OSError):
-        return EngineFailure("IO", str(err), suggestion="check the path, permissions and free space")
-    return EngineFailure("INTERNAL", f"{type(err).__name__}: {err}",
-                         suggestion=SUGGESTIONS["INTERNAL"])
-
 
 # ---------------------------------------------------------------- datasets (thread workers)
 
@@ -278,9 +249,9 @@ async def discover_in_subprocess(root: Path, extra_dirs: tuple[str, ...] = ()) -
         close_process_transport(proc)
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
-        from engine.errors import EngineError
+        from common.errors import INTERNAL, AlignuqError
 
-        raise EngineError("INTERNAL", "model discovery failed: " + (lines[-1] if lines else "?"))
+        raise AlignuqError("model discovery failed: " + (lines[-1] if lines else "?"), code=INTERNAL)
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
@@ -364,8 +335,8 @@ TABLES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
 def analysis_runs(root: Path) -> list[dict[str, Any]]:
     """The runs with results, for the Results screen's run picker: ``scan_runs``' dicts, each
     with its ``coverage`` (``engine.analysis.coverage.RunCoverage``: stale, partial)."""
+    from common.errors import BadInput
     from datasets_io.dataset import load_dataset
-    from datasets_io.errors import BadInput
     from engine.analysis.coverage import RunCoverage, is_stale
 
     ws = workspace(root)
@@ -488,7 +459,7 @@ def parse_for_import(path: str, fmt: str, mapping: dict[str, Any] | None = None,
                    mapping=result.mapping.as_dict())
         out["head"] = read_frame(p)[0].head(8)
     elif fmt == "pew":
-        from datasets_io.errors import BadInput
+        from common.errors import BadInput
         from datasets_io.pew import parse_pew
 
         if not pew_questions:
@@ -551,8 +522,8 @@ def build_preview(parsed: dict[str, Any], name: str, refusals: list[str]) -> Any
 
 
 def write_import(root: Path, ds: Any) -> Path:
+    from common.errors import BadInput
     from datasets_io.dataset import write_dataset
-    from datasets_io.errors import BadInput
 
     if len(ds.questions) == 0:
         raise BadInput("no question survives the rules", fix="see the dropped-question report")

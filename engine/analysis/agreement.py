@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 
 VARIANTS = ("corrected", "paper")
 

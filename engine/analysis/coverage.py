@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.runs import DONE, run_status
 
 NOT_RANDOM = ("the runner does the longest prompts first, so a partial run over-represents "

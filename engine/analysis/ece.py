@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.settings import DEFAULT_BINS
 from engine.analysis.stats_util import standardise
 

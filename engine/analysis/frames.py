@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import BadInput
 from datasets_io.dataset import Dataset, load_dataset
-from datasets_io.errors import BadInput
 from datasets_io.workspace import Workspace
 from engine.analysis.coverage import (
     RunCoverage,

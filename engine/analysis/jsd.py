@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.settings import DEFAULT_PERMUTATIONS
 from engine.analysis.stats_util import standardise
 

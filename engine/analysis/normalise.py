@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.measure_names import is_uncertainty_like, parse_measure, topp_size
 
 SCALES = ("raw", "normalized", "paper")

@@ -17,7 +17,7 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.numbers import format_number
 
 FORMATS = ("human", "csv", "json", "markdown", "latex")

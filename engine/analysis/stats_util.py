@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 
 
 def entropy(x: np.ndarray | list[float]) -> float:

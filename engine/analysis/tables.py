@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from common.errors import BadInput
 from datasets_io.dataset import Dataset
-from datasets_io.errors import BadInput
 from engine.analysis import agreement as agreement_mod
 from engine.analysis.alignment import correlate, partial_r, strata
 from engine.analysis.calibration import ALL, as_groups, spearman_many

@@ -18,8 +18,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from common.errors import BadInput, write_failure
 from datasets_io.atomic import atomic_dir
-from datasets_io.errors import BadInput, write_failure
 from datasets_io.hashing import file_sha256
 
 CONVERTED_MARK = "alignuq_gguf.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import BAD_INPUT, BAD_MODEL, EngineError
+from common.errors import BAD_MODEL, AlignuqError, BadInput
 from engine.models.resolve import ModelRef
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -17,17 +17,16 @@ def resolve_device(device: str = "auto") -> str:
     if device in ("auto", "", None):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError(BAD_INPUT, f"device {device!r} asked for, but CUDA is not available here",
-                          "use --device cpu, or --device auto (CUDA where there is one)")
+        raise BadInput(f"device {device!r} asked for, but CUDA is not available here", fix="use --device cpu, or --device auto (CUDA where there is one)")
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise EngineError(BAD_INPUT, f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
+        raise BadInput(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
     return device
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
     """``auto``: bfloat16 on a GPU, float32 on the CPU."""
     if dtype not in DTYPES:
-        raise EngineError(BAD_INPUT, f"unknown dtype {dtype!r} ({', '.join(DTYPES)})")
+        raise BadInput(f"unknown dtype {dtype!r} ({', '.join(DTYPES)})")
     if dtype == "auto":
         return "bfloat16" if device.startswith("cuda") else "float32"
     return dtype
@@ -60,14 +59,14 @@ def load_model(ref: ModelRef, device: str = "auto", dtype: str = "auto",
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.path, trust_remote_code=trust_remote_code)
     except Exception as err:
-        raise EngineError(BAD_MODEL, f"{ref.path}: cannot load the tokenizer ({_short(err)})") from None
+        raise AlignuqError(f"{ref.path}: cannot load the tokenizer ({_short(err)})", code=BAD_MODEL) from None
     try:
         model = AutoModelForCausalLM.from_pretrained(ref.path, dtype=getattr(torch, dt),
                                                      trust_remote_code=trust_remote_code)
     except torch.OutOfMemoryError:
         raise
     except Exception as err:
-        raise EngineError(BAD_MODEL, f"{ref.path}: cannot load the model ({_short(err)})") from None
+        raise AlignuqError(f"{ref.path}: cannot load the model ({_short(err)})", code=BAD_MODEL) from None
     model.to(dev)
     model.eval()
     lean_modules = use_fast_paths(model)

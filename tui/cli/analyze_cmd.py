@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from engine.analysis.settings import ANALYSES, SETTINGS
 from engine.analysis.settings import DEFAULTS as TABLE_DEFAULTS
 from tui.cli.common import Variant, WorkspaceOpt, existing_workspace, info

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from datasets_io.errors import BadInput
+from common.errors import BadInput
 from datasets_io.workspace import Workspace, resolve_workspace
 
 WorkspaceOpt = Annotated[

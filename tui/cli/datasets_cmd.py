@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from common.errors import BadInput
 from datasets_io.dataset import Dataset, dataset_path, letter, list_datasets, load_dataset
-from datasets_io.errors import BadInput
 from tui.cli.common import (
     Format,
     WorkspaceOpt,

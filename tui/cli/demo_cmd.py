@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
+from common.errors import BadInput
 from datasets_io.dataset import list_datasets
-from datasets_io.errors import BadInput
 from tui.cli.common import WorkspaceOpt, info, workspace
 
 MMLU_NAME = "demo-mmlu"

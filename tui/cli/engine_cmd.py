@@ -1,4 +1,5 @@
-"""`alignuq engine serve --stdio`: start the engine process (see engine.protocol)."""
+"""`alignuq engine serve --stdio`: the engine process (``alignuq-engine --stdio`` by another
+name, kept for engine commands written that way)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def serve(
 ) -> None:
     """Serve engine requests: newline-delimited JSON on stdin, answers on stdout, logs on stderr."""
     if not stdio:
-        from datasets_io.errors import BadInput
+        from common.errors import BadInput
 
         raise BadInput("only the stdio transport exists", fix="run `alignuq engine serve --stdio`")
     from engine.server import serve_stdio

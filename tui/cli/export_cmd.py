@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
+from common.errors import BadInput
 from datasets_io.atomic import atomic_file, write_text_atomic
 from datasets_io.dataset import LETTERS, Dataset, letter, load_dataset
-from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
 from datasets_io.workspace import Workspace
 from engine import runs as runs_mod

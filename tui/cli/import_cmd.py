@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import BadInput
 from datasets_io.dataset import Dataset, check_name, write_dataset
-from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
 from datasets_io.rules import (
     DEFAULT_SEED,

@@ -17,7 +17,7 @@ try:  # typer >= 0.29 vendors its own click; usage errors are raised from that c
 except ImportError:  # pragma: no cover - older typer re-uses click itself
     _TyperClickException = click.ClickException
 
-from datasets_io.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInput, write_failure
+from common.errors import BAD_INPUT, EXIT_BAD_INPUT, AlignuqError, BadInput, as_error
 from tui.cli import (
     analyze_cmd,
     datasets_cmd,
@@ -94,12 +94,11 @@ def _import_without_format(args: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; translate BadInput into one stderr line and exit code 2."""
+    """Run the CLI; an error becomes one stderr line and its exit code (2: bad input)."""
     try:
         code = app(args=argv, prog_name="alignuq", standalone_mode=False)
-    except BadInput as err:
-        typer.secho(f"alignuq: error: {err.message}", err=True, fg=typer.colors.RED)
-        sys.exit(EXIT_BAD_INPUT)
+    except AlignuqError as err:
+        _exit_with(err)
     except (click.exceptions.Abort, typer.Abort):
         typer.echo("alignuq: interrupted", err=True)
         sys.exit(130)
@@ -116,11 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("alignuq: interrupted", err=True)
         sys.exit(130)
-    except OSError as err:
-        bad = write_failure(err)  # a full or read-only disk: the user's to fix
-        typer.secho(f"alignuq: error: {bad.message if bad else err}", err=True, fg=typer.colors.RED)
-        sys.exit(EXIT_BAD_INPUT if bad else EXIT_FAILURE)
+    except OSError as err:  # a full or read-only disk is bad input, the rest a failure
+        _exit_with(as_error(err))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_with(err: AlignuqError) -> None:
+    """The error's one line on stderr (its code first, but for bad input), then its exit code."""
+    code = "" if err.code == BAD_INPUT else f"{err.code}: "
+    typer.secho(f"alignuq: error: {code}{err.message}", err=True, fg=typer.colors.RED)
+    sys.exit(err.exit_code)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,19 @@ from typing import Annotated, Any
 
 import typer
 
-from datasets_io.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInput
-from engine import errors
-from engine.client import ENGINE_DIED, EngineClientError, SyncEngineClient
+from common.errors import (
+    CANCELLED,
+    ENGINE_DIED,
+    EXIT_CANCELLED,
+    EXIT_FAILURE,
+    AlignuqError,
+    BadInput,
+)
+from engine.client import SyncEngineClient
 from engine.protocol import CANCEL_ACK
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from engine.slurm import SlurmOptions
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
-
-EXIT_CANCELLED = 130
-BAD_INPUT_CODES = {errors.BAD_INPUT, errors.MODEL_NOT_FOUND, errors.BAD_MODEL}
 
 
 class Device(str, Enum):
@@ -48,20 +51,6 @@ class Journal(str, Enum):
 class OutFormat(str, Enum):
     human = "human"
     json = "json"
-
-
-def exit_code_for(code: str) -> int:
-    if code in BAD_INPUT_CODES:
-        return EXIT_BAD_INPUT
-    if code == errors.CANCELLED:
-        return EXIT_CANCELLED
-    return EXIT_FAILURE
-
-
-def fail(err: EngineClientError) -> None:
-    """One line on stderr with code and suggestion, then the exit code of the code."""
-    typer.secho(f"alignuq: error: {err.one_line()}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(exit_code_for(err.code))
 
 
 def run(
@@ -142,12 +131,9 @@ def _model_arg(model: str) -> str:
 
 def _submit_slurm(spec: RunSpec, options: SlurmOptions, *, fmt: OutFormat) -> None:
     from engine import slurm as slurm_mod
-    from engine.errors import EngineError
 
     try:
         submitted = slurm_mod.submit_run(spec, options)
-    except EngineError as err:
-        fail(EngineClientError(err.code, err.message))
     except NotImplementedError as err:
         typer.secho(f"alignuq: error: Slurm submission is not available ({err})", err=True,
                     fg=typer.colors.RED)
@@ -269,14 +255,13 @@ def drive_engine(spec: RunSpec, engine_cmd: str | None) -> dict[str, Any]:
                 if handle is None:
                     raise
                 return _cancel(client, handle, view)
-    except EngineClientError as err:
-        if err.code == errors.CANCELLED:
+    except AlignuqError as err:  # printed by the CLI's entry point, with its exit code
+        if err.code == CANCELLED:
             _print_resume(err.data, view)
             raise typer.Exit(EXIT_CANCELLED) from None
         if err.code == ENGINE_DIED and view.last is not None:
             info("rows computed so far are kept; run the same command again to resume")
-        fail(err)
-        raise  # unreachable
+        raise
     finally:
         try:
             client.close()
@@ -288,7 +273,7 @@ def _cancel(client: SyncEngineClient, handle: Any, view: _ProgressView) -> dict[
     view.cancelling()
     try:
         client.cancel(handle.id)
-        return handle.wait()  # normally raises EngineClientError(CANCELLED)
+        return handle.wait()  # normally raises AlignuqError (code CANCELLED)
     except KeyboardInterrupt:
         client.kill()
         data = None

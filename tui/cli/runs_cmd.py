@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from datasets_io.errors import EXIT_FAILURE
+from common.errors import EXIT_FAILURE
 from engine import runs as runs_mod
 from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
 

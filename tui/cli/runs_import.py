@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import typer
 
+from common.errors import BadInput
 from datasets_io.atomic import atomic_dir
 from datasets_io.dataset import LETTERS, load_dataset
-from datasets_io.errors import BadInput
 from datasets_io.hashing import file_sha256
 from datasets_io.workspace import Workspace
 from engine.analysis.frames import is_measure

@@ -1,4 +1,4 @@
-"""An engine or worker failure the user should read: the code, the message and what to do."""
+"""An error the user should read: its code, what went wrong, where, and what to do."""
 
 from __future__ import annotations
 
@@ -8,27 +8,27 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.messages import EngineFailure
+from common.errors import AlignuqError
 
 
 class ErrorDialog(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter", "close", "Close")]
 
-    def __init__(self, failure: EngineFailure, context: str = "") -> None:
+    def __init__(self, error: AlignuqError, context: str = "") -> None:
         super().__init__()
-        self.failure = failure
+        self.error = error
         self.context = context
 
     def compose(self) -> ComposeResult:
-        f = self.failure
+        f = self.error
         with Vertical(id="dialog", classes="dialog error"):
             yield Static(f"[b]Error {f.code}[/b]" + (f" — {self.context}" if self.context else ""),
                          classes="dialog-title", id="error-title")
-            yield Static(f.message, id="error-message")
+            yield Static(f.what, id="error-message")
             if f.where:
                 yield Static(f"[dim]where:[/dim] {f.where}")
-            if f.suggestion:
-                yield Static(f"[b]What to do:[/b] {f.suggestion}", id="error-suggestion")
+            if f.fix:
+                yield Static(f"[b]What to do:[/b] {f.fix}", id="error-fix")
             with Horizontal(classes="buttons"):
                 yield Button("Close", variant="primary", id="close")
 

@@ -131,7 +131,8 @@ class ImportWizard(ModalScreen[str | None]):
         self.detect_format()
 
     def detect_format(self) -> None:
-        from tui.workers import detect, failure_from_exception, suggest_name
+        from common.errors import as_error
+        from tui.workers import detect, suggest_name
 
         path = self.query_one("#path", Input).value.strip()
         status = self.query_one("#file-status", Static)
@@ -141,8 +142,8 @@ class ImportWizard(ModalScreen[str | None]):
         try:
             fmt = detect(path)
         except Exception as err:
-            f = failure_from_exception(err)
-            status.update(f"[red]{f.message}[/red]\n{f.suggestion}")
+            f = as_error(err)
+            status.update(f"[red]{f.what}[/red]\n{f.fix}")
             return
         self.query_one("#format", Select).value = fmt
         name = self.query_one("#name", Input)
@@ -173,7 +174,8 @@ class ImportWizard(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
     def parse(self, then_step: int | None = None) -> None:
-        from tui.workers import failure_from_exception, parse_for_import, raw_preview
+        from common.errors import as_error
+        from tui.workers import parse_for_import, raw_preview
 
         path = self.query_one("#path", Input).value.strip()
         fmt = self.query_one("#format", Select).value
@@ -185,8 +187,8 @@ class ImportWizard(ModalScreen[str | None]):
             parsed = parse_for_import(path, str(fmt), mapping, pew, tuple(self._refusals()))
             table = raw_preview(parsed["raw"])
         except Exception as err:
-            f = failure_from_exception(err)
-            self.app.call_from_thread(self._parse_failed, f.message, f.suggestion)
+            f = as_error(err)
+            self.app.call_from_thread(self._parse_failed, f.what, f.fix)
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._parsed, parsed, table, then_step)
@@ -231,7 +233,8 @@ class ImportWizard(ModalScreen[str | None]):
     def recount(self) -> None:
         import time
 
-        from tui.workers import build_preview, failure_from_exception, refusal_counts
+        from common.errors import as_error
+        from tui.workers import build_preview, refusal_counts
 
         time.sleep(0.15)  # typing: let a burst of keys settle (exclusive cancels the older one)
         worker = get_current_worker()
@@ -243,8 +246,8 @@ class ImportWizard(ModalScreen[str | None]):
             counts = refusal_counts(self.parsed["raw"], refusals)
             preview = build_preview(self.parsed, name, refusals)
         except Exception as err:
-            f = failure_from_exception(err)
-            self.app.call_from_thread(self._recount_failed, f.message, f.suggestion)
+            f = as_error(err)
+            self.app.call_from_thread(self._recount_failed, f.what, f.fix)
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._recounted, counts, preview)
@@ -327,13 +330,14 @@ class ImportWizard(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="write", exit_on_error=False)
     def write_dataset(self) -> None:
-        from tui.workers import failure_from_exception, write_import
+        from common.errors import as_error
+        from tui.workers import write_import
 
         try:
             write_import(self.workspace, self.preview)
         except Exception as err:
-            f = failure_from_exception(err)
-            self.app.call_from_thread(self._recount_failed, f.message, f.suggestion)
+            f = as_error(err)
+            self.app.call_from_thread(self._recount_failed, f.what, f.fix)
             return
         self.app.call_from_thread(self.dismiss, self.preview.name)
 

@@ -147,7 +147,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
         self.action_rescan()
 
     def _apply_engine_cmd(self) -> bool:
-        from datasets_io.errors import BadInput
+        from common.errors import BadInput
 
         try:
             prefix = parse_prefix(self.query_one("#engine-cmd", Input).value)

@@ -222,7 +222,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     # ------------------------------------------------------------------ computing
     def compute(self) -> None:
         """Compute every table for the dataset and runs, one worker, tables posted as ready."""
-        from tui.workers import TABLES, compute_table, failure_from_exception
+        from common.errors import BAD_INPUT, as_error
+        from tui.workers import TABLES, compute_table
 
         if not self.dataset:
             return
@@ -244,10 +245,10 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                     out = compute_table(settings, dataset, run_ids, key, cache,
                                         allow_partial=allow_partial)
                 except Exception as err:  # a table that does not apply says why, in place
-                    failure = failure_from_exception(err)
-                    if failure.code != "BAD_INPUT":
+                    error = as_error(err)
+                    if error.code != BAD_INPUT:
                         raise
-                    out = {"error": failure.message, "suggestion": failure.suggestion}
+                    out = {"error": error.what, "suggestion": error.fix}
                 self.post_message(TableReady(key, out.get("table"), {**out, "gen": gen},
                                              out.get("provenance")))
 

@@ -276,9 +276,10 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     async def _run_queue(self) -> None:
         """Run queued jobs one at a time in one engine process; close it when the queue empties."""
-        from engine.client import EngineClient, EngineClientError
+        from common.errors import CANCELLED, ENGINE_DIED, ENGINE_START, AlignuqError
+        from engine.client import EngineClient
         from engine.run_spec import RunSpec
-        from tui.workers import _local_argv, failure_from_exception
+        from tui.workers import _local_argv
 
         settings = self.app.settings
         client = None
@@ -308,15 +309,13 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                     job.request_id = pending.id
                     summary = await pending.result()
                     self.post_message(RunFinished(job.id, "done", summary))
-                except EngineClientError as err:
-                    if err.code == "CANCELLED":
-                        data = err.data if isinstance(err.data, dict) else {}
-                        self.post_message(RunFinished(job.id, "cancelled", data))
+                except AlignuqError as err:
+                    if err.code == CANCELLED:
+                        self.post_message(RunFinished(job.id, "cancelled", err.data))
                     else:
-                        failure = failure_from_exception(err)
-                        self.post_message(RunFinished(job.id, "failed", error=failure))
-                        self.app.post_message(WorkerFailed(failure, f"job {job.id}"))
-                        if err.code in ("ENGINE_START", "ENGINE_DIED"):
+                        self.post_message(RunFinished(job.id, "failed", error=err))
+                        self.app.post_message(WorkerFailed(err, f"job {job.id}"))
+                        if err.code in (ENGINE_START, ENGINE_DIED):
                             client = None
                             return  # the rest stays queued: fix the engine command, then u
                 finally:
@@ -388,9 +387,10 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         elif message.status == "cancelled":
             self._log(job, f"cancelled at {job.done}/{job.total}; u resumes")
         elif message.error is not None:
-            self._log(job, f"failed: {message.error.code}: {message.error.message}")
-            if message.error.suggestion:
-                self._log(job, f"what to do: {message.error.suggestion}")
+            where = f"{message.error.where}: " if message.error.where else ""
+            self._log(job, f"failed: {message.error.code}: {where}{message.error.what}")
+            if message.error.fix:
+                self._log(job, f"what to do: {message.error.fix}")
         job.eta_s = None
         self._update_row(job)
         self._sync_frame()
