@@ -517,7 +517,7 @@ def test_more_few_shot_examples_than_the_dataset_can_give_is_refused(tmp_path, t
     with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=4))
     assert err.value.code == BAD_INPUT
-    assert err.value.message == "--few-shot 4 needs 5 questions with an answer (a correct one, or " \
+    assert err.value.what == "--few-shot 4 needs 5 questions with an answer (a correct one, or " \
                                 "human shares) in dataset 'synth', which has 4"
     assert err.value.fix == "use --few-shot 3 or fewer"
     assert runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, few_shot=3)).n_done == 4
