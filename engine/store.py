@@ -248,6 +248,12 @@ def store_files(run_dir: Path) -> list[Path]:
     return sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
 
 
+def _being_created(conn: sqlite3.Connection) -> bool:
+    """A store whose writer has created the file but not its tables yet (it holds no table at
+    all): it has no rows yet. A file with other tables but no results table is corrupt."""
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
 def _read_rows(path: Path, with_top: bool) -> Iterator[tuple]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -255,6 +261,8 @@ def _read_rows(path: Path, with_top: bool) -> Iterator[tuple]:
         raise corrupt_store_error(path, err) from None
     try:
         check_integrity(conn, path)
+        if _being_created(conn):
+            return
         cols = "question_id, cloze, label_probs, choice_mass, measures, prompt_tokens"
         if with_top:
             cols += ", top_ids, top_probs"
