@@ -449,15 +449,13 @@ def parse_for_import(path: str, fmt: str, mapping: dict[str, Any] | None = None,
     if fmt == "roper":
         from datasets_io.roper import parse_roper
 
-        out["raw"], out["details"], out["warnings"] = parse_roper(p)
+        parsed = parse_roper(p)
     elif fmt == "table":
-        from datasets_io.table import TableMapping, parse_table, read_frame
+        from datasets_io.table import TableMapping, parse_table
 
         given = TableMapping(**{k: (v or None) for k, v in (mapping or {}).items()})
-        result = parse_table(p, given)
-        out.update(raw=result.raw, details=result.details, warnings=result.warnings,
-                   mapping=result.mapping.as_dict())
-        out["head"] = read_frame(p)[0].head(8)
+        parsed = parse_table(p, given)
+        out.update(mapping=parsed.mapping.as_dict(), head=parsed.head)
     elif fmt == "pew":
         from common.errors import BadInput
         from datasets_io.pew import parse_pew
@@ -465,14 +463,15 @@ def parse_for_import(path: str, fmt: str, mapping: dict[str, Any] | None = None,
         if not pew_questions:
             raise BadInput("a Pew file needs the question variables",
                            fix="type them in 'Pew variables' (names, a glob such as Q*, or re:REGEX)")
-        out["raw"], out["details"], out["warnings"] = parse_pew(
-            p, pew_questions, refusals=tuple(refusals or DEFAULT_REFUSALS))
+        parsed = parse_pew(p, pew_questions, refusals=tuple(refusals or DEFAULT_REFUSALS))
     elif fmt == "mmlu":
         from datasets_io.mmlu import parse_mmlu
 
-        out["raw"], out["details"], out["warnings"], out["pre_dropped"] = parse_mmlu(p)
+        parsed = parse_mmlu(p)
+        out["pre_dropped"] = parsed.pre_dropped
     else:
         raise ValueError(fmt)
+    out.update(raw=parsed.raw, details=parsed.details, warnings=parsed.warnings)
     return out
 
 

