@@ -107,14 +107,18 @@ def is_refusal(label: str, refusals: tuple[str, ...] | list[str]) -> bool:
     return normalise_label(label) in _refusal_set(tuple(refusals))
 
 
-def refusal_list(*, file: str | Path | None = None, add: list[str] | tuple[str, ...] = (),
+def refusal_list(*, file: str | Path | None = None, lines: list[str] | None = None,
+                 add: list[str] | tuple[str, ...] = (),
                  keep: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The editable refusal list: the default (or one label per line of ``file``; ``#`` starts a
-    comment), plus ``add``, minus ``keep`` (labels the user wants kept as real options)."""
+    """The editable refusal list: the default (or one label per line of ``file``, or of
+    ``lines``, as edited in the console; ``#`` starts a comment), plus ``add``, minus ``keep``
+    (labels the user wants kept as real options)."""
     if file is not None:
         from datasets_io.textio import read_text
 
-        labels = [ln.split("#", 1)[0].strip() for ln in read_text(file).lines]
+        lines = read_text(file).lines
+    if lines is not None:
+        labels = [ln.split("#", 1)[0].strip() for ln in lines]
         base = [lab for lab in labels if lab]
     else:
         base = list(DEFAULT_REFUSALS)
