@@ -2,7 +2,8 @@
 
 Modules:
 
-* ``engine.lab.imports``: import a survey or benchmark file as a dataset (detect, parse, preview,
-  build, write).
-* ``engine.lab.run_files``: a run's results as a file and back (``export run``, ``runs import``).
+* ``engine.lab.imports``: import a survey or benchmark file as a dataset (detect, parse,
+  preview, build, write).
+* ``engine.lab.run_import``: per-question results made elsewhere, written as a run.
+* ``engine.lab.run_export``: a run's per-question results as a CSV or Parquet file.
 """
