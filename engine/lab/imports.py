@@ -47,9 +47,9 @@ PREVIEW_COLUMNS = ["question_id", "text", "n", "choices", "shares", "correct", "
 
 @dataclass(frozen=True)
 class Source:
-    """A file to import and how to read it: ``mapping`` (column roles, None = detect) and
-    ``sheet`` for a table; ``questions`` (names, globs, ``re:REGEX``), ``weight`` and
-    ``unweighted`` for a Pew file."""
+    """A file to import and how to read it: ``mapping`` (column roles; a role not given is
+    detected) and ``sheet`` for a table; ``questions`` (names, globs, ``re:REGEX``), ``weight``
+    and ``unweighted`` for a Pew file."""
 
     fmt: str
     file: Path
@@ -80,6 +80,8 @@ class Target:
 
 @dataclass
 class Written:
+    """The dataset folder written, and the ids of the runs deleted with the dataset replaced."""
+
     path: Path
     deleted_runs: list[str]
 
