@@ -89,10 +89,11 @@ def main() -> int:
         size_mb = src.stat().st_size / 1e6
         cpu0 = time.process_time()
         t0 = time.perf_counter()
-        raw, details, warnings = parse_roper(src)
+        parsed = parse_roper(src)
         t1 = time.perf_counter()
-        ds = build_dataset("bench", "roper", raw, ImportSettings(), file=src,
-                           file_sha256=file_sha256(src), details=details, warnings=warnings)
+        ds = build_dataset("bench", "roper", parsed.raw, ImportSettings(), file=src,
+                           file_sha256=file_sha256(src), details=parsed.details,
+                           warnings=parsed.warnings)
         t2 = time.perf_counter()
         write_dataset(ws, ds)
         t3 = time.perf_counter()

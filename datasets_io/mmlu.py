@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import BadInput
-from datasets_io.rules import RawQuestion
+from datasets_io.rules import Parsed, RawQuestion
 from datasets_io.textio import check_file, read_text
 
 LETTERS4 = "ABCD"
@@ -137,9 +137,9 @@ def _parse_jsonl(p: Path, raw: list[RawQuestion], dropped: list[dict[str, Any]],
                                location=f"{p}:{line_no}"))
 
 
-def parse_mmlu(path: str | Path) -> tuple[list[RawQuestion], dict[str, Any], list[str],
-                                          list[dict[str, Any]]]:
-    """(questions, details, warnings, pre-dropped rows) for a folder, a CSV or a JSONL."""
+def parse_mmlu(path: str | Path) -> Parsed:
+    """The questions, details, warnings and pre-dropped rows (repeated header lines) of a
+    folder, a CSV or a JSONL."""
     p = Path(path).expanduser()
     if not p.exists():
         raise BadInput("no such file or folder", where=p, fix="check the path")
@@ -158,4 +158,4 @@ def parse_mmlu(path: str | Path) -> tuple[list[RawQuestion], dict[str, Any], lis
     subjects = sorted({q.subject for q in raw if q.subject})
     details = {"format": "mmlu", "layout": layout, "files": len(files),
                "subjects": len(subjects), "header_rows_skipped": len(dropped)}
-    return raw, details, warnings, dropped
+    return Parsed("mmlu", p, raw, details, warnings, pre_dropped=dropped)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import BadInput
-from datasets_io.rules import DEFAULT_REFUSALS, RawQuestion, is_refusal
+from datasets_io.rules import DEFAULT_REFUSALS, Parsed, RawQuestion, is_refusal
 from datasets_io.textio import check_file
 
 REFUSAL_CODE = 99
@@ -108,9 +108,9 @@ def _code_text(value: float) -> str:
 
 def parse_pew(path: str | Path, questions: list[str], *, weight: str | None = None,
               unweighted: bool = False,
-              refusals: tuple[str, ...] = DEFAULT_REFUSALS,
-              ) -> tuple[list[RawQuestion], dict[str, Any], list[str]]:
-    """Parse the selected variables: (questions, details for the report, warnings)."""
+              refusals: tuple[str, ...] = DEFAULT_REFUSALS) -> Parsed:
+    """Parse the selected variables: their questions, details for the report, warnings (code
+    99 is relabelled by ``refusals``, which the result records)."""
     import pyreadstat
 
     p = check_file(path, what=".sav file")
@@ -142,7 +142,7 @@ def parse_pew(path: str | Path, questions: list[str], *, weight: str | None = No
                "questions_selected": chosen, "n_respondents": int(len(frame)),
                "skipped_without_value_labels": skipped_no_labels,
                "refusal_code": REFUSAL_CODE}
-    return raw, details, warnings
+    return Parsed("pew", p, raw, details, warnings, refusals=tuple(refusals))
 
 
 def _choose_weight(names: list[str], weight: str | None, unweighted: bool, p: Path,

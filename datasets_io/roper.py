@@ -32,7 +32,7 @@ from typing import Any
 
 from common.errors import BadInput
 from datasets_io.cells import ACCEPTED, try_percent
-from datasets_io.rules import RawQuestion, gc_paused
+from datasets_io.rules import Parsed, RawQuestion, gc_paused
 from datasets_io.textio import read_text
 
 _DATE = r"\d{1,2}/\d{1,2}/\d{4}"
@@ -352,13 +352,13 @@ def _pretty(key: str) -> str:
             "universe": "'Sample:'", "sample_size": "'Sample Size:'"}.get(key, key)
 
 
-def parse_roper(path: str | Path) -> tuple[list[RawQuestion], dict[str, Any], list[str]]:
-    """Parse a topline file: (questions, details for the report, warnings)."""
+def parse_roper(path: str | Path) -> Parsed:
+    """Parse a topline file: its questions, details for the report, warnings."""
     with gc_paused():
         return _parse_roper(path)
 
 
-def _parse_roper(path: str | Path) -> tuple[list[RawQuestion], dict[str, Any], list[str]]:
+def _parse_roper(path: str | Path) -> Parsed:
     tf = read_text(path)
     p = tf.path
     header, header_line, blocks = _split_blocks(tf.text)
@@ -395,4 +395,4 @@ def _parse_roper(path: str | Path) -> tuple[list[RawQuestion], dict[str, Any], l
         warnings.append(f"{p}: the last block has no closing line of dashes (read anyway: it is "
                         "complete)")
     details["header_line"] = header_line
-    return raw, details, warnings
+    return Parsed("roper", p, raw, details, warnings)

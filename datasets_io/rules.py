@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from common.errors import BadInput
 from datasets_io.dataset import DROPPED_COLUMNS, Dataset, check_name, questions_frame
+
+if TYPE_CHECKING:
+    from datasets_io.table import TableMapping
 
 DEFAULT_SEED = 20250811  # the paper's arXiv date; any fixed value works, it is recorded
 MAX_OPTIONS = 26
@@ -46,6 +49,28 @@ class RawQuestion:
     subject: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     location: str = ""  # "file:line" for messages
+
+
+@dataclass
+class Parsed:
+    """What every importer returns: the questions as read, and what it learnt about the file.
+
+    ``details`` go into the report's settings; ``pre_dropped`` are rows the parser set aside
+    itself (``question_id, reason, detail, text``: an MMLU header line repeated as a row), reported
+    like every other drop. ``mapping`` and ``head``: a table's column mapping as used and its first
+    rows. ``refusals``: the refusal list the parse itself applied (Pew relabels code 99 by it),
+    None when it applied none.
+    """
+
+    format: str
+    file: Path
+    raw: list[RawQuestion]
+    details: dict[str, Any]
+    warnings: list[str]
+    pre_dropped: list[dict[str, Any]] = field(default_factory=list)
+    mapping: TableMapping | None = None
+    head: pd.DataFrame | None = None
+    refusals: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,14 +107,18 @@ def is_refusal(label: str, refusals: tuple[str, ...] | list[str]) -> bool:
     return normalise_label(label) in _refusal_set(tuple(refusals))
 
 
-def refusal_list(*, file: str | Path | None = None, add: list[str] | tuple[str, ...] = (),
+def refusal_list(*, file: str | Path | None = None, lines: list[str] | None = None,
+                 add: list[str] | tuple[str, ...] = (),
                  keep: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The editable refusal list: the default (or one label per line of ``file``; ``#`` starts a
-    comment), plus ``add``, minus ``keep`` (labels the user wants kept as real options)."""
+    """The editable refusal list: the default (or one label per line of ``file``, or of
+    ``lines``, as edited in the console; ``#`` starts a comment), plus ``add``, minus ``keep``
+    (labels the user wants kept as real options)."""
     if file is not None:
         from datasets_io.textio import read_text
 
-        labels = [ln.split("#", 1)[0].strip() for ln in read_text(file).lines]
+        lines = read_text(file).lines
+    if lines is not None:
+        labels = [ln.split("#", 1)[0].strip() for ln in lines]
         base = [lab for lab in labels if lab]
     else:
         base = list(DEFAULT_REFUSALS)
@@ -332,10 +361,7 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
     dropped = pd.DataFrame(out.dropped, columns=DROPPED_COLUMNS)
     by_reason = {str(k): int(v) for k, v in dropped["reason"].value_counts().sort_index().items()}
     if not kept and not allow_empty:
-        reasons = ", ".join(f"{k}: {v}" for k, v in by_reason.items()) or "none"
-        raise BadInput(f"no question left: all {len(raw) + len(pre_dropped or [])} were dropped "
-                       f"({reasons})", where=file,
-                       fix="check the file, or edit the refusal list (--keep-refusal)")
+        raise _nothing_left(len(raw) + len(pre_dropped or []), by_reason, file)
     report = {
         "name": name,
         "source": source,
@@ -357,6 +383,20 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
         "alignuq_version": _version(),
     }
     return Dataset(name=name, questions=questions_frame(kept), report=report, dropped=dropped)
+
+
+def check_not_empty(ds: Dataset) -> None:
+    """Refuse a dataset without a question, as :func:`build_dataset` does unless
+    ``allow_empty`` (which a preview passes, to show what the rules drop)."""
+    if len(ds.questions) == 0:
+        counts = ds.report["counts"]
+        raise _nothing_left(counts["n_read"], counts["dropped_by_reason"], ds.report["file"])
+
+
+def _nothing_left(n_read: int, by_reason: dict[str, int], file: str | Path | None) -> BadInput:
+    reasons = ", ".join(f"{k}: {v}" for k, v in by_reason.items()) or "none"
+    return BadInput(f"no question left: all {n_read} were dropped ({reasons})", where=file,
+                    fix="check the file, or edit the refusal list (--keep-refusal)")
 
 
 def _warnings_in_sample(warnings: list[str], not_sampled: set[str]) -> tuple[list[str], int]:

@@ -30,10 +30,11 @@ import pandas as pd
 
 from common.errors import BadInput
 from datasets_io.cells import ACCEPTED, is_empty, try_percent
-from datasets_io.rules import RawQuestion
+from datasets_io.rules import Parsed, RawQuestion
 from datasets_io.textio import check_file, read_text
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+HEAD_ROWS = 8  # the first rows a Parsed table keeps, for a preview
 
 _ID_NAMES = ("question_id", "questionid", "qid", "id", "item", "item_id", "variable", "var",
              "question id", "qkey")
@@ -80,14 +81,6 @@ class TableMapping:
                 continue
             parts.append(f"{f.name}={value if value else '-'}")
         return " ".join(parts)
-
-
-@dataclass
-class TableResult:
-    raw: list[RawQuestion]
-    mapping: TableMapping
-    details: dict[str, Any]
-    warnings: list[str]
 
 
 def text_hash_id(text: str) -> str:
@@ -446,8 +439,9 @@ def _parse_long(frame: pd.DataFrame, m: TableMapping, ctx: _Ctx) -> list[RawQues
 
 
 def parse_table(path: str | Path, mapping: TableMapping | None = None, *,
-                sheet: str | None = None) -> TableResult:
-    """Parse a CSV/XLSX table with the given (or detected) mapping."""
+                sheet: str | None = None) -> Parsed:
+    """Parse a CSV/XLSX table with the given (or detected) mapping; the result holds the
+    mapping used and the table's first rows (``HEAD_ROWS``)."""
     frame, header_row, warnings, info = read_frame(path, sheet=sheet)
     p = Path(path).expanduser()
     columns = [str(c) for c in frame.columns]
@@ -479,4 +473,4 @@ def parse_table(path: str | Path, mapping: TableMapping | None = None, *,
     if m.layout == "wide":
         details["choice_columns"] = cols["choices"]
         details["share_columns"] = cols.get("shares")
-    return TableResult(raw=raw, mapping=m, details=details, warnings=warnings)
+    return Parsed("table", p, raw, details, warnings, mapping=m, head=frame.head(HEAD_ROWS))

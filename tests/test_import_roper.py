@@ -34,8 +34,9 @@ def topline(*blocks: str) -> str:
 
 
 def test_sample_keeps_6_drops_2_with_reasons(sample: Path) -> None:
-    raw, details, warnings = parse_roper(sample)
-    assert len(raw) == 8 and warnings == []
+    parsed = parse_roper(sample)
+    raw = parsed.raw
+    assert len(raw) == 8 and parsed.warnings == []
     ds = build_dataset("s", "roper", raw, ImportSettings())
     assert len(ds.questions) == 6
     reasons = dict(zip(ds.dropped["question_id"], ds.dropped["reason"], strict=True))
@@ -46,7 +47,7 @@ def test_sample_keeps_6_drops_2_with_reasons(sample: Path) -> None:
 
 
 def test_sample_wrapped_label_star_percent_and_refusals(sample: Path) -> None:
-    raw = {q.question_id: q for q in parse_roper(sample)[0]}
+    raw = {q.question_id: q for q in parse_roper(sample).raw}
     bus = raw["USEXMP.093022.R02"]
     assert bus.choices[0] == ("Easier than before, especially for people who commute to work "
                               "early in the morning")
@@ -63,7 +64,7 @@ def test_sample_wrapped_label_star_percent_and_refusals(sample: Path) -> None:
 
 
 def test_sample_meta_keeps_dates_org_ids_universe_size(sample: Path) -> None:
-    raw = {q.question_id: q for q in parse_roper(sample)[0]}
+    raw = {q.question_id: q for q in parse_roper(sample).raw}
     m = raw["USEXMP.060920.R07"].meta
     assert m["date_start"] == "2020-06-02" and m["date_end"] == "2020-06-09"
     assert m["organisation"] == "Example Research Poll"
@@ -78,7 +79,8 @@ def test_bom_crlf_and_missing_last_dashes_are_read(tmp_path: Path) -> None:
                    block("Org [01/03/2020]", "Q two?", ["30% Yes", "70% No"], "A2", close=False))
     f = tmp_path / "messy.txt"
     f.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
-    raw, details, warnings = parse_roper(f)
+    parsed = parse_roper(f)
+    raw, details, warnings = parsed.raw, parsed.details, parsed.warnings
     assert [q.question_id for q in raw] == ["A1", "A2"]
     assert raw[0].meta["title"] == "Org"  # no BOM left in the text
     assert raw[1].shares == [30, 70] and raw[1].meta["sample_size"] == 1000
@@ -91,7 +93,8 @@ def test_cp1252_is_read_with_a_warning(tmp_path: Path) -> None:
                          ["50% Yes", "45% No", "5% Don\u2019t know/Refused"], "C1"))
     f = tmp_path / "win.txt"
     f.write_bytes(text.encode("cp1252"))
-    raw, details, warnings = parse_roper(f)
+    parsed = parse_roper(f)
+    raw, details, warnings = parsed.raw, parsed.details, parsed.warnings
     assert raw[0].text == "Caf\u00e9 question?"
     assert details["encoding"] == "cp1252"
     assert any("cp1252" in w for w in warnings)
@@ -104,7 +107,7 @@ def test_multi_line_question_text_decimal_comma_and_blank_lines(tmp_path: Path) 
                          ["50,5% Yes", "", "49.5% No"], "M1"))
     f = tmp_path / "t.txt"
     f.write_text(text, encoding="utf-8")
-    q = parse_roper(f)[0][0]
+    q = parse_roper(f).raw[0]
     assert q.text == "First part of the question second part?"
     assert q.choices == ["Yes", "No"] and q.shares == [50.5, 49.5]
 
@@ -174,13 +177,13 @@ def test_fast_path_reads_exactly_what_the_line_parser_reads(tmp_path, monkeypatc
     import datasets_io.roper as roper
 
     for f in (make(tmp_path), data_dir / "samples" / "roper_topline_sample.txt"):
-        fast, _, _ = parse_roper(f)
+        fast = parse_roper(f).raw
         monkeypatch.setattr(roper, "_FAST_RE", re.compile(r"(?!x)x"))  # never matches
-        slow, _, _ = parse_roper(f)
+        slow = parse_roper(f).raw
         monkeypatch.undo()
         assert [(q.question_id, q.text, q.choices, q.shares, q.meta, q.location) for q in fast] \
             == [(q.question_id, q.text, q.choices, q.shares, q.meta, q.location) for q in slow]
-    variants = {q.question_id: q for q in parse_roper(_variant_file(tmp_path))[0]}
+    variants = {q.question_id: q for q in parse_roper(_variant_file(tmp_path)).raw}
     assert variants["V2"].choices == ["Yes, and a label that wraps twice onto", "No"]
     assert variants["V3"].shares == [0, 0, 100]
     assert variants["V4"].choices == ["Yes", "No"] and variants["V4"].shares == [58, 42]

