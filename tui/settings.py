@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.measure_names import VARIANTS, measure_names
+from engine.lab.models import VARIANTS, measure_names
 
 ENGINE_CMD_ENV = "ALIGNUQ_ENGINE_CMD"
 SCALES = ("raw", "normalized", "paper")
@@ -50,12 +50,12 @@ class Settings:
         """``--workspace`` / ``$ALIGNUQ_WORKSPACE`` / ./alignuq-workspace, and the engine prefix
         from ``--engine-cmd`` or ``$ALIGNUQ_ENGINE_CMD`` (empty: the engine runs locally)."""
         from common.errors import BadInput
-        from datasets_io.workspace import resolve_workspace
+        from engine.lab.workspaces import workspace_to_write
 
         if variant not in VARIANTS:
             raise BadInput(f"unknown variant {variant!r}",
                            fix=f"use --variant {' or --variant '.join(VARIANTS)}")
-        ws = resolve_workspace(workspace).ensure()
+        ws = workspace_to_write(workspace)
         cmd = engine_cmd if engine_cmd is not None else os.environ.get(ENGINE_CMD_ENV, "")
         return cls(workspace=ws.root, engine_prefix=parse_prefix(cmd), variant=variant)
 

@@ -11,155 +11,32 @@ screen paints before they load.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-# ---------------------------------------------------------------- datasets (thread workers)
+# ---------------------------------------------------------------- the workspace
 
-def workspace(root: Path):
-    from datasets_io.workspace import Workspace
-    return Workspace(Path(root)).ensure()
+def workspace(root: Path) -> Any:
+    """The console's workspace (``engine.lab.workspaces``): made if it does not exist."""
+    from engine.lab.workspaces import workspace_to_write
 
-
-def dataset_summaries(root: Path) -> list[dict[str, Any]]:
-    from datasets_io.dataset import list_datasets, load_dataset
-
-    ws = workspace(root)
-    out = []
-    for name in list_datasets(ws):
-        try:
-            out.append(load_dataset(ws, name).summary())
-        except Exception as err:  # one broken folder must not hide the others
-            out.append({"name": name, "error": str(err), "n_questions": 0, "n_dropped": 0,
-                        "source": "?"})
-    return out
-
-
-def entropy(shares: Any) -> float:
-    """H(h) in nats over the positive shares (SCIENCE.md §3); NaN without shares."""
-    if shares is None:
-        return float("nan")
-    vals = [float(s) for s in shares if s is not None and float(s) > 0]
-    total = sum(vals)
-    if total <= 0:
-        return float("nan")
-    return -sum((v / total) * math.log(v / total) for v in vals)
-
-
-def load_questions(root: Path, name: str) -> tuple[Any, dict[str, Any]]:
-    """The dataset's questions with ``human_entropy`` (nats) and ``human_entropy_norm`` added."""
-    from datasets_io.dataset import load_dataset
-
-    ds = load_dataset(workspace(root), name)
-    frame = ds.questions.copy()
-    frame["human_entropy"] = [entropy(h) for h in frame["human_share"]]
-    frame["human_entropy_norm"] = [
-        (e / math.log(n)) if n > 1 and not math.isnan(e) else float("nan")
-        for e, n in zip(frame["human_entropy"], frame["n_choices"], strict=True)]
-    summary = ds.summary()
-    summary["parent"] = ds.report.get("parent")
-    summary["curation"] = ds.report.get("curation")
-    return frame, summary
-
-
-def filter_questions(frame: Any, *, search: str = "", source: str = "", subject: str = "",
-                     n_choices: int | None = None, entropy_min: float | None = None,
-                     entropy_max: float | None = None, normalized: bool = True) -> Any:
-    """The browse filters: text search (question text, choices, id), source, subject, choice
-    count and a human-entropy range (normalised to [0, 1] unless ``normalized`` is False)."""
-    mask = frame["question_id"].notna()
-    if search:
-        needle = search.lower()
-        hay = (frame["question_id"].astype(str) + " " + frame["text"].astype(str) + " "
-               + frame["choices"].map(lambda c: " ".join(map(str, c))))
-        mask &= hay.str.lower().str.contains(needle, regex=False)
-    if source:
-        mask &= frame["source"].astype(str).str.lower() == source.lower()
-    if subject:
-        mask &= frame["subject"].fillna("").astype(str).str.lower().str.contains(subject.lower(),
-                                                                                regex=False)
-    if n_choices is not None:
-        mask &= frame["n_choices"] == int(n_choices)
-    col = "human_entropy_norm" if normalized else "human_entropy"
-    if entropy_min is not None:
-        mask &= frame[col] >= entropy_min
-    if entropy_max is not None:
-        mask &= frame[col] <= entropy_max
-    return frame[mask]
-
-
-def derive_version(root: Path, source: str, name: str,
-                   excluded: list[str]) -> tuple[Path, dict[str, Any]]:
-    """A NEW dataset = ``source`` minus ``excluded`` (``datasets_io.curate.derive_dataset``).
-
-    Re-including is deciding again from the same source: a version is always made from its
-    parent with the exclusions the user now wants."""
-    from datasets_io.curate import derive_dataset
-
-    ds = derive_dataset(workspace(root), source, name, exclude_ids=excluded,
-                        note="curated in the console")
-    return Path(ds.path or Path(root) / "datasets" / name), ds.summary()
+    return workspace_to_write(root)
 
 
 # ---------------------------------------------------------------- runs on disk (thread workers)
 
-def runs_of_dataset(root: Path, name: str) -> list[Any]:
-    """The runs of dataset ``name`` (``engine.runs.RunInfo``, with their status)."""
-    from engine.runs import dataset_runs
-
-    return dataset_runs(workspace(root), name)
-
-
-def delete_dataset(root: Path, name: str, runs: list[Any]) -> None:
-    """Delete ``runs`` and then dataset ``name`` (nothing while one of the runs runs)."""
-    from engine.runs import delete_dataset_and_runs
-
-    delete_dataset_and_runs(workspace(root), name, runs)
-
-
 def delete_run(root: Path, run_dir: str | Path) -> None:
     """Delete a run of the workspace (refused while it runs)."""
-    from engine.runs import delete_run as delete
+    from engine.lab.runs import delete
 
-    delete(workspace(root), Path(run_dir))
+    delete(workspace(root), run_dir)
 
 
 def scan_runs(root: Path) -> list[dict[str, Any]]:
-    """Every run of the workspace (``engine.runs.list_runs``), newest first, with its manifest."""
-    from engine.runs import list_runs, read_manifest_or_empty
+    """Every run of the workspace, newest first, with its manifest (``engine.lab.runs``)."""
+    from engine.lab.runs import listing
 
-    out = []
-    for info in list_runs(workspace(root), slurm=False):
-        manifest = read_manifest_or_empty(Path(info.run_dir))
-        out.append({**info.to_dict(), "manifest": manifest,
-                    "label": f"{info.model or '?'}" + (f" ({info.variant})" if info.variant
-                                                        not in (None, "corrected") else "")})
-    return out
-
-
-def label_probs(root: Path, dataset: str, question_id: str) -> dict[str, list[float]]:
-    """Each run on ``dataset`` that answered ``question_id``: its label probabilities q."""
-    from engine.analysis.frames import list_runs, model_label
-    from engine.store import read_manifest, read_results
-
-    ws = workspace(root)
-    out: dict[str, list[float]] = {}
-    for run_id in list_runs(ws, dataset):
-        run_dir = ws.runs / run_id
-        try:
-            rows = read_results(run_dir)
-            label = model_label(read_manifest(run_dir), run_id)
-        except Exception:
-            continue
-        if len(rows) == 0:
-            continue
-        hit = rows[rows["question_id"] == question_id]
-        if len(hit):
-            while label in out:
-                label += "'"
-            out[label] = [float(x) for x in hit.iloc[0]["label_probs"]]
-    return out
+    return listing(workspace(root))
 
 
 def tail_run(run_dir: Path, on_progress: Any, on_log: Any, stop: Any,
@@ -214,47 +91,6 @@ def tail_run(run_dir: Path, on_progress: Any, on_log: Any, stop: Any,
 
 # ---------------------------------------------------------------- models and the engine
 
-def discover_local(root: Path, extra_dirs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Models on this machine (``engine.models.resolve.discover_models``: torch-free, loads and
-    hashes nothing). Used when the engine runs locally; otherwise :func:`engine_models` asks it."""
-    from engine.models.resolve import discover_models
-
-    ws = workspace(root)
-    found = discover_models(ws.cache, [Path(d) for d in extra_dirs])
-    return [m.to_dict() if hasattr(m, "to_dict") else dict(m) for m in found]
-
-
-async def discover_in_subprocess(root: Path, extra_dirs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """:func:`discover_local` in a child Python: reading GGUF headers is CPU-bound (seconds), and
-    in a thread it would hold the GIL against the UI."""
-    import asyncio
-    import json
-    import sys
-
-    code = ("import json, sys; from pathlib import Path; from tui.workers import discover_local; "
-            "print(json.dumps(discover_local(Path(sys.argv[1]), tuple(sys.argv[2:])), default=str))")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, str(root), *extra_dirs, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await proc.communicate()
-    except BaseException:  # cancelled (the app quit, or a newer scan): never leave it running
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    finally:
-        from engine.client import close_process_transport
-
-        close_process_transport(proc)
-    if proc.returncode != 0:
-        lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
-        from common.errors import INTERNAL, AlignuqError
-
-        raise AlignuqError("model discovery failed: " + (lines[-1] if lines else "?"), code=INTERNAL)
-    return json.loads(out.decode().strip().splitlines()[-1])
-
-
 async def engine_models(prefix: tuple[str, ...], root: Path) -> list[dict[str, Any]]:
     """Models the engine finds where it runs (``ssh HOST`` / ``srun``): ``list_models``."""
     from engine.client import EngineClient
@@ -298,33 +134,6 @@ def _local_argv() -> list[str] | None:
     from engine.client import default_argv
 
     return default_argv()
-
-
-def human_size(n: Any) -> str:
-    if n is None or n != n:
-        return ""
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
-
-
-def human_count(n: Any) -> str:
-    if n is None or n != n:
-        return ""
-    n = float(n)
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return f"{n:.0f}"
-
-
-def dataset_names(root: Path) -> list[str]:
-    from datasets_io.dataset import list_datasets
-
-    return list_datasets(workspace(root))
 
 
 # ---------------------------------------------------------------- analysis and export

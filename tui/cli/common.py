@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 
 from common.errors import BadInput
-from datasets_io.workspace import Workspace, resolve_workspace
+from engine.lab.workspaces import Workspace, workspace_to_read, workspace_to_write
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -51,12 +51,12 @@ def confirm(question: str, yes: bool) -> None:
 
 def workspace(path: Path | None) -> Workspace:
     """The workspace a command writes into (import, run): created if it does not exist."""
-    return resolve_workspace(path).ensure()
+    return workspace_to_write(path)
 
 
 def existing_workspace(path: Path | None) -> Workspace:
     """The workspace a command reads: refused if it does not exist (never created)."""
-    return resolve_workspace(path).existing()
+    return workspace_to_read(path)
 
 
 def info(message: str) -> None:

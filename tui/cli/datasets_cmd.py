@@ -8,16 +8,15 @@ subject, n_choices (lists as JSON; correct as a letter or empty).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 import typer
 
 from common.errors import BadInput
-from datasets_io.dataset import Dataset, dataset_path, letter, list_datasets, load_dataset
+from engine.lab import datasets as lab_datasets
 from tui.cli.common import (
     Format,
     WorkspaceOpt,
@@ -34,32 +33,18 @@ app = typer.Typer(no_args_is_help=True, help="List, inspect and curate imported 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="human, json or csv.")]
 
 
-def _summary(ds: Dataset) -> dict[str, Any]:
-    s = ds.summary()
-    s["created"] = ds.report.get("created")
-    s["parent"] = (ds.report.get("parent") or {}).get("name")
-    s["n_read"] = ds.report.get("counts", {}).get("n_read")
-    s["path"] = str(ds.path) if ds.path else None
-    return s
-
-
 @app.command("list")
 def list_cmd(fmt: FormatOpt = Format.human, workspace_dir: WorkspaceOpt = None) -> None:
     """The datasets in the workspace."""
     ws = existing_workspace(workspace_dir)
-    rows = []
-    for name in list_datasets(ws):
-        ds = load_dataset(ws, name)
-        s = _summary(ds)
-        rows.append({k: s[k] for k in ("name", "source", "n_questions", "n_dropped",
-                                        "has_human_share", "has_correct", "created", "parent")})
+    keys = ("name", "source", "n_questions", "n_dropped", "has_human_share", "has_correct",
+            "created", "parent", "error")
+    rows = [{k: s[k] for k in keys if k in s} for s in lab_datasets.summaries(ws)]
     if fmt is Format.json:
         print_json(rows)
         return
     if fmt is Format.csv:
-        print_csv(pd.DataFrame(rows, columns=["name", "source", "n_questions", "n_dropped",
-                                              "has_human_share", "has_correct", "created",
-                                              "parent"]))
+        print_csv(pd.DataFrame(rows, columns=list(keys)))
         return
     if not rows:
         info(f"no datasets in {ws.datasets} (import one: alignuq import roper|table|pew|mmlu ...)")
@@ -68,6 +53,9 @@ def list_cmd(fmt: FormatOpt = Format.human, workspace_dir: WorkspaceOpt = None) 
     typer.echo(f"{'name':<{width}}  {'source':<6}  {'questions':>9}  {'dropped':>7}  "
                f"{'kind':<13}  created")
     for r in rows:
+        if r.get("error"):
+            typer.echo(f"{r['name']:<{width}}  unreadable: {r['error']}")
+            continue
         kind = "+".join(k for k, f in (("human", r["has_human_share"]),
                                         ("correct", r["has_correct"])) if f) or "-"
         typer.echo(f"{r['name']:<{width}}  {r['source']:<6}  {r['n_questions']:>9}  "
@@ -83,8 +71,7 @@ def _fmt_counts(d: dict[str, int]) -> str:
 def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
          fmt: FormatOpt = Format.human, workspace_dir: WorkspaceOpt = None) -> None:
     """What a dataset holds: counts, drops by reason, options histogram, subjects, settings."""
-    ds = load_dataset(existing_workspace(workspace_dir), name)
-    s = _summary(ds)
+    s = lab_datasets.describe(lab_datasets.load(existing_workspace(workspace_dir), name))
     if fmt is not Format.human:
         print_json(s)
         return
@@ -131,41 +118,26 @@ def sample_line(sample: dict[str, int] | None, asked: int | None) -> str:
     return line
 
 
-def questions_table(ds: Dataset) -> pd.DataFrame:
-    q = ds.questions
-    return pd.DataFrame({
-        "question_id": q["question_id"],
-        "text": q["text"],
-        "choices": [json.dumps(list(c), ensure_ascii=False) for c in q["choices"]],
-        "human_share": ["" if h is None else json.dumps([float(x) for x in h])  # every bit
-                        for h in q["human_share"]],
-        "correct": [letter(c) for c in q["correct"]],
-        "subject": q["subject"].fillna(""),
-        "n_choices": q["n_choices"],
-    })
-
-
 @app.command("questions")
 def questions(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
               fmt: FormatOpt = Format.csv, workspace_dir: WorkspaceOpt = None) -> None:
     """Every question (csv: lists as JSON, correct as a letter or empty)."""
-    ds = load_dataset(existing_workspace(workspace_dir), name)
+    ds = lab_datasets.load(existing_workspace(workspace_dir), name)
     if fmt is Format.json:
         q = ds.questions
         print_json([{"question_id": r.question_id, "text": r.text, "choices": list(r.choices),
                      "human_share": None if r.human_share is None else list(r.human_share),
-                     "correct": letter(r.correct) or None, "subject": r.subject,
+                     "correct": lab_datasets.letter(r.correct) or None, "subject": r.subject,
                      "n_choices": int(r.n_choices)} for r in q.itertuples(index=False)])
         return
-    print_csv(questions_table(ds))
+    print_csv(lab_datasets.questions_table(ds))
 
 
 @app.command("dropped")
 def dropped(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=False)],
             fmt: FormatOpt = Format.csv, workspace_dir: WorkspaceOpt = None) -> None:
     """Every dropped question with its reason (question_id, reason, detail, text)."""
-    ds = load_dataset(existing_workspace(workspace_dir), name)
-    d = ds.dropped
+    d = lab_datasets.load(existing_workspace(workspace_dir), name).dropped
     if fmt is Format.json:
         print_json(d.to_dict("records"))
     elif fmt is Format.human:
@@ -197,21 +169,18 @@ def derive(
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
     """Make a NEW dataset from NAME without some questions (datasets are never edited)."""
-    from datasets_io.curate import derive_dataset, read_id_file
-    from engine import runs as runs_mod
-
     ids = list(exclude or [])
     if exclude_file is not None:
-        ids += read_id_file(exclude_file)
-    include = read_id_file(include_file) if include_file is not None else None
+        ids += lab_datasets.read_id_file(exclude_file)
+    include = lab_datasets.read_id_file(include_file) if include_file is not None else None
     if not ids and include is None:
         raise BadInput("nothing to exclude", fix="pass --exclude ID (repeatable) or --exclude-file F")
-    ws = existing_workspace(workspace_dir)
-    stale = runs_mod.runs_to_replace(ws, new_name, with_runs) \
-        if force and (ws.datasets / new_name).exists() else []
-    child = derive_dataset(ws, name, new_name, exclude_ids=ids, include_ids=include, note=note,
-                           force=force)
-    runs_mod.delete_runs(ws, stale)
+    child, stale = lab_datasets.derive(existing_workspace(workspace_dir), name, new_name,
+                                       exclude=ids, include=include, note=note, force=force,
+                                       with_runs=with_runs)
+    if stale:
+        info(f"deleted the {len(stale)} run(s) of the dataset it replaced: "
+             f"{', '.join(r.run_id for r in stale)}")
     cur = child.report["curation"]
     info(f"wrote dataset {new_name!r}: {len(child.questions)} questions "
          f"({cur['n_removed']} left out of {name!r}) to {child.path}")
@@ -223,17 +192,15 @@ def delete(name: Annotated[str, typer.Argument(help="Dataset name.", show_defaul
                                                    help="Delete its runs too.")] = False,
            yes: YesOpt = False, workspace_dir: WorkspaceOpt = None) -> None:
     """Delete a dataset (refused while it has runs, unless --with-runs; exports are kept)."""
-    from engine import runs as runs_mod
-
     ws = existing_workspace(workspace_dir)
-    dataset_path(ws, name)  # a clear error for an unknown name, before anything else
-    runs = runs_mod.dataset_runs(ws, name)
+    lab_datasets.dataset_path(ws, name)  # a clear error for an unknown name, before anything else
+    runs = lab_datasets.runs_of(ws, name)
     ids = ", ".join(r.run_id for r in runs[:5]) + (" ..." if len(runs) > 5 else "")
     if runs and not with_runs:
         raise BadInput(f"dataset {name!r} has {len(runs)} run(s): {ids}",
                        fix="delete them first (`alignuq runs delete RUN`), or pass --with-runs")
     also = f" and its {len(runs)} run(s) ({ids})" if runs else ""
-    if not any(r.status == runs_mod.RUNNING for r in runs):  # else the refusal comes first
+    if not any(r.status == "running" for r in runs):  # else the refusal comes first
         confirm(f"delete dataset {name!r}{also}?", yes)
-    runs_mod.delete_dataset_and_runs(ws, name, runs)
+    lab_datasets.delete(ws, name, runs)
     typer.echo(f"deleted dataset {name}" + (f" and {len(runs)} run(s)" if runs else ""))

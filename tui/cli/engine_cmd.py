@@ -20,9 +20,11 @@ def serve(
         from common.errors import BadInput
 
         raise BadInput("only the stdio transport exists", fix="run `alignuq engine serve --stdio`")
-    from engine.server import serve_stdio
+    import os
+    import sys
 
-    raise typer.Exit(serve_stdio())
+    # become the engine: the front end hands the process over, it does not host the engine
+    os.execv(sys.executable, [sys.executable, "-m", "engine.server", "--stdio"])
 
 
 @app.callback()

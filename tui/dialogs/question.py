@@ -39,13 +39,14 @@ class QuestionDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._draw({})
-        from tui.workers import label_probs
+        from engine.lab.runs import answers_to
+        from tui.workers import workspace
 
-        qid = str(self.row["question_id"])
+        qid, dataset = str(self.row["question_id"]), self.dataset
         root = self.app.settings.workspace
 
         def work() -> None:
-            self.post_message(ModelProbs(qid, label_probs(root, self.dataset, qid)))
+            self.post_message(ModelProbs(qid, answers_to(workspace(root), dataset, qid)))
 
         self.run_worker(work, thread=True, exit_on_error=False, name="question runs")
 

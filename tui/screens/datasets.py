@@ -83,12 +83,13 @@ The workspace's datasets (left) and the questions of the selected one (right).
 
     # ------------------------------------------------------------------ loading
     def reload(self, select: str | None = None) -> None:
-        from tui.workers import dataset_summaries
+        from engine.lab.datasets import summaries
+        from tui.workers import workspace
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            self.post_message(DatasetsListed(dataset_summaries(root)))
+            self.post_message(DatasetsListed(summaries(workspace(root))))
 
         self._select_after = select
         self.run_worker(work, thread=True, group="datasets", exclusive=True,
@@ -123,7 +124,8 @@ The workspace's datasets (left) and the questions of the selected one (right).
             self.open_dataset(event.option.id)
 
     def open_dataset(self, name: str, excluded: set[str] | None = None) -> None:
-        from tui.workers import load_questions
+        from engine.lab.datasets import questions_for_browsing
+        from tui.workers import workspace
 
         self.current = name
         self.excluded = set(excluded or ())
@@ -131,7 +133,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         root = self.app.settings.workspace
 
         def work() -> None:
-            frame, summary = load_questions(root, name)
+            frame, summary = questions_for_browsing(workspace(root), name)
             self.post_message(DatasetLoaded(name, frame, summary))
 
         self.run_worker(work, thread=True, group="questions", exclusive=True,
@@ -153,10 +155,9 @@ The workspace's datasets (left) and the questions of the selected one (right).
         if s.get("sample"):
             lines.append(f"sample  {s['sample']['n']} of {s['sample']['of']}, "
                          f"seed {s['sample']['seed']}")
-        parent = s.get("parent") or {}
-        if parent.get("name"):
+        if s.get("parent"):
             n_ex = len((s.get("curation") or {}).get("excluded_ids") or [])
-            lines.append(f"[cyan]version of {parent['name']}[/cyan]")
+            lines.append(f"[cyan]version of {s['parent']}[/cyan]")
             lines.append(f"[cyan]{n_ex} excluded · p: parent[/cyan]")
         flags = []
         if s.get("has_human_share"):
@@ -179,7 +180,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
 
     # ------------------------------------------------------------------ table
     def refresh_table(self) -> None:
-        from tui.workers import filter_questions
+        from engine.lab.datasets import filter_questions
 
         if self.frame is None:
             return
@@ -304,13 +305,17 @@ The workspace's datasets (left) and the questions of the selected one (right).
                                      "Name of the new dataset:", value=suggested), named)
 
     def _derive(self, source: str, name: str, excluded: list[str]) -> None:
-        from tui.workers import derive_version
+        from engine.lab.datasets import derive, describe
+        from tui.workers import workspace
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            path, summary = derive_version(root, source, name, excluded)
-            self.post_message(DatasetWritten(name, str(path), summary))
+            # re-including is deciding again: a version is always made from its parent with
+            # the exclusions the user now wants
+            ds, _ = derive(workspace(root), source, name, exclude=excluded,
+                           note="curated in the console")
+            self.post_message(DatasetWritten(name, str(ds.path), describe(ds)))
 
         self.run_worker(work, thread=True, group="derive", exit_on_error=False,
                         name="new dataset version")
@@ -322,14 +327,15 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.reload(select=message.name)
 
     def action_delete_dataset(self) -> None:
-        from tui.workers import runs_of_dataset
+        from engine.lab.datasets import runs_of
+        from tui.workers import workspace
 
         name, root = self.current, self.app.settings.workspace
         if not name:
             return
 
         def work() -> None:
-            runs = runs_of_dataset(root, name)
+            runs = runs_of(workspace(root), name)
             self.app.call_from_thread(self._confirm_delete, name, runs)
 
         self.run_worker(work, thread=True, group="delete", exclusive=True, exit_on_error=False,
@@ -354,12 +360,13 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.app.push_screen(Confirm("Delete dataset", text), answered)
 
     def _delete(self, name: str, runs: list[Any]) -> None:
-        from tui.workers import delete_dataset
+        from engine.lab.datasets import delete
+        from tui.workers import workspace
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            delete_dataset(root, name, runs)
+            delete(workspace(root), name, runs)
             self.post_message(DatasetDeleted(name, len(runs)))
 
         self.run_worker(work, thread=True, group="delete", exit_on_error=False,
@@ -377,7 +384,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
     def action_open_parent(self) -> None:
         """Open this version's parent with the version's exclusions marked (to re-include)."""
         s = self.summaries.get(self.current or "", {})
-        parent = (s.get("parent") or {}).get("name")
+        parent = s.get("parent")
         if not parent:
             self.notify("This dataset is an import, not a curated version.", severity="warning")
             return

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Select, SelectionList, Static
 
-from engine.measure_names import VARIANTS, measure_names
+from engine.lab.models import VARIANTS, measure_names
 from tui.messages import EngineHello, ModelsFound
 from tui.screens.base import SectionScreen
 from tui.settings import parse_prefix
@@ -84,12 +84,12 @@ Models found where the engine runs (left) and the settings every new run uses (r
             self.run_worker(remote(), group="models", exclusive=True, exit_on_error=False,
                             name="list models (engine)")
         else:
-            from tui.workers import discover_in_subprocess
+            from engine.lab.models import discover_in_child
 
             root, dirs = settings.workspace, self.extra_dirs
 
             async def local() -> None:
-                self.post_message(ModelsFound(await discover_in_subprocess(root, dirs), "local"))
+                self.post_message(ModelsFound(await discover_in_child(root, dirs), "local"))
 
             self.run_worker(local(), group="models", exclusive=True, exit_on_error=False,
                             name="list models")
@@ -97,13 +97,13 @@ Models found where the engine runs (left) and the settings every new run uses (r
     def on_models_found(self, message: ModelsFound) -> None:
         import pandas as pd
 
-        from tui.workers import human_count, human_size
+        from tui.formatting import human_params, human_size
 
         self.models = message.models
         self.app.models_found = message.models
         rows = [{"name": m.get("name"), "short": _clip(str(m.get("name")), 26), "source": m.get("source"),
                  "architecture": m.get("architecture") or "",
-                 "params": human_count(m.get("n_params")),
+                 "params": human_params(m.get("n_params")),
                  "size": human_size(m.get("size_bytes")), "path": m.get("path"),
                  "n_params": m.get("n_params"), "size_bytes": m.get("size_bytes")}
                 for m in message.models]
