@@ -44,8 +44,19 @@ from typing import Any
 
 from common.errors import BadInput
 from datasets_io.atomic import write_text_atomic
+from engine.events import (
+    ErrorEvent,
+    FinishedEvent,
+    LogEvent,
+    RunEvent,
+    TerminalEvent,
+    append_event,
+    encode_event,
+    events_path,
+    terminal_events,
+)
 from engine.run_spec import RunSpec
-from engine.store import RESULTS_DIR, append_event, events_path
+from engine.store import RESULTS_DIR
 
 SLURM_FILE = "slurm.json"
 SUBMITIT_DIR = "slurm"            # run_dir/slurm: submitit's pickles, sbatch scripts and logs
@@ -167,13 +178,13 @@ def run_shard(spec_dict: dict[str, Any], cancel: threading.Event | None = None) 
     return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
 
 
-def _shard_event_sink(spec: RunSpec) -> Callable[[dict[str, Any]], None]:
-    """The runner writes its events file itself; the shard adds nothing (stdout goes to the log)."""
+def _shard_event_sink(spec: RunSpec) -> Callable[[RunEvent], None]:
+    """The runner writes its events file itself; the shard copies its log lines and its error
+    to stderr, which is the task's log."""
 
-    def sink(event: Any) -> None:
-        data = event.to_event() if hasattr(event, "to_event") else event
-        if isinstance(data, dict) and data.get("type") in ("log", "error"):
-            print(json.dumps(data, default=str), file=sys.stderr, flush=True)
+    def sink(event: RunEvent) -> None:
+        if isinstance(event, (LogEvent, ErrorEvent)):
+            print(encode_event(event), end="", file=sys.stderr, flush=True)
 
     return sink
 
@@ -369,8 +380,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
                               "n_total": len(all_ids)}
     if not chunks:
         run_dir.mkdir(parents=True, exist_ok=True)
-        append_event(run_dir, {"type": "log", "level": "info",
-                               "message": "nothing to submit: every question is done"})
+        append_event(run_dir, LogEvent("info", "nothing to submit: every question is done"))
         return result
 
     folder = _private_folder(run_dir / SUBMITIT_DIR)
@@ -392,9 +402,8 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     data["n_total"] = len(all_ids)
     data["submissions"].append(submission)
     _write_slurm_file(run_dir, data)
-    append_event(run_dir, {"type": "log", "level": "info",
-                           "message": f"submitted Slurm job array {array_id}: {len(shards)} "
-                                      f"shard(s), {len(remaining)} question(s)"})
+    append_event(run_dir, LogEvent("info", f"submitted Slurm job array {array_id}: "
+                                           f"{len(shards)} shard(s), {len(remaining)} question(s)"))
     result.update(job_ids=job_ids, array_job_id=array_id,
                   shards=[{k: v for k, v in s.items() if k != "question_ids"} for s in shards])
     return result
@@ -511,14 +520,14 @@ def query_sacct(array_ids: Sequence[str]) -> tuple[dict[str, dict[str, str]], st
     return out, None
 
 
-def _shard_outcome(event: dict[str, Any] | None, log: Path) -> tuple[str, str] | None:
+def _shard_outcome(event: TerminalEvent | None, log: Path) -> tuple[str, str] | None:
     """How a shard's process ended: ("finished", "") or ("error", what), from ``event``, the last
     terminal event in its events file, else from a Python traceback in its log (a crash before
     the runner started); None if neither says."""
-    if event is not None:
-        if event.get("type") == "finished":
-            return "finished", ""
-        return "error", f"{event.get('code')}: {event.get('message')}"
+    if isinstance(event, FinishedEvent):
+        return "finished", ""
+    if isinstance(event, ErrorEvent):
+        return "error", f"{event.code}: {event.message}"
     crash = _traceback_line(_log_tail(log))
     return ("error", crash) if crash else None
 
@@ -644,8 +653,6 @@ def shard_states(run_dir: Path) -> list[dict]:
     unknown (Slurm did not answer within its time limit). Never blocks longer than about
     2 x SLURM_CMD_TIMEOUT_S.
     """
-    from engine.runs import terminal_by_writer
-
     run_dir = Path(run_dir)
     data = read_slurm_file(run_dir)
     if not data["submissions"]:
@@ -658,7 +665,7 @@ def shard_states(run_dir: Path) -> list[dict]:
     acct: dict[str, dict[str, str]] = {}
     if missing or known:
         acct, _ = query_sacct(array_ids)
-    terminal = terminal_by_writer(run_dir)
+    terminal = terminal_events(run_dir)
     now = time.time()
     states: list[dict] = []
     array_id = sub["array_job_id"]
@@ -761,6 +768,5 @@ def cancel_run(run_dir: Path) -> list[str]:
         if rc != 0 and "already completing or completed" not in stderr:
             raise BadInput(f"scancel failed: {(stderr.strip().splitlines() or ['?'])[-1]}",
                            where=run_dir, fix="cancel the jobs with scancel " + " ".join(active))
-        append_event(run_dir, {"type": "log", "level": "warning",
-                               "message": f"cancelled Slurm jobs {', '.join(active)}"})
+        append_event(run_dir, LogEvent("warning", f"cancelled Slurm jobs {', '.join(active)}"))
     return active

@@ -3,7 +3,7 @@
 Run folder layout (``workspace/runs/RUN_ID/``)::
 
     manifest.json        model identity, template, spellings, measures, variant, seed, versions
-    events.jsonl         the protocol's progress/log events, appended as they happen
+    events.jsonl         the run's events, appended as they happen (``engine/events.py``)
     results/main.sqlite  one store per writer (a Slurm shard writes ``shard-0003.sqlite``)
 
 Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
@@ -32,7 +32,6 @@ from common.errors import BadInput, write_failure
 from datasets_io.atomic import write_text_atomic
 
 MANIFEST_FILE = "manifest.json"
-EVENTS_FILE = "events.jsonl"
 RESULTS_DIR = "results"
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "fuse.sshfs",
               "9p", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs", "panfs", "afs", "wekafs"}
@@ -313,20 +312,3 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise BadInput(f"manifest.json is not valid JSON ({err.msg})", where=path, line=err.lineno,
                        fix="restore it from a backup or start the run again") from None
-
-
-def events_path(run_dir: Path, writer: str = "main") -> Path:
-    """``events.jsonl`` for the main writer, ``events-<writer>.jsonl`` for a shard."""
-    name = EVENTS_FILE if writer == "main" else f"events-{writer}.jsonl"
-    return Path(run_dir) / name
-
-
-def event_files(run_dir: Path) -> list[Path]:
-    return sorted(Path(run_dir).glob("events*.jsonl"))
-
-
-def append_event(run_dir: Path, event: dict[str, Any], writer: str = "main") -> None:
-    """Append one event line; a single write() call keeps concurrent appenders' lines whole."""
-    line = json.dumps({"time": time.time(), "writer": writer, **event}, default=str) + "\n"
-    with open(events_path(run_dir, writer), "a", encoding="utf-8") as f:
-        f.write(line)

@@ -164,38 +164,34 @@ def label_probs(root: Path, dataset: str, question_id: str) -> dict[str, list[fl
 
 def tail_run(run_dir: Path, on_progress: Any, on_log: Any, stop: Any,
              poll_s: float = 0.5) -> str:
-    """Follow a run through its ``events*.jsonl`` files (``engine.runs.tail_events``) until it
+    """Follow a run through its ``events*.jsonl`` files (``engine.events.EventTail``) until it
     ends or ``stop()`` is true. Returns done, cancelled, failed, incomplete or detached."""
     import time
 
-    from engine.runs import RUNNING, run_status, tail_events
-    from tui.messages import ProgressInfo
+    from common.errors import CANCELLED
+    from engine.events import ErrorEvent, EventTail, FinishedEvent, LogEvent, ProgressEvent
+    from engine.runs import RUNNING, run_status
 
-    offsets: dict[str, int] = {}
+    tail = EventTail(run_dir)
     last_check = 0.0
     while not stop():
-        events, offsets = tail_events(run_dir, offsets)
+        events = tail.read()
         lines: list[str] = []
         last_progress = None
         ended = None
         for ev in events:
-            kind = ev.get("type")
-            if kind == "progress":
-                last_progress = ev
-            elif kind == "log":
-                lines.append(f"[{ev.get('level', 'info')}] {ev.get('message', '')}")
-            elif kind == "finished":
-                lines.append(f"finished: {ev.get('n_done')}/{ev.get('n_total')} questions")
+            if isinstance(ev, ProgressEvent):
+                last_progress = ev.progress
+            elif isinstance(ev, LogEvent):
+                lines.append(f"[{ev.level}] {ev.message}")
+            elif isinstance(ev, FinishedEvent):
+                lines.append(f"finished: {ev.summary.n_done}/{ev.summary.n_total} questions")
                 ended = "done"
-            elif kind == "error":
-                lines.append(f"[error] {ev.get('code')}: {ev.get('message')}")
-                ended = "cancelled" if ev.get("code") == "CANCELLED" else "failed"
+            elif isinstance(ev, ErrorEvent):
+                lines.append(f"[error] {ev.code}: {ev.message}")
+                ended = "cancelled" if ev.code == CANCELLED else "failed"
         if last_progress is not None:
-            on_progress(ProgressInfo(int(last_progress.get("done") or 0),
-                                     int(last_progress.get("total") or 0),
-                                     float(last_progress.get("rate") or 0.0),
-                                     last_progress.get("eta_s"),
-                                     str(last_progress.get("phase") or "running")))
+            on_progress(last_progress)
         if lines:
             on_log(lines)
         if ended and run_status(run_dir).status != RUNNING:

@@ -23,7 +23,7 @@ from common.errors import (
     BadInput,
 )
 from engine.client import SyncEngineClient
-from engine.protocol import CANCEL_ACK
+from engine.protocol import CANCEL_ACK, ProgressNote
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from engine.slurm import SlurmOptions
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
@@ -172,7 +172,7 @@ class _ProgressView:
                                  TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn(),
                                  console=self.console, disable=not self.live)
         self.task = self.progress.add_task("starting engine", total=None, rate="", eta="-")
-        self.last: Any = None
+        self.last: Any = None          # the latest engine.events.Progress
         self.cancel_asked = False
         self._last_line = 0.0
         self._phase = ""
@@ -191,21 +191,21 @@ class _ProgressView:
         self.log(f"engine ready on {where}; torch {hello.torch}, transformers {hello.transformers}")
         self.progress.update(self.task, description="loading model")
 
-    def on_progress(self, note: Any) -> None:
-        self.last = note
-        desc = {"loading": "loading model", "running": "running", "done": "done"}.get(note.phase, note.phase)
-        rate = f"{note.rate:.2f} q/s" if note.rate else ""
-        eta = _fmt_eta(note.eta_s)
-        total = note.total if (note.total or note.phase != "loading") else None
-        self.progress.update(self.task, description=desc, completed=note.done, total=total,
+    def on_progress(self, note: ProgressNote) -> None:
+        p = self.last = note.progress
+        desc = {"loading": "loading model", "running": "running", "done": "done"}.get(p.phase, p.phase)
+        rate = f"{p.rate:.2f} q/s" if p.rate else ""
+        eta = _fmt_eta(p.eta_s)
+        total = p.total if (p.total or p.phase != "loading") else None
+        self.progress.update(self.task, description=desc, completed=p.done, total=total,
                              rate=rate, eta=eta)
         now = time.monotonic()
-        if not self.live and (note.phase != self._phase or now - self._last_line >= 10):
+        if not self.live and (p.phase != self._phase or now - self._last_line >= 10):
             self._last_line = now
-            if note.phase != "loading":
-                self.console.print(f"{desc}: {note.done}/{note.total} questions, {rate or '- q/s'}, "
+            if p.phase != "loading":
+                self.console.print(f"{desc}: {p.done}/{p.total} questions, {rate or '- q/s'}, "
                                    f"ETA {eta}", highlight=False, soft_wrap=True)
-        self._phase = note.phase
+        self._phase = p.phase
 
     def on_log(self, note: Any) -> None:
         if self.cancel_asked and note.message == CANCEL_ACK:

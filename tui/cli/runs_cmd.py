@@ -12,6 +12,16 @@ import typer
 
 from common.errors import EXIT_FAILURE
 from engine import runs as runs_mod
+from engine.events import (
+    MAIN_WRITER,
+    ErrorEvent,
+    EventTail,
+    LogEvent,
+    ProgressEvent,
+    RunEvent,
+    event_to_dict,
+    last_events,
+)
 from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
 
 app = typer.Typer(no_args_is_help=True,
@@ -83,11 +93,12 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
     manifest = runs_mod.read_manifest_or_empty(run_dir)
     st = runs_mod.run_status(run_dir, manifest=manifest)
     shards = _shards(run_dir) if st.slurm else None
-    last = runs_mod.last_events(run_dir, events)
+    last = last_events(run_dir, events)
     if fmt is ListFormat.json:
         print_json({"run_id": manifest.get("run_id", run_dir.name), "run_dir": str(run_dir),
                     "status": st.status, "reason": st.reason, "n_done": st.n_done,
-                    "n_total": st.n_total, "manifest": manifest, "shards": shards, "events": last})
+                    "n_total": st.n_total, "manifest": manifest, "shards": shards,
+                    "events": [event_to_dict(e) for e in last]})
         return
     model = manifest.get("model") or {}
     lines = [
@@ -173,28 +184,22 @@ def _shards(run_dir: Path) -> list[dict[str, Any]] | None:
         return None
 
 
-def format_event(event: dict[str, Any]) -> str:
+def format_event(event: RunEvent) -> str:
     """One line for an event of events*.jsonl."""
-    when = event.get("time")
-    stamp = time.strftime("%H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else "--:--:--"
-    writer = event.get("writer", "main")
-    who = "" if writer == "main" else f"[{writer}] "
-    kind = event.get("type")
-    if kind == "progress":
-        eta = event.get("eta_s")
-        eta_s = "" if eta is None else f", ETA {eta:.0f} s"
-        body = (f"progress {event.get('phase')}: {event.get('done')}/{event.get('total')}, "
-                f"{(event.get('rate') or 0):.2f} q/s{eta_s}")
-    elif kind == "log":
-        body = f"{event.get('level', 'info')}: {event.get('message')}"
-    elif kind == "error":
-        body = f"error {event.get('code')}: {event.get('message')}"
-    elif kind == "finished":
-        body = (f"finished: {event.get('n_done')}/{event.get('n_total')} ({event.get('n_new')} new) "
-                f"in {(event.get('wall_s') or 0):.1f} s on {event.get('device')}")
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) if event.time else "--:--:--"
+    who = "" if event.writer == MAIN_WRITER else f"[{event.writer}] "
+    if isinstance(event, ProgressEvent):
+        p = event.progress
+        eta = "" if p.eta_s is None else f", ETA {p.eta_s:.0f} s"
+        body = f"progress {p.phase}: {p.done}/{p.total}, {p.rate:.2f} q/s{eta}"
+    elif isinstance(event, LogEvent):
+        body = f"{event.level}: {event.message}"
+    elif isinstance(event, ErrorEvent):
+        body = f"error {event.code}: {event.message}"
     else:
-        body = f"{kind}: " + ", ".join(f"{k}={v}" for k, v in event.items()
-                                       if k not in ("type", "time", "writer"))
+        s = event.summary
+        body = (f"finished: {s.n_done}/{s.n_total} ({s.n_new} new) in {s.wall_s:.1f} s "
+                f"on {s.device}")
     return f"{stamp} {who}{body}"
 
 
@@ -210,8 +215,8 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
 
     console = Console(stderr=True)
     manifest = runs_mod.read_manifest_or_empty(run_dir)
-    offsets: dict[str, int] = {}
-    latest: dict[str, dict[str, Any]] = {}
+    tail = EventTail(run_dir)
+    latest: dict[str, ProgressEvent] = {}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                         disable=not console.is_terminal)
@@ -219,22 +224,22 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
     code = 0
     st = runs_mod.run_status(run_dir, manifest=manifest)
     if st.status != runs_mod.RUNNING:  # nothing to attach to: show the history only
-        _, offsets = runs_mod.tail_events(run_dir, {})
+        tail.read()
     try:
         with progress:
             last_status = 0.0
             while True:
-                new, offsets = runs_mod.tail_events(run_dir, offsets)
+                new = tail.read()
                 for event in new:
-                    if event.get("type") == "progress":
-                        latest[str(event.get("writer", "main"))] = event
+                    if isinstance(event, ProgressEvent):
+                        latest[event.writer] = event
                     else:
                         progress.console.print(format_event(event), highlight=False, markup=False,
                                                soft_wrap=True)
                 if latest:
-                    done = sum(int(e.get("done") or 0) for e in latest.values())
-                    rate = sum(float(e.get("rate") or 0) for e in latest.values())
-                    total = manifest.get("n_total") or sum(int(e.get("total") or 0) for e in latest.values())
+                    done = sum(e.progress.done for e in latest.values())
+                    rate = sum(e.progress.rate for e in latest.values())
+                    total = manifest.get("n_total") or sum(e.progress.total for e in latest.values())
                     progress.update(task, completed=done, total=total or None,
                                     rate=f"{rate:.2f} q/s" if rate else "")
                 now = time.monotonic()

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Log
 
-from tui.messages import ProgressInfo, RunFinished, RunLog, RunProgress, RunStarted, WorkerFailed
+from tui.messages import RunFinished, RunLog, RunProgress, RunStarted, WorkerFailed
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
 from tui.widgets.job_status import JobStatus
@@ -329,13 +329,12 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 await _shutdown(client)
 
     def _on_note(self, job: Job, note: Any) -> None:
-        if note.run_id and not job.run_id:
-            job.run_id = note.run_id
-            run_dir = str(Path(self.app.settings.workspace) / "runs" / note.run_id)
-            self.post_message(RunStarted(job.id, note.run_id, run_dir))
-        self.post_message(RunProgress(job.id, ProgressInfo(int(note.done), int(note.total),
-                                                           float(note.rate or 0.0), note.eta_s,
-                                                           note.phase)))
+        run_id = note.progress.run_id
+        if run_id and not job.run_id:
+            job.run_id = run_id
+            run_dir = str(Path(self.app.settings.workspace) / "runs" / run_id)
+            self.post_message(RunStarted(job.id, run_id, run_dir))
+        self.post_message(RunProgress(job.id, note.progress))
 
     def _on_log_note(self, job: Job, note: Any) -> None:
         self.post_message(RunLog(job.id, [f"[{note.level}] {note.message}"]))
