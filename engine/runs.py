@@ -14,11 +14,9 @@ Status of a run (``run_status``):
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import signal
-import socket
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,24 +33,12 @@ STATUSES = (RUNNING, DONE, INCOMPLETE, FAILED)
 
 
 @dataclass
-class LockHolder:
-    writer: str
-    pid: int | None
-    host: str | None
-    held: bool
-
-    @property
-    def local(self) -> bool:
-        return self.host is None or self.host == socket.gethostname()
-
-
-@dataclass
 class RunStatus:
     status: str
     reason: str = ""
     n_done: int = 0
     n_total: int | None = None
-    holders: list[LockHolder] = field(default_factory=list)
+    holders: list[store_mod.WriterLock] = field(default_factory=list)
     slurm: bool = False
 
 
@@ -116,74 +102,13 @@ def read_manifest_or_empty(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-# ---------------------------------------------------------------------- locks
-
-
-def _parse_holder(text: str) -> tuple[int | None, str | None]:
-    parts = text.split()
-    if len(parts) >= 4 and parts[0] == "pid" and parts[2] == "on":
-        try:
-            return int(parts[1]), parts[3]
-        except ValueError:
-            return None, parts[3]
-    return None, None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lock_held(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as err:
-        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def lock_holders(run_dir: Path) -> list[LockHolder]:
-    """Every writer's lock file, with whether a process holds it now."""
-    folder = Path(run_dir) / store_mod.RESULTS_DIR
-    out: list[LockHolder] = []
-    if not folder.is_dir():
-        return out
-    here = socket.gethostname()
-    for lock in sorted(folder.glob("*.sqlite.lock")):
-        writer = lock.name[: -len(".sqlite.lock")]
-        try:
-            text = lock.read_text(errors="replace").strip()
-        except OSError:
-            text = ""
-        pid, host = _parse_holder(text)
-        if pid is not None and host == here and not _pid_alive(pid):
-            held = False  # its writer is gone: no need to touch the lock
-        else:
-            held = _lock_held(lock)
-        out.append(LockHolder(writer=writer, pid=pid, host=host, held=held))
-    return out
-
-
 # ---------------------------------------------------------------------- status
 
 
 def _count_done(run_dir: Path) -> int:
     try:
         return store_mod.count_done(run_dir)
-    except BadInput:
+    except BadInput:  # a corrupt store: `runs show` and `export` name it
         return 0
 
 
@@ -214,13 +139,13 @@ def run_status(run_dir: Path, *, manifest: dict[str, Any] | None = None,
     is_slurm = is_slurm_run(run_dir)
     n_done = _count_done(run_dir)
     n_total = manifest.get("n_total")
-    holders = lock_holders(run_dir)
+    holders = store_mod.writer_locks(run_dir)
     base = RunStatus(status=INCOMPLETE, n_done=n_done, n_total=n_total, holders=holders,
                      slurm=is_slurm)
     held = [h for h in holders if h.held]
     if held:
         base.status = RUNNING
-        base.reason = ", ".join(f"{h.writer}: pid {h.pid} on {h.host}" for h in held)
+        base.reason = ", ".join(f"{h.writer}: {h.holder}" for h in held)
         return base
     if manifest.get("source") == "import":
         base.status, base.n_total = DONE, n_total if n_total is not None else n_done
@@ -273,18 +198,28 @@ def cancel_local(run_dir: Path) -> dict[str, Any]:
     Returns ``{"signalled": [pid...], "elsewhere": ["pid N on HOST"...]}``.
     """
     signalled, elsewhere = [], []
-    for holder in lock_holders(run_dir):
-        if not holder.held:
+    for lock in store_mod.writer_locks(run_dir):
+        if not lock.held:
             continue
-        if holder.pid is None or not holder.local:
-            elsewhere.append(f"pid {holder.pid} on {holder.host}")
+        if lock.pid is None or not lock.local:
+            elsewhere.append(lock.holder)
             continue
         try:
-            os.kill(holder.pid, signal.SIGTERM)
-            signalled.append(holder.pid)
+            os.kill(lock.pid, signal.SIGTERM)
+            signalled.append(lock.pid)
         except ProcessLookupError:
             continue
     return {"signalled": signalled, "elsewhere": elsewhere}
+
+
+def wait_unwritten(run_dir: Path, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for every writer of the run to let go; True if they did."""
+    deadline = time.monotonic() + timeout_s
+    while any(lock.held for lock in store_mod.writer_locks(run_dir)):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 # ---------------------------------------------------------------------- delete

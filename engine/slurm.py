@@ -32,7 +32,6 @@ import re
 import shlex
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -56,7 +55,7 @@ from engine.events import (
     terminal_events,
 )
 from engine.run_spec import RunSpec
-from engine.store import RESULTS_DIR
+from engine.store import RESULTS_DIR, count_done, done_ids, stored_ids, writer_locks
 
 SLURM_FILE = "slurm.json"
 SUBMITIT_DIR = "slurm"            # run_dir/slurm: submitit's pickles, sbatch scripts and logs
@@ -212,53 +211,9 @@ def _plan(spec: RunSpec) -> tuple[str, Path, list[str]]:
     return plan.run_id, Path(plan.run_dir), [str(q) for q in plan.target_ids]
 
 
-def _done_ids(run_dir: Path) -> set[str]:
-    from engine.store import store_files
-
-    done: set[str] = set()
-    for path in store_files(run_dir):
-        done |= _store_ids(path)
-    return done
-
-
-def _store_ids(path: Path) -> set[str]:
-    from engine.store import corrupt_store_error
-
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return {r[0] for r in conn.execute("SELECT question_id FROM results")}
-        finally:
-            conn.close()
-    except sqlite3.OperationalError as err:
-        if "no such table" in str(err):
-            return set()
-        raise corrupt_store_error(path, err) from None
-    except sqlite3.DatabaseError as err:
-        raise corrupt_store_error(path, err) from None
-
-
 def _busy_writers(run_dir: Path) -> list[str]:
     """Stores of the run whose writer lock is held now (a local engine or a running shard)."""
-    import fcntl
-
-    busy = []
-    for lock in sorted((Path(run_dir) / RESULTS_DIR).glob("*.sqlite.lock")):
-        try:
-            fd = os.open(lock, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            busy.append(f"{lock.name[:-len('.sqlite.lock')]}: {holder}")
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return busy
+    return [f"{lock.writer}: {lock.holder}" for lock in writer_locks(run_dir) if lock.held]
 
 
 def read_slurm_file(run_dir: Path) -> dict[str, Any]:
@@ -368,7 +323,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     run_dir = Path(run_dir)
     previous = read_slurm_file(run_dir) if is_slurm_run(run_dir) else None
     _refuse_if_busy(run_id, run_dir, previous is not None)
-    done = _done_ids(run_dir)
+    done = done_ids(run_dir)
     remaining = [q for q in all_ids if q not in done]
     first = 0
     if previous:
@@ -546,21 +501,12 @@ def _traceback_line(lines: list[str]) -> str:
     return line
 
 
-def _count_rows(path: Path) -> tuple[int, str | None]:
-    if not path.exists():
-        return 0, None
+def _stored_count(path: Path) -> tuple[int, str | None]:
+    """Questions in a shard's store, and why it cannot be read (None when it can)."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            return int(conn.execute("SELECT count(*) FROM results").fetchone()[0]), None
-        finally:
-            conn.close()
-    except sqlite3.OperationalError as err:
-        if "no such table" in str(err):
-            return 0, None
-        return 0, f"store unreadable ({err}): {path}"
-    except sqlite3.DatabaseError as err:
-        return 0, f"store corrupt ({err}): {path}; move it aside and submit again"
+        return len(stored_ids(path)), None
+    except BadInput as err:
+        return 0, err.message
 
 
 def _last_event_time(run_dir: Path, writer: str) -> float | None:
@@ -679,7 +625,7 @@ def shard_states(run_dir: Path) -> list[dict]:
         # sacct has the exit code and the "CANCELLED by" detail: prefer it for finished jobs
         if jid in acct and (slurm is None or slurm["state"] not in _PENDING | _RUNNING):
             slurm = acct[jid]
-        n_done, store_err = _count_rows(run_dir / RESULTS_DIR / f"{shard['writer']}.sqlite")
+        n_done, store_err = _stored_count(run_dir / RESULTS_DIR / f"{shard['writer']}.sqlite")
         log = folder / f"{jid}_0_log.err"
         outcome = _shard_outcome(terminal.get(shard["writer"]), log) if slurm is None or \
             slurm["state"] not in _PENDING | _RUNNING else None
@@ -702,8 +648,6 @@ def run_state(run_dir: Path) -> dict[str, Any]:
     """The whole Slurm run in one word, for ``runs list/show/watch``: {"status": running | done |
     failed | cancelled | unknown, "reason", "n_done", "n_total", "shards"}. ``n_total`` is the
     run's (a shard's manifest only knows its own share)."""
-    from engine.store import count_done
-
     run_dir = Path(run_dir)
     data = read_slurm_file(run_dir)
     states = shard_states(run_dir)

@@ -166,9 +166,9 @@ def test_engine_exits_when_stdin_closes_even_mid_run(ws_root, tiny_llama_dir) ->
         rc = proc.close(timeout=60)
         assert rc == 0
         assert time.monotonic() - started < 30
-        from engine.runs import lock_holders
+        from engine.store import writer_locks
 
-        assert not any(h.held for h in lock_holders(run_dir))
+        assert not any(h.held for h in writer_locks(run_dir))
         assert store.count_done(run_dir) >= 1
         assert proc.bad == []
     finally:

@@ -118,9 +118,9 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         ("created", manifest.get("created")),
         ("updated", manifest.get("updated")),
     ]
-    for holder in st.holders:
-        if holder.held:
-            lines.append(("writer", f"{holder.writer}: pid {holder.pid} on {holder.host}"))
+    for lock in st.holders:
+        if lock.held:
+            lines.append(("writer", f"{lock.writer}: {lock.holder}"))
     for key, value in lines:
         if value not in (None, "", "None (None)"):
             typer.echo(f"{key:>10}  {value}")
@@ -290,9 +290,7 @@ def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
         typer.echo(f"run {run_dir.name}: asked engine pid(s) "
                    f"{', '.join(map(str, outcome['signalled']))} to stop (SIGTERM); rows computed "
                    "are kept")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(h.held for h in runs_mod.lock_holders(run_dir)):
-            time.sleep(0.2)
+        runs_mod.wait_unwritten(run_dir, 30)
     if outcome["elsewhere"]:
         typer.secho(f"run {run_dir.name} is written by {', '.join(outcome['elsewhere'])}: cancel "
                     "it there (or with `alignuq runs cancel` on that host)", err=True,
