@@ -17,11 +17,12 @@ subset of question ids and its own writer name (``shard-0003``), so its store is
   questions still missing into new shards (numbered after the old ones); it is refused while a job
   of the run is still pending or running.
 
-Only our own function and plain dicts (the RunSpec) are pickled by submitit; user files never are.
+Each task runs ``engine.slurm_task.ShardTask`` on its node. Only that task and plain dicts (the
+RunSpec) are pickled by submitit; user files never are.
 Nothing here ever unpickles: submitit's result pickles lie in a run folder that colleagues may be
 able to write to (a group workspace), and a planted one would run code as whoever reads it. A
 shard's outcome is read from its events file (JSON) and its log (text) instead.
-Torch-free at import (the shard imports the runner when it runs on the node).
+Torch-free, and never imports the runner: a submission plans the run with ``engine.plan``.
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -47,13 +46,12 @@ from engine.events import (
     ErrorEvent,
     FinishedEvent,
     LogEvent,
-    RunEvent,
     TerminalEvent,
     append_event,
-    encode_event,
     events_path,
     terminal_events,
 )
+from engine.plan import plan_run
 from engine.run_spec import RunSpec
 from engine.store import RESULTS_DIR, count_done, done_ids, stored_ids, writer_locks
 
@@ -134,61 +132,6 @@ def time_minutes(text: str | int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# the task each array element runs on its node
-
-
-try:  # the task must be a Checkpointable for submitit to requeue it; import-safe without it
-    from submitit.helpers import Checkpointable as _Checkpointable
-except ImportError:  # pragma: no cover - submitit is the `slurm` extra
-    class _Checkpointable:  # type: ignore[no-redef]
-        pass
-
-
-class ShardTask(_Checkpointable):
-    """Run one shard: the normal runner over the shard's question ids, into its own store.
-
-    On timeout (SIGUSR2 before the limit) or preemption submitit calls ``checkpoint`` (inherited
-    from Checkpointable) and requeues the task with the same spec: the rerun resumes from the
-    shard's store, which already holds the finished questions.
-    """
-
-    def __call__(self, spec_dict: dict[str, Any]) -> dict[str, Any]:
-        return run_shard(spec_dict)
-
-
-def run_shard(spec_dict: dict[str, Any], cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Run one shard in this process (what the array task does); returns the RunSummary dict."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    from engine.runner import execute_run  # the torch side, only on the node
-
-    spec = RunSpec.from_dict(spec_dict)
-    cancel = cancel or threading.Event()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: Any) -> None:  # scancel / preemption: stop at a batch edge
-        cancel.set()
-        if callable(previous):
-            previous(signum, frame)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_term)
-    summary = execute_run(spec, _shard_event_sink(spec), cancel)
-    return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
-
-
-def _shard_event_sink(spec: RunSpec) -> Callable[[RunEvent], None]:
-    """The runner writes its events file itself; the shard copies its log lines and its error
-    to stderr, which is the task's log."""
-
-    def sink(event: RunEvent) -> None:
-        if isinstance(event, (LogEvent, ErrorEvent)):
-            print(encode_event(event), end="", file=sys.stderr, flush=True)
-
-    return sink
-
-
-# ---------------------------------------------------------------------------------------------
 # submission
 
 
@@ -205,8 +148,6 @@ def _require_slurm() -> None:
 
 def _plan(spec: RunSpec) -> tuple[str, Path, list[str]]:
     """(run_id, run_dir, the run's question ids in dataset order, after ``limit``)."""
-    from engine.runner import plan_run
-
     plan = plan_run(spec)
     return plan.run_id, Path(plan.run_dir), [str(q) for q in plan.target_ids]
 
@@ -385,6 +326,8 @@ def _refuse_if_busy(run_id: str, run_dir: Path, submitted_before: bool) -> None:
 def _submit_array(folder: Path, options: SlurmOptions, specs: list[dict],
                   run_dir: Path) -> list[str]:
     """Submit one array task per shard spec; the job id of each task."""
+    from engine.slurm_task import ShardTask
+
     executor = make_executor(folder, options, len(specs))
     try:
         jobs = executor.map_array(ShardTask(), specs)
