@@ -110,7 +110,8 @@ class RunStarted(Message):
 
 
 class RunFinished(Message):
-    """A job ended: ``status`` is done, cancelled or failed (``error`` then says why)."""
+    """A job ended: ``status`` is done, cancelled or failed (``error`` then says why); a job
+    attached to a run ends as that run does (done, failed or incomplete) or ``detached``."""
 
     def __init__(self, job_id: str, status: str, summary: dict[str, Any] | None = None,
                  error: AlignuqError | None = None) -> None:

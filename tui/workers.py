@@ -162,52 +162,6 @@ def label_probs(root: Path, dataset: str, question_id: str) -> dict[str, list[fl
     return out
 
 
-def tail_run(run_dir: Path, on_progress: Any, on_log: Any, stop: Any,
-             poll_s: float = 0.5) -> str:
-    """Follow a run through its ``events*.jsonl`` files (``engine.events.EventTail``) until it
-    ends or ``stop()`` is true. Returns done, cancelled, failed, incomplete or detached."""
-    import time
-
-    from common.errors import CANCELLED
-    from engine.events import ErrorEvent, EventTail, FinishedEvent, LogEvent, ProgressEvent
-    from engine.runs import RUNNING, run_status
-
-    tail = EventTail(run_dir)
-    last_check = 0.0
-    while not stop():
-        events = tail.read()
-        lines: list[str] = []
-        last_progress = None
-        ended = None
-        for ev in events:
-            if isinstance(ev, ProgressEvent):
-                last_progress = ev.progress
-            elif isinstance(ev, LogEvent):
-                lines.append(f"[{ev.level}] {ev.message}")
-            elif isinstance(ev, FinishedEvent):
-                lines.append(f"finished: {ev.summary.n_done}/{ev.summary.n_total} questions")
-                ended = "done"
-            elif isinstance(ev, ErrorEvent):
-                lines.append(f"[error] {ev.code}: {ev.message}")
-                ended = "cancelled" if ev.code == CANCELLED else "failed"
-        if last_progress is not None:
-            on_progress(last_progress)
-        if lines:
-            on_log(lines)
-        if ended and run_status(run_dir).status != RUNNING:
-            return ended
-        now = time.monotonic()
-        if not events and now - last_check > 5.0:
-            last_check = now
-            status = run_status(run_dir)
-            if status.status != RUNNING:
-                on_log([f"the run is {status.status}" + (f" ({status.reason})"
-                                                         if status.reason else "")])
-                return "done" if status.status == "done" else status.status
-        time.sleep(poll_s)
-    return "detached"
-
-
 # ---------------------------------------------------------------- models and the engine
 
 def discover_local(root: Path, extra_dirs: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -12,17 +12,10 @@ import typer
 
 from common.errors import EXIT_FAILURE
 from engine import runs as runs_mod
-from engine.events import (
-    MAIN_WRITER,
-    ErrorEvent,
-    EventTail,
-    LogEvent,
-    ProgressEvent,
-    RunEvent,
-    event_to_dict,
-    last_events,
-)
+from engine.events import RunEvent, event_to_dict, last_events
+from engine.lab.follow import RunFollower, end_text, event_text
 from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
+from tui.cli.progress_view import ProgressView
 
 app = typer.Typer(no_args_is_help=True,
                   help="Runs of the workspace: list, show, watch, cancel, delete.")
@@ -185,88 +178,40 @@ def _shards(run_dir: Path) -> list[dict[str, Any]] | None:
 
 
 def format_event(event: RunEvent) -> str:
-    """One line for an event of events*.jsonl."""
+    """One line for an event of events*.jsonl: its time, then ``engine.lab.follow.event_text``."""
     stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) if event.time else "--:--:--"
-    who = "" if event.writer == MAIN_WRITER else f"[{event.writer}] "
-    if isinstance(event, ProgressEvent):
-        p = event.progress
-        eta = "" if p.eta_s is None else f", ETA {p.eta_s:.0f} s"
-        body = f"progress {p.phase}: {p.done}/{p.total}, {p.rate:.2f} q/s{eta}"
-    elif isinstance(event, LogEvent):
-        body = f"{event.level}: {event.message}"
-    elif isinstance(event, ErrorEvent):
-        body = f"error {event.code}: {event.message}"
-    else:
-        s = event.summary
-        body = (f"finished: {s.n_done}/{s.n_total} ({s.n_new} new) in {s.wall_s:.1f} s "
-                f"on {s.device}")
-    return f"{stamp} {who}{body}"
+    return f"{stamp} {event_text(event)}"
 
 
 @app.command("watch")
 def watch(run: RunArg, ws_path: WorkspaceOpt = None,
           interval: Annotated[float, typer.Option(min=0.05, help="Seconds between looks.")] = 0.5,
           ) -> None:
-    """Attach to a run (local or Slurm) by tailing its events until done or failed; Ctrl-C detaches."""
+    """Attach to a run (local or Slurm) by following its events until done or failed; Ctrl-C
+    detaches. A Slurm run's progress adds up its shards'."""
     ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    manifest = runs_mod.read_manifest_or_empty(run_dir)
-    tail = EventTail(run_dir)
-    latest: dict[str, ProgressEvent] = {}
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                        disable=not console.is_terminal)
-    task = progress.add_task(run_dir.name, total=manifest.get("n_total"), rate="")
-    code = 0
-    st = runs_mod.run_status(run_dir, manifest=manifest)
-    if st.status != runs_mod.RUNNING:  # nothing to attach to: show the history only
-        tail.read()
+    follower = RunFollower(run_dir)
+    view = ProgressView(run_dir.name, follower.status.n_total)
+    final = follower.status
     try:
-        with progress:
-            last_status = 0.0
-            while True:
-                new = tail.read()
-                for event in new:
-                    if isinstance(event, ProgressEvent):
-                        latest[event.writer] = event
-                    else:
-                        progress.console.print(format_event(event), highlight=False, markup=False,
-                                               soft_wrap=True)
-                if latest:
-                    done = sum(e.progress.done for e in latest.values())
-                    rate = sum(e.progress.rate for e in latest.values())
-                    total = manifest.get("n_total") or sum(e.progress.total for e in latest.values())
-                    progress.update(task, completed=done, total=total or None,
-                                    rate=f"{rate:.2f} q/s" if rate else "")
-                now = time.monotonic()
-                if now - last_status >= max(interval, 2.0) or not new:
-                    last_status = now
-                    if not manifest:
-                        manifest = runs_mod.read_manifest_or_empty(run_dir)
-                    st = runs_mod.run_status(run_dir, manifest=manifest)
-                    if st.status != runs_mod.RUNNING:
-                        break
-                time.sleep(interval)
+        with view:
+            for update in follower.follow(interval):
+                for event in update.events:
+                    view.log(format_event(event))
+                if update.progress is not None:
+                    view.show(update.progress)
+                final = update.final or final
     except KeyboardInterrupt:
         info(f"detached from {run_dir.name}; it goes on (`alignuq runs watch {run_dir.name}` to "
              "attach again)")
         return
-    total = "?" if st.n_total is None else st.n_total
-    if st.status == runs_mod.DONE:
-        typer.echo(f"run {run_dir.name}: done, {st.n_done}/{total} questions")
-    elif st.status == runs_mod.FAILED:
-        typer.secho(f"run {run_dir.name}: failed ({st.reason}), {st.n_done}/{total} questions",
-                    err=True, fg=typer.colors.RED)
-        code = EXIT_FAILURE
-    else:
-        typer.echo(f"run {run_dir.name}: {st.status} ({st.reason}), {st.n_done}/{total} questions;"
-                   " run the same `alignuq run` command again to resume", err=True)
-        code = EXIT_FAILURE
-    raise typer.Exit(code)
+    if final.status == runs_mod.DONE:
+        typer.echo(end_text(run_dir.name, final))
+        return
+    color = typer.colors.RED if final.status == runs_mod.FAILED else None
+    typer.secho(end_text(run_dir.name, final), err=True, fg=color)
+    raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command("cancel")
