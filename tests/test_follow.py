@@ -49,6 +49,9 @@ def test_writers_side_by_side_add_up() -> None:
     assert (merged.done, merged.total, merged.rate, merged.eta_s, merged.phase) == (
         20, 20, 6.0, 0.0, "done")
     assert merge_progress("r", [Progress.loading()], None).phase == "loading"
+    # every writer that reported is done, but a shard has not started: not done yet
+    merged = merge_progress("r", [_progress(10, 10, 5.0, "done")], 20)
+    assert (merged.done, merged.rate, merged.eta_s, merged.phase) == (10, 0.0, None, "loading")
 
 
 def test_one_writer_shows_as_the_runner_made_it() -> None:

@@ -56,15 +56,18 @@ class FollowUpdate:
 
 def merge_progress(run_id: str, by_writer: list[Progress], run_total: int | None) -> Progress:
     """One progress for writers that run side by side: their questions done and questions/s
-    add up (the rates of the writers still running, or the final ones once every writer is
-    done), the total is the run's (``run_total``; their totals' sum when it is not known)."""
+    add up (the rates of the writers still running, or the final ones once the run is done),
+    the total is the run's (``run_total``; their totals' sum when it is not known). It is done
+    when every writer is and nothing is left (a shard still pending has reported nothing)."""
     running = [p for p in by_writer if p.phase == RUNNING]
-    if running:
-        phase = RUNNING
-    else:
-        phase = DONE if all(p.phase == DONE for p in by_writer) else LOADING
     done = sum(p.done for p in by_writer)
     total = run_total if run_total is not None else sum(p.total for p in by_writer)
+    if running:
+        phase = RUNNING
+    elif all(p.phase == DONE for p in by_writer) and done >= total:
+        phase = DONE
+    else:  # loading, or waiting for a shard that has not started
+        phase = LOADING
     rate = sum(p.rate for p in (running or (by_writer if phase == DONE else [])))
     return Progress(run_id, done, total, rate, eta_for(total - done, rate), phase)
 
