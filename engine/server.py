@@ -4,10 +4,10 @@ Stdout carries protocol lines only. At start the real stdout file descriptor is 
 protocol and fd 1 / ``sys.stdout`` are pointed at stderr, so prints, warnings, logging and
 progress bars of any library end up on stderr. Requests are read from stdin (lines of any length);
 every request runs in its own thread (``cancel`` is answered at once); a ticker re-sends the latest
-progress of every running ``run`` at least once a second, as the runner made it (its rate and ETA
-are computed there, once: ``engine.events.ProgressMeter``). When stdin
-closes (or on SIGTERM/SIGINT) running work is cancelled, allowed to stop cleanly (its rows are
-committed batch by batch), and the process exits.
+progress of every running ``run`` at least once a second, as the runner made it (the rate and ETA
+are computed there, once: ``engine.events.ProgressMeter``). When stdin closes (or on
+SIGTERM/SIGINT) running work is cancelled, allowed to stop cleanly (its rows are committed batch
+by batch), and the process exits.
 
 torch is imported lazily: for ``hello`` (versions, devices) and by the runner.
 """
