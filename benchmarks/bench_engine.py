@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from datasets_io.dataset import write_dataset  # noqa: E402
 from datasets_io.rules import ImportSettings, RawQuestion, build_dataset  # noqa: E402
 from datasets_io.workspace import resolve_workspace  # noqa: E402
+from engine.events import ProgressEvent, RunEvent  # noqa: E402
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP  # noqa: E402
 from engine.prompts import build_prompt  # noqa: E402
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec  # noqa: E402
@@ -195,11 +196,11 @@ def run_ours(ws: Path, dataset: str, model: str, batch_tokens: int, device: str,
              limit: int | None = None, extra: dict | None = None) -> dict:
     marks: dict = {"rss": []}
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "progress" and e["phase"] == "running":
+    def on_event(e: RunEvent) -> None:
+        if isinstance(e, ProgressEvent) and e.progress.phase == "running":
             if "t_first" not in marks:
                 marks["t_first"] = time.perf_counter()
-            marks["rss"].append((e["done"], rss_mb()))
+            marks["rss"].append((e.progress.done, rss_mb()))
     t0 = time.perf_counter()
     summary = execute_run(RunSpec(workspace=str(ws), dataset=dataset, model=model,
                                   variant="paper", batch_tokens=batch_tokens, device=device,

@@ -2,5 +2,6 @@
 protocol and server, and (torch-free) statistics in ``engine.analysis``.
 
 This package never imports textual. ``engine.protocol``, ``engine.client``, ``engine.store``,
-``engine.measure_names`` and ``engine.analysis`` never import torch at load time.
+``engine.events``, ``engine.plan``, ``engine.runs``, ``engine.slurm``, ``engine.measure_names``,
+``engine.analysis`` and ``engine.lab`` never import torch at load time.
 """

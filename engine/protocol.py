@@ -11,7 +11,8 @@ Engine -> front end
         first line, once, as soon as the engine is ready for requests.
     ``{"type": "progress", "id": REQ, "run_id": ..., "done": 10, "total": 100, "rate": 3.2,
     "eta_s": 28.1, "phase": "loading"|"running"|"done"}``
-        notification of a running ``run`` request; at least once a second while it runs.
+        notification of a running ``run`` request; at least once a second while it runs. The
+        fields after ``id`` are the runner's :class:`engine.events.Progress`, as it made them.
     ``{"type": "log", "id": REQ|null, "level": "info"|"warning"|..., "message": "..."}``
         notification; ``id`` is null for a message not tied to a request.
     ``{"type": "result", "id": REQ, "result": {...}}``
@@ -46,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from common.errors import CODES, AlignuqError
+from engine.events import Progress
 
 PROTOCOL_VERSION = 2  # 2: errors carry what / where / fix (was message / suggestion)
 
@@ -98,14 +100,14 @@ class Request:
 
 @dataclass
 class ProgressNote:
+    """A running ``run`` request's progress; on the wire its fields sit next to ``id``."""
+
     id: RequestId
-    run_id: str | None
-    done: int
-    total: int
-    rate: float = 0.0
-    eta_s: float | None = None
-    phase: str = "running"
+    progress: Progress
     type: str = "progress"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, **asdict(self.progress)}
 
 
 @dataclass
@@ -171,7 +173,10 @@ def _clean(value: Any) -> Any:
 
 def encode(message: Message | dict[str, Any]) -> str:
     """One protocol line, ``\\n`` included. Never raises on odd values (they become strings/null)."""
-    data = asdict(message) if not isinstance(message, dict) else message
+    if isinstance(message, dict):
+        data = message
+    else:
+        data = message.to_dict() if isinstance(message, ProgressNote) else asdict(message)
     if "type" in data:  # the type first: easier to read in a log
         data = {"type": data["type"], **{k: v for k, v in data.items() if k != "type"}}
     return json.dumps(_clean(data), ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
@@ -257,12 +262,13 @@ def decode_message(line: str | bytes) -> Message:
                      host=str(data.get("host", "")))
     if kind == "progress":
         rid = _id(data, required=True)
-        return ProgressNote(id=rid, run_id=data.get("run_id"),
-                            done=int(_need(data, "done", (int, float), "progress", rid)),
-                            total=int(_need(data, "total", (int, float), "progress", rid)),
-                            rate=float(data.get("rate") or 0.0),
-                            eta_s=None if data.get("eta_s") is None else float(data["eta_s"]),
-                            phase=str(data.get("phase", "running")))
+        return ProgressNote(id=rid, progress=Progress(
+            run_id=data.get("run_id"),
+            done=int(_need(data, "done", (int, float), "progress", rid)),
+            total=int(_need(data, "total", (int, float), "progress", rid)),
+            rate=float(data.get("rate") or 0.0),
+            eta_s=None if data.get("eta_s") is None else float(data["eta_s"]),
+            phase=str(data.get("phase", "running"))))
     if kind == "log":
         rid = _id(data, required=False)
         return LogNote(id=rid, level=str(data.get("level", "info")),

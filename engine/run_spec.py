@@ -1,5 +1,6 @@
-"""What a run is asked to do, and what it reports back. Torch-free; shared by the runner, the
-server, the client, the CLI, the TUI and the Slurm scale-out.
+"""What a run is asked to do, and what it reports back at its end (its progress and its other
+events are ``engine.events``). Torch-free; shared by the runner, the server, the client, the
+CLI, the TUI and the Slurm scale-out.
 """
 
 from __future__ import annotations
@@ -55,19 +56,6 @@ class RunSpec:
             if clean.get(key) is not None:
                 clean[key] = tuple(clean[key])
         return cls(**clean)
-
-
-@dataclass
-class Progress:
-    run_id: str
-    done: int
-    total: int
-    rate: float          # questions per second over the recent window
-    eta_s: float | None
-    phase: str = "running"  # "loading" | "running" | "done"
-
-    def to_event(self) -> dict[str, Any]:
-        return {"type": "progress", **asdict(self)}
 
 
 @dataclass

@@ -15,192 +15,58 @@ Nothing of vocabulary size is kept between batches.
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import os
-import platform
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, AlignuqError, BadInput, write_failure
-from datasets_io.dataset import Dataset, load_dataset
-from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
 from engine.batching import BatchQueue, InlineExecutor
 from engine.cpu_memory import keep_freed_memory
-from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
-from engine.models.resolve import ModelRef, resolve_model
-from engine.prefixes import PASSAGE_MIN_TOKENS, PassagePrefixes, SharedPrefix, shared_prefix
-from engine.prompts import (
-    LETTERS,
-    PromptError,
-    default_spellings,
-    few_shot_examples,
-    prompt_for_question,
-    resolve_spellings,
-    template_string,
+from engine.events import (
+    ErrorEvent,
+    FinishedEvent,
+    LogEvent,
+    Progress,
+    ProgressEvent,
+    ProgressMeter,
+    RunEvent,
+    append_event,
 )
-from engine.run_spec import Progress, RunSpec, RunSummary, auto_batch_tokens
+from engine.plan import RunPlan, manifest_for, plan_run, utc_now
+from engine.prefixes import PASSAGE_MIN_TOKENS, PassagePrefixes, SharedPrefix, shared_prefix
+from engine.prompts import LETTERS, PromptError, prompt_for_question, resolve_spellings
+from engine.run_spec import RunSpec, RunSummary, auto_batch_tokens
 
-EventSink = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class RunPlan:
-    """Everything decided before the model is loaded."""
-
-    spec: RunSpec
-    ws: Workspace
-    dataset: Dataset
-    model: ModelRef
-    device: str
-    dtype: str
-    template: str
-    spellings: tuple[str, ...]
-    run_id: str
-    run_dir: Path
-    target_ids: list[str]
-    few_shot: list[dict[str, Any]] = field(default_factory=list)
+EventSink = Callable[[RunEvent], None]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+class _RunEvents:
+    """The run's events: appended to its writer's events file once the run folder exists, and
+    handed to ``on_event`` (the engine server forwards them to the front end)."""
 
+    def __init__(self, writer: str, on_event: EventSink):
+        self.writer, self.on_event = writer, on_event
+        self.run_dir: Path | None = None
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    def emit(self, event: RunEvent) -> None:
+        if self.run_dir is not None:
+            try:
+                append_event(self.run_dir, event)
+            except OSError:
+                pass  # a full disk fails the next commit, with the error the user can act on
+        self.on_event(event)
 
-    out = {"python": platform.python_version()}
-    for pkg in ("alignuq", "torch", "transformers"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit(LogEvent(level, message, writer=self.writer))
 
-
-def run_hash(dataset_sha: str, weights_sha: str, spec: RunSpec, template: str,
-             spellings: tuple[str, ...], dtype: str) -> str:
-    """What makes two runs' numbers differ (not batch size, limit, shard, writer or device)."""
-    key = {"dataset": dataset_sha, "weights": weights_sha, "variant": spec.variant,
-           "template": template, "spellings": list(spellings), "topk": [int(k) for k in spec.topk],
-           "topp": [float(p) for p in spec.topp], "chat_template": bool(spec.chat_template),
-           "few_shot": int(spec.few_shot), "seed": int(spec.seed), "dtype": dtype}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def plan_run(spec: RunSpec) -> RunPlan:
-    """Resolve the dataset, the model (hashing its weights once) and the run id; load nothing."""
-    from engine.models.load import resolve_device, resolve_dtype
-
-    if spec.variant not in VARIANTS:
-        raise BadInput(f"unknown variant {spec.variant!r} ({', '.join(VARIANTS)})")
-    if spec.batch_tokens < 0:
-        raise BadInput("batch_tokens must be >= 0 (0: automatic)")
-    if spec.limit is not None and spec.limit < 0:
-        raise BadInput("limit must be >= 0")
-    ws = resolve_workspace(spec.workspace).ensure()
-    dataset = load_dataset(ws, spec.dataset)
-    try:
-        template = template_string(spec.template, spec.variant)
-    except PromptError as err:
-        raise BadInput(f"template: {err}") from None
-    spellings = tuple(spec.spellings) if spec.spellings else default_spellings(spec.variant)
-    model = resolve_model(spec.model, ws.cache)
-    device = resolve_device(spec.device)
-    dtype = resolve_dtype(spec.dtype, device)
-    h = run_hash(dataset.report_hash(), model.weights_sha256 or "", spec, template, spellings, dtype)
-    run_id = f"{dataset.name}-{model.slug}-{h}"
-    ids = [str(q) for q in dataset.questions["question_id"]]
-    if spec.question_ids is not None:
-        known = set(ids)
-        missing = [q for q in spec.question_ids if q not in known]
-        if missing:
-            raise BadInput(f"{len(missing)} question id(s) not in dataset "
-                                         f"{dataset.name!r} (first: {missing[0]!r})")
-        wanted = set(spec.question_ids)
-        ids = [q for q in ids if q in wanted]
-    if spec.limit is not None:
-        ids = ids[:spec.limit]
-    few_shot = few_shot_examples(dataset.questions, spec.few_shot)
-    if spec.few_shot > 0 and len(few_shot) < spec.few_shot + 1:
-        raise BadInput(f"--few-shot {spec.few_shot} needs {spec.few_shot + 1} questions "
-                                     f"with an answer (a correct one, or human shares) in dataset "
-                                     f"{dataset.name!r}, which has {len(few_shot)}", fix=f"use --few-shot {max(0, len(few_shot) - 1)} or fewer")
-    return RunPlan(spec=spec, ws=ws, dataset=dataset, model=model, device=device, dtype=dtype,
-                   template=template, spellings=spellings, run_id=run_id,
-                   run_dir=ws.runs / run_id, target_ids=ids, few_shot=few_shot)
-
-
-def run_id_for(spec: RunSpec) -> tuple[str, Path]:
-    plan = plan_run(spec)
-    return plan.run_id, plan.run_dir
-
-
-def _manifest(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, settings: dict[str, Any],
-              forward_path: dict[str, Any], status: str, n_done: int,
-              n_other: int = 0) -> dict[str, Any]:
-    """The run's manifest. ``n_other`` counts rows stored earlier beyond this invocation's
-    questions (a smaller ``--limit`` than before): the run still holds them."""
-    spec, m = plan.spec, plan.model
-    old: dict[str, Any] = {}
-    try:
-        old = store_mod.read_manifest(plan.run_dir)
-    except BadInput:
-        pass
-    return {
-        "run_id": plan.run_id,
-        "dataset": plan.dataset.name,
-        "dataset_report_sha256": plan.dataset.report_hash(),
-        "model": {"name": m.name, "source": m.source, "path": m.path, "origin": m.origin,
-                  "architecture": m.architecture, "n_params": m.n_params, "vocab_size": vocab_size,
-                  "weights_sha256": m.weights_sha256, "size_bytes": m.size_bytes},
-        "variant": spec.variant,
-        "template": plan.template,
-        "spelling_patterns": list(plan.spellings),
-        "spellings": spellings,
-        "measures": measure_names(tuple(spec.topk), tuple(spec.topp)),
-        "topk": [int(k) for k in spec.topk],
-        "topp": [float(p) for p in spec.topp],
-        "top_tokens_kept": TOP_TOKENS_KEPT,
-        "chat_template": bool(spec.chat_template),
-        "few_shot": int(spec.few_shot),
-        **settings,
-        "seed": int(spec.seed),
-        "dtype": plan.dtype,
-        "device": plan.device,
-        "forward_path": forward_path,
-        "batch_tokens": int(spec.batch_tokens or auto_batch_tokens(plan.device)),
-        "n_questions": int(len(plan.dataset.questions)),
-        "n_total": len(plan.target_ids) + n_other,
-        "n_done": n_done + n_other,
-        "status": status,
-        "versions": _versions(),
-        "created": old.get("created", _now()),
-        "updated": _now(),
-    }
-
-
-class _Rate:
-    """Questions per second over the last ``window`` seconds."""
-
-    def __init__(self, window: float = 30.0):
-        self.window = window
-        self.points: deque[tuple[float, int]] = deque()
-
-    def add(self, t: float, done: int) -> float:
-        self.points.append((t, done))
-        while len(self.points) > 2 and t - self.points[0][0] > self.window:
-            self.points.popleft()
-        (t0, d0), (t1, d1) = self.points[0], self.points[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+    def progress(self, progress: Progress) -> None:
+        self.emit(ProgressEvent(progress, writer=self.writer))
 
 
 def _attempt(fn: Callable[[list[int]], Any], batch: list[int]) -> Any:
@@ -236,29 +102,17 @@ def execute_run(spec: RunSpec, on_event: EventSink = lambda e: None,
                 cancel: threading.Event | None = None) -> RunSummary:
     """Run (or resume) ``spec`` to completion; raise AlignuqError with a stable code otherwise."""
     t_start = time.time()
-    run_dir: list[Path] = []
-
-    def emit(event: dict[str, Any]) -> None:
-        if run_dir:
-            try:
-                store_mod.append_event(run_dir[0], event, spec.writer)
-            except OSError:
-                pass
-        on_event(event)
-
-    def log(message: str, level: str = "info") -> None:
-        emit({"type": "log", "level": level, "message": message})
-
+    events = _RunEvents(spec.writer, on_event)
     try:
-        return _execute(spec, emit, log, cancel, run_dir, t_start)
+        return _execute(spec, events, cancel, t_start)
     except AlignuqError as err:
-        emit({"type": "error", "code": err.code, "message": err.message})
+        events.emit(ErrorEvent.of(err, spec.writer))
         raise
     except OSError as err:  # a full or read-only workspace, vanished files
-        bad = write_failure(err, run_dir[0] if run_dir else spec.workspace,
+        bad = write_failure(err, events.run_dir or spec.workspace,
                             kept="the rows already stored are kept") \
             or BadInput(err.strerror or str(err), where=err.filename)
-        emit({"type": "error", "code": BAD_INPUT, "message": bad.message})
+        events.emit(ErrorEvent(BAD_INPUT, bad.message, writer=spec.writer))
         raise bad from None
 
 
@@ -278,39 +132,16 @@ class _Loaded:
         return self.manifest_args["settings"]
 
 
-class _Tracker:
-    """Questions done so far, reported as progress events."""
-
-    def __init__(self, run_id: str, n_done: int, n_total: int, emit: EventSink):
-        self.run_id, self.n_done, self.n_total, self.emit = run_id, n_done, n_total, emit
-        self.rate = _Rate()
-
-    def _emit(self, rate: float, eta: float | None, phase: str) -> None:
-        self.emit(Progress(self.run_id, self.n_done, self.n_total, rate, eta, phase).to_event())
-
-    def start(self) -> None:
-        """Questions start running now: the rate counts from here, not from the model load."""
-        self.rate.add(time.time(), self.n_done)
-        self._emit(0.0, None, "running")
-
-    def add(self, n: int) -> None:
-        self.n_done += n
-        r = self.rate.add(time.time(), self.n_done)
-        self._emit(r, (self.n_total - self.n_done) / r if r > 0 else None, "running")
-
-    def finish(self) -> None:
-        self._emit(self.rate.add(time.time(), self.n_done), 0.0, "done")
-
-
-def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
-             cancel: threading.Event | None, run_dir_box: list[Path], t_start: float) -> RunSummary:
+def _execute(spec: RunSpec, events: _RunEvents, cancel: threading.Event | None,
+             t_start: float) -> RunSummary:
     import torch
 
-    emit(Progress(run_id="", done=0, total=0, rate=0.0, eta_s=None, phase="loading").to_event())
+    events.progress(Progress.loading())
     plan = plan_run(spec)
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_dir_box.append(run_dir)
+    events.run_dir = run_dir
+    log = events.log
     log(f"run {plan.run_id}: {len(plan.target_ids)} questions of {plan.dataset.name}, "
         f"model {plan.model.name} ({plan.model.source}) on {plan.device} ({plan.dtype})")
 
@@ -320,27 +151,29 @@ def _execute(spec: RunSpec, emit: EventSink, log: Callable[..., None],
     try:
         done = store.done_ids()
         todo_ids = [q for q in plan.target_ids if q not in done]
-        tracker = _Tracker(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids), emit)
+        meter = ProgressMeter(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids))
         n_other = len(done - set(plan.target_ids))
         torch.manual_seed(spec.seed)
         if str(plan.device).startswith("cpu"):
             keep_freed_memory()
         loaded = _load(plan, log)
         if spec.writer == "main" or not (run_dir / store_mod.MANIFEST_FILE).exists():
-            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args, status="running",
-                                                        n_done=tracker.n_done, n_other=n_other))
+            store_mod.write_manifest(run_dir, manifest_for(plan, **loaded.manifest_args,
+                                                           status="running", n_done=meter.done,
+                                                           n_other=n_other))
         rows, enc = _encode(plan, loaded, todo_ids)
         check_context(loaded.model, rows, enc)
-        tracker.start()
-        n_new = _run_batches(plan, loaded, rows, enc, store, tracker, cancel, log)
-        summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=tracker.n_done,
-                             n_total=tracker.n_total, n_new=n_new, wall_s=time.time() - t_start,
+        events.progress(meter.start())
+        n_new = _run_batches(plan, loaded, rows, enc, store, meter, cancel, events)
+        summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=meter.done,
+                             n_total=meter.total, n_new=n_new, wall_s=time.time() - t_start,
                              device=loaded.device)
         if spec.writer == "main":
-            store_mod.write_manifest(run_dir, _manifest(plan, **loaded.manifest_args, status="done",
-                                                        n_done=tracker.n_done, n_other=n_other))
-        tracker.finish()
-        emit({"type": "finished", **summary.to_dict()})
+            store_mod.write_manifest(run_dir, manifest_for(plan, **loaded.manifest_args,
+                                                           status="done", n_done=meter.done,
+                                                           n_other=n_other))
+        events.progress(meter.finish())
+        events.emit(FinishedEvent(summary, writer=spec.writer))
         return summary
     except (BadInput, OSError):
         raise
@@ -448,15 +281,15 @@ def check_context(model: Any, rows: list[dict[str, Any]], enc: list[list[int]]) 
 
 
 def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc: list[list[int]],
-                 store: store_mod.ResultStore, tracker: _Tracker,
-                 cancel: threading.Event | None, log: Callable[..., None]) -> int:
+                 store: store_mod.ResultStore, meter: ProgressMeter,
+                 cancel: threading.Event | None, events: _RunEvents) -> int:
     """Run ``rows`` in batches (one per worker at a time), committing each batch's results as
     it comes back; return how many rows were added to the store."""
     import torch
 
     from engine.measures import compute_measures
 
-    spec, device = plan.spec, loaded.device
+    spec, device, log = plan.spec, loaded.device, events.log
     prefix = shared_prefix(loaded.model, enc, device, bool(spec.extra.get("share_prefix", True)), log)
     passages = PassagePrefixes(loaded.model, enc, device, prefix,
                                int(spec.extra.get("passage_min_tokens", PASSAGE_MIN_TOKENS)), log)
@@ -482,8 +315,8 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
     try:
         while queue or pending:
             if cancel is not None and cancel.is_set():
-                raise AlignuqError(f"run {plan.run_id} cancelled after {tracker.n_done} "
-                                             f"of {tracker.n_total} questions (they are kept)", code=CANCELLED)
+                raise AlignuqError(f"run {plan.run_id} cancelled after {meter.done} of "
+                                   f"{meter.total} questions (they are kept)", code=CANCELLED)
             while queue and len(pending) < workers:
                 batch = queue.take()
                 pending[pool.submit(_attempt, compute, batch)] = batch
@@ -496,7 +329,7 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
                 added = store.add([_result_row(rows[i], res, len(enc[i]))
                                    for i, res in zip(batch, out, strict=True)])
                 n_new += added
-                tracker.add(added)
+                events.progress(meter.add(added))
                 del out
     finally:
         pool.shutdown(wait=True)
@@ -536,7 +369,7 @@ def _set_status(run_dir: Path, status: str, store: store_mod.ResultStore) -> Non
         manifest = store_mod.read_manifest(run_dir)
         manifest["status"] = status
         manifest["n_done"] = len(store.done_ids()) if store.conn is not None else manifest.get("n_done")
-        manifest["updated"] = _now()
+        manifest["updated"] = utc_now()
         store_mod.write_manifest(run_dir, manifest)
     except (BadInput, OSError):
         pass

@@ -1,4 +1,4 @@
-"""The runs of a workspace: listing, status, event tails, local cancellation, deletion.
+"""The runs of a workspace: listing, status, local cancellation, deletion.
 Torch-free (the TUI and the CLI use it).
 
 Status of a run (``run_status``):
@@ -14,38 +14,22 @@ Status of a run (``run_status``):
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
 import os
 import signal
-import socket
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
+from common.errors import CANCELLED, BadInput
 from datasets_io.atomic import remove_dir
 from datasets_io.dataset import delete_dataset
 from datasets_io.workspace import Workspace
 from engine import store as store_mod
+from engine.events import ErrorEvent, event_files, terminal_events
 
 RUNNING, DONE, INCOMPLETE, FAILED = "running", "done", "incomplete", "failed"
 STATUSES = (RUNNING, DONE, INCOMPLETE, FAILED)
-TERMINAL_EVENTS = ("finished", "error")
-_TAIL_BYTES = 256 * 1024
-
-
-@dataclass
-class LockHolder:
-    writer: str
-    pid: int | None
-    host: str | None
-    held: bool
-
-    @property
-    def local(self) -> bool:
-        return self.host is None or self.host == socket.gethostname()
 
 
 @dataclass
@@ -54,7 +38,7 @@ class RunStatus:
     reason: str = ""
     n_done: int = 0
     n_total: int | None = None
-    holders: list[LockHolder] = field(default_factory=list)
+    holders: list[store_mod.WriterLock] = field(default_factory=list)
     slurm: bool = False
 
 
@@ -83,7 +67,7 @@ class RunInfo:
 def is_run_dir(path: Path) -> bool:
     path = Path(path)
     return path.is_dir() and not path.name.startswith(".") and (
-        (path / store_mod.MANIFEST_FILE).exists() or bool(store_mod.event_files(path))
+        (path / store_mod.MANIFEST_FILE).exists() or bool(event_files(path))
         or (path / store_mod.RESULTS_DIR).is_dir())
 
 
@@ -118,166 +102,13 @@ def read_manifest_or_empty(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-# ---------------------------------------------------------------------- locks
-
-
-def _parse_holder(text: str) -> tuple[int | None, str | None]:
-    parts = text.split()
-    if len(parts) >= 4 and parts[0] == "pid" and parts[2] == "on":
-        try:
-            return int(parts[1]), parts[3]
-        except ValueError:
-            return None, parts[3]
-    return None, None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lock_held(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as err:
-        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def lock_holders(run_dir: Path) -> list[LockHolder]:
-    """Every writer's lock file, with whether a process holds it now."""
-    folder = Path(run_dir) / store_mod.RESULTS_DIR
-    out: list[LockHolder] = []
-    if not folder.is_dir():
-        return out
-    here = socket.gethostname()
-    for lock in sorted(folder.glob("*.sqlite.lock")):
-        writer = lock.name[: -len(".sqlite.lock")]
-        try:
-            text = lock.read_text(errors="replace").strip()
-        except OSError:
-            text = ""
-        pid, host = _parse_holder(text)
-        if pid is not None and host == here and not _pid_alive(pid):
-            held = False  # its writer is gone: no need to touch the lock
-        else:
-            held = _lock_held(lock)
-        out.append(LockHolder(writer=writer, pid=pid, host=host, held=held))
-    return out
-
-
-# ---------------------------------------------------------------------- events
-
-
-def _read_tail(path: Path, nbytes: int = _TAIL_BYTES) -> list[dict[str, Any]]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - nbytes))
-            data = f.read()
-    except OSError:
-        return []
-    lines = data.split(b"\n")
-    if size > nbytes:
-        lines = lines[1:]  # the first one is probably cut
-    out = []
-    for line in lines:
-        event = _parse_event(line)
-        if event is not None:
-            out.append(event)
-    return out
-
-
-def _parse_event(line: bytes) -> dict[str, Any] | None:
-    line = line.strip()
-    if not line:
-        return None
-    try:
-        event = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return event if isinstance(event, dict) else None
-
-
-def last_events(run_dir: Path, n: int = 10) -> list[dict[str, Any]]:
-    """The ``n`` latest events of all writers, oldest first."""
-    events: list[dict[str, Any]] = []
-    for path in store_mod.event_files(run_dir):
-        events.extend(_read_tail(path, 64 * 1024))
-    events.sort(key=lambda e: e.get("time") or 0)
-    return events[-n:]
-
-
-def tail_events(run_dir: Path, from_offsets: dict[str, int] | None = None
-                ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """New complete event lines of every ``events*.jsonl`` since ``from_offsets``.
-
-    ``from_offsets`` maps file names to byte offsets (``{}`` or None: from the start). Returns the
-    new events (sorted by time; each has ``writer``) and the offsets to pass next time. A partly
-    written last line is left for the next call.
-    """
-    offsets = dict(from_offsets or {})
-    events: list[dict[str, Any]] = []
-    for path in store_mod.event_files(run_dir):
-        start = offsets.get(path.name, 0)
-        try:
-            size = path.stat().st_size
-            if size < start:  # truncated or replaced: read it again
-                start = 0
-            if size == start:
-                offsets[path.name] = start
-                continue
-            with open(path, "rb") as f:
-                f.seek(start)
-                data = f.read(size - start)
-        except OSError:
-            continue
-        end = data.rfind(b"\n")
-        if end < 0:
-            offsets[path.name] = start
-            continue
-        for line in data[: end + 1].split(b"\n"):
-            event = _parse_event(line)
-            if event is not None:
-                event.setdefault("writer", "main" if path.name == store_mod.EVENTS_FILE
-                                 else path.stem.removeprefix("events-"))
-                events.append(event)
-        offsets[path.name] = start + end + 1
-    events.sort(key=lambda e: e.get("time") or 0)
-    return events, offsets
-
-
-def terminal_by_writer(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """The last ``finished`` or ``error`` event of each writer of the run."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in store_mod.event_files(run_dir):
-        for event in _read_tail(path):
-            if event.get("type") in TERMINAL_EVENTS:
-                out[str(event.get("writer", path.stem))] = event
-    return out
-
-
 # ---------------------------------------------------------------------- status
 
 
 def _count_done(run_dir: Path) -> int:
     try:
         return store_mod.count_done(run_dir)
-    except BadInput:
+    except BadInput:  # a corrupt store: `runs show` and `export` name it
         return 0
 
 
@@ -308,13 +139,13 @@ def run_status(run_dir: Path, *, manifest: dict[str, Any] | None = None,
     is_slurm = is_slurm_run(run_dir)
     n_done = _count_done(run_dir)
     n_total = manifest.get("n_total")
-    holders = lock_holders(run_dir)
+    holders = store_mod.writer_locks(run_dir)
     base = RunStatus(status=INCOMPLETE, n_done=n_done, n_total=n_total, holders=holders,
                      slurm=is_slurm)
     held = [h for h in holders if h.held]
     if held:
         base.status = RUNNING
-        base.reason = ", ".join(f"{h.writer}: pid {h.pid} on {h.host}" for h in held)
+        base.reason = ", ".join(f"{h.writer}: {h.holder}" for h in held)
         return base
     if manifest.get("source") == "import":
         base.status, base.n_total = DONE, n_total if n_total is not None else n_done
@@ -324,15 +155,14 @@ def run_status(run_dir: Path, *, manifest: dict[str, Any] | None = None,
     if n_total is not None and n_done >= int(n_total) and (n_total or manifest.get("status") == DONE):
         base.status = DONE
         return base
-    terminal = terminal_by_writer(run_dir)
-    failures = [e for e in terminal.values() if e.get("type") == "error" and e.get("code") != "CANCELLED"]
+    errors = [e for e in terminal_events(run_dir).values() if isinstance(e, ErrorEvent)]
+    failures = [e for e in errors if e.code != CANCELLED]
     if failures:
-        last = max(failures, key=lambda e: e.get("time") or 0)
+        last = max(failures, key=lambda e: e.time)
         base.status = FAILED
-        base.reason = f"{last.get('code')}: {last.get('message')}"
+        base.reason = f"{last.code}: {last.message}"
         return base
-    cancelled = any(e.get("code") == "CANCELLED" for e in terminal.values()) or \
-        manifest.get("status") == "cancelled"
+    cancelled = any(e.code == CANCELLED for e in errors) or manifest.get("status") == "cancelled"
     base.reason = "cancelled" if cancelled else "stopped before the end (engine killed?)"
     if n_total is None and not manifest:
         base.reason = "no manifest yet"
@@ -368,18 +198,28 @@ def cancel_local(run_dir: Path) -> dict[str, Any]:
     Returns ``{"signalled": [pid...], "elsewhere": ["pid N on HOST"...]}``.
     """
     signalled, elsewhere = [], []
-    for holder in lock_holders(run_dir):
-        if not holder.held:
+    for lock in store_mod.writer_locks(run_dir):
+        if not lock.held:
             continue
-        if holder.pid is None or not holder.local:
-            elsewhere.append(f"pid {holder.pid} on {holder.host}")
+        if lock.pid is None or not lock.local:
+            elsewhere.append(lock.holder)
             continue
         try:
-            os.kill(holder.pid, signal.SIGTERM)
-            signalled.append(holder.pid)
+            os.kill(lock.pid, signal.SIGTERM)
+            signalled.append(lock.pid)
         except ProcessLookupError:
             continue
     return {"signalled": signalled, "elsewhere": elsewhere}
+
+
+def wait_unwritten(run_dir: Path, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for every writer of the run to let go; True if they did."""
+    deadline = time.monotonic() + timeout_s
+    while any(lock.held for lock in store_mod.writer_locks(run_dir)):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 # ---------------------------------------------------------------------- delete

@@ -4,9 +4,10 @@ Stdout carries protocol lines only. At start the real stdout file descriptor is 
 protocol and fd 1 / ``sys.stdout`` are pointed at stderr, so prints, warnings, logging and
 progress bars of any library end up on stderr. Requests are read from stdin (lines of any length);
 every request runs in its own thread (``cancel`` is answered at once); a ticker re-sends the latest
-progress of every running ``run`` at least once a second, with rate and ETA recomputed. When stdin
-closes (or on SIGTERM/SIGINT) running work is cancelled, allowed to stop cleanly (its rows are
-committed batch by batch), and the process exits.
+progress of every running ``run`` at least once a second, as the runner made it (the rate and ETA
+are computed there, once: ``engine.events.ProgressMeter``). When stdin closes (or on
+SIGTERM/SIGINT) running work is cancelled, allowed to stop cleanly (its rows are committed batch
+by batch), and the process exits.
 
 torch is imported lazily: for ``hello`` (versions, devices) and by the runner.
 """
@@ -23,12 +24,12 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from common.errors import CANCELLED, INTERNAL, AlignuqError, BadInput, as_error
+from engine.events import LogEvent, Progress, ProgressEvent, RunEvent
 from engine.protocol import (
     CANCEL_ACK,
     PROTOCOL_VERSION,
@@ -48,7 +49,6 @@ log = logging.getLogger("alignuq.engine.server")
 TICK_S = 0.25            # how often the ticker looks
 HEARTBEAT_S = 0.9        # re-send the latest progress when nothing was sent for this long
 MIN_FORWARD_S = 0.1      # forward runner progress at most this often (the ticker catches up)
-RATE_WINDOW_S = 30.0     # questions/s over this recent window
 SHUTDOWN_GRACE_S = 60.0  # after stdin closes, how long running work may take to stop
 
 
@@ -102,8 +102,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.time)
     thread: threading.Thread | None = None
-    progress: dict[str, Any] | None = None       # the latest progress (as sent)
-    samples: deque = field(default_factory=lambda: deque(maxlen=4096))  # (monotonic, done)
+    progress: Progress | None = None       # the latest progress of a run
     last_sent: float = 0.0
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -204,7 +203,8 @@ class Server:
         return {"pid": os.getpid(), "host": socket.gethostname(),
                 "uptime_s": round(time.time() - self._started, 3),
                 "running": [{"id": j.id, "method": j.method, "started": j.started,
-                             "cancelling": j.cancel.is_set(), "progress": j.progress}
+                             "cancelling": j.cancel.is_set(),
+                             "progress": asdict(j.progress) if j.progress else None}
                             for j in jobs]}
 
     def _finish(self, job: Job, message: Any) -> None:
@@ -226,8 +226,7 @@ class Server:
             spec = spec_from_params(job.params)
             from engine.runner import execute_run
 
-            self._progress(job, {"run_id": None, "done": 0, "total": 0, "rate": 0.0,
-                                 "eta_s": None, "phase": "loading"}, force=True)
+            self._progress(job, Progress.loading(), force=True)
             summary = execute_run(spec, on_event=lambda ev: self._on_event(job, ev),
                                   cancel=job.cancel)
             data = _plain(summary)
@@ -247,41 +246,26 @@ class Server:
 
     # ------------------------------------------------------------------ events / progress
 
-    def _on_event(self, job: Job, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "progress":
-            self._progress(job, event)
-        elif kind == "log":
-            self.send(LogNote(id=job.id, level=str(event.get("level", "info")),
-                              message=str(event.get("message", ""))))
+    def _on_event(self, job: Job, event: RunEvent) -> None:
+        if isinstance(event, ProgressEvent):
+            self._progress(job, event.progress)
+        elif isinstance(event, LogEvent):
+            self.send(LogNote(id=job.id, level=event.level, message=event.message))
 
-    def _progress(self, job: Job, event: dict[str, Any], *, force: bool = False) -> None:
+    def _progress(self, job: Job, progress: Progress, *, force: bool = False) -> None:
         now = time.monotonic()
-        done = int(event.get("done") or 0)
-        if event.get("phase", "running") == "running":
-            with job.lock:
-                job.samples.append((now, done))
-        note = {"run_id": event.get("run_id"), "done": done, "total": int(event.get("total") or 0),
-                "rate": float(event.get("rate") or 0.0), "eta_s": event.get("eta_s"),
-                "phase": str(event.get("phase", "running"))}
-        previous = job.progress
-        job.progress = note
-        changed_phase = previous is None or previous.get("phase") != note["phase"]
-        if force or changed_phase or note["done"] >= note["total"] or now - job.last_sent >= MIN_FORWARD_S:
+        previous, job.progress = job.progress, progress
+        changed_phase = previous is None or previous.phase != progress.phase
+        if force or changed_phase or progress.done >= progress.total or \
+                now - job.last_sent >= MIN_FORWARD_S:
             self._send_progress(job, now)
 
     def _send_progress(self, job: Job, now: float) -> None:
         with job.lock:
-            if job.finished:
+            if job.finished or job.progress is None:
                 return
-            note = dict(job.progress or {})
-            rate = _recent_rate(job.samples, now)
-            if rate is not None:
-                note["rate"] = rate
-                remaining = max(note["total"] - note["done"], 0)
-                note["eta_s"] = remaining / rate if rate > 0 else None
             job.last_sent = now
-            self.send(ProgressNote(id=job.id, **note))
+            self.send(ProgressNote(id=job.id, progress=job.progress))
 
     def _tick(self) -> None:
         while not self._stopping.wait(TICK_S):
@@ -311,25 +295,11 @@ class Server:
         self._stopping.set()
 
 
-def _recent_rate(samples: deque, now: float) -> float | None:
-    """Questions/s over the recent window, counted up to ``now`` (so a stall lowers it)."""
-    while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW_S:
-        samples.popleft()
-    if len(samples) < 2:
-        return None
-    t0, d0 = samples[0]
-    _, d1 = samples[-1]
-    elapsed = now - t0
-    if elapsed <= 0:
-        return None
-    return max(d1 - d0, 0) / elapsed
-
-
 def _summary_from_progress(job: Job) -> dict[str, Any] | None:
-    if not job.progress:
+    if job.progress is None:
         return None
-    return {"run_id": job.progress.get("run_id"), "n_done": job.progress.get("done"),
-            "n_total": job.progress.get("total"), "status": "cancelled"}
+    return {"run_id": job.progress.run_id, "n_done": job.progress.done,
+            "n_total": job.progress.total, "status": "cancelled"}
 
 
 def spec_from_params(params: dict[str, Any]):

@@ -17,11 +17,12 @@ subset of question ids and its own writer name (``shard-0003``), so its store is
   questions still missing into new shards (numbered after the old ones); it is refused while a job
   of the run is still pending or running.
 
-Only our own function and plain dicts (the RunSpec) are pickled by submitit; user files never are.
+Each task runs ``engine.slurm_task.ShardTask`` on its node. Only that task and plain dicts (the
+RunSpec) are pickled by submitit; user files never are.
 Nothing here ever unpickles: submitit's result pickles lie in a run folder that colleagues may be
 able to write to (a group workspace), and a planted one would run code as whoever reads it. A
 shard's outcome is read from its events file (JSON) and its log (text) instead.
-Torch-free at import (the shard imports the runner when it runs on the node).
+Torch-free, and never imports the runner: a submission plans the run with ``engine.plan``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -44,8 +42,18 @@ from typing import Any
 
 from common.errors import BadInput
 from datasets_io.atomic import write_text_atomic
+from engine.events import (
+    ErrorEvent,
+    FinishedEvent,
+    LogEvent,
+    TerminalEvent,
+    append_event,
+    events_path,
+    terminal_events,
+)
+from engine.plan import plan_run
 from engine.run_spec import RunSpec
-from engine.store import RESULTS_DIR, append_event, events_path
+from engine.store import RESULTS_DIR, count_done, done_ids, stored_ids, writer_locks
 
 SLURM_FILE = "slurm.json"
 SUBMITIT_DIR = "slurm"            # run_dir/slurm: submitit's pickles, sbatch scripts and logs
@@ -124,61 +132,6 @@ def time_minutes(text: str | int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# the task each array element runs on its node
-
-
-try:  # the task must be a Checkpointable for submitit to requeue it; import-safe without it
-    from submitit.helpers import Checkpointable as _Checkpointable
-except ImportError:  # pragma: no cover - submitit is the `slurm` extra
-    class _Checkpointable:  # type: ignore[no-redef]
-        pass
-
-
-class ShardTask(_Checkpointable):
-    """Run one shard: the normal runner over the shard's question ids, into its own store.
-
-    On timeout (SIGUSR2 before the limit) or preemption submitit calls ``checkpoint`` (inherited
-    from Checkpointable) and requeues the task with the same spec: the rerun resumes from the
-    shard's store, which already holds the finished questions.
-    """
-
-    def __call__(self, spec_dict: dict[str, Any]) -> dict[str, Any]:
-        return run_shard(spec_dict)
-
-
-def run_shard(spec_dict: dict[str, Any], cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Run one shard in this process (what the array task does); returns the RunSummary dict."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    from engine.runner import execute_run  # the torch side, only on the node
-
-    spec = RunSpec.from_dict(spec_dict)
-    cancel = cancel or threading.Event()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: Any) -> None:  # scancel / preemption: stop at a batch edge
-        cancel.set()
-        if callable(previous):
-            previous(signum, frame)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_term)
-    summary = execute_run(spec, _shard_event_sink(spec), cancel)
-    return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
-
-
-def _shard_event_sink(spec: RunSpec) -> Callable[[dict[str, Any]], None]:
-    """The runner writes its events file itself; the shard adds nothing (stdout goes to the log)."""
-
-    def sink(event: Any) -> None:
-        data = event.to_event() if hasattr(event, "to_event") else event
-        if isinstance(data, dict) and data.get("type") in ("log", "error"):
-            print(json.dumps(data, default=str), file=sys.stderr, flush=True)
-
-    return sink
-
-
-# ---------------------------------------------------------------------------------------------
 # submission
 
 
@@ -195,59 +148,13 @@ def _require_slurm() -> None:
 
 def _plan(spec: RunSpec) -> tuple[str, Path, list[str]]:
     """(run_id, run_dir, the run's question ids in dataset order, after ``limit``)."""
-    from engine.runner import plan_run
-
     plan = plan_run(spec)
     return plan.run_id, Path(plan.run_dir), [str(q) for q in plan.target_ids]
 
 
-def _done_ids(run_dir: Path) -> set[str]:
-    from engine.store import store_files
-
-    done: set[str] = set()
-    for path in store_files(run_dir):
-        done |= _store_ids(path)
-    return done
-
-
-def _store_ids(path: Path) -> set[str]:
-    from engine.store import corrupt_store_error
-
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return {r[0] for r in conn.execute("SELECT question_id FROM results")}
-        finally:
-            conn.close()
-    except sqlite3.OperationalError as err:
-        if "no such table" in str(err):
-            return set()
-        raise corrupt_store_error(path, err) from None
-    except sqlite3.DatabaseError as err:
-        raise corrupt_store_error(path, err) from None
-
-
 def _busy_writers(run_dir: Path) -> list[str]:
     """Stores of the run whose writer lock is held now (a local engine or a running shard)."""
-    import fcntl
-
-    busy = []
-    for lock in sorted((Path(run_dir) / RESULTS_DIR).glob("*.sqlite.lock")):
-        try:
-            fd = os.open(lock, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            busy.append(f"{lock.name[:-len('.sqlite.lock')]}: {holder}")
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return busy
+    return [f"{lock.writer}: {lock.holder}" for lock in writer_locks(run_dir) if lock.held]
 
 
 def read_slurm_file(run_dir: Path) -> dict[str, Any]:
@@ -357,7 +264,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     run_dir = Path(run_dir)
     previous = read_slurm_file(run_dir) if is_slurm_run(run_dir) else None
     _refuse_if_busy(run_id, run_dir, previous is not None)
-    done = _done_ids(run_dir)
+    done = done_ids(run_dir)
     remaining = [q for q in all_ids if q not in done]
     first = 0
     if previous:
@@ -369,8 +276,7 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
                               "n_total": len(all_ids)}
     if not chunks:
         run_dir.mkdir(parents=True, exist_ok=True)
-        append_event(run_dir, {"type": "log", "level": "info",
-                               "message": "nothing to submit: every question is done"})
+        append_event(run_dir, LogEvent("info", "nothing to submit: every question is done"))
         return result
 
     folder = _private_folder(run_dir / SUBMITIT_DIR)
@@ -392,9 +298,8 @@ def submit_run(spec: RunSpec, options: SlurmOptions) -> dict:
     data["n_total"] = len(all_ids)
     data["submissions"].append(submission)
     _write_slurm_file(run_dir, data)
-    append_event(run_dir, {"type": "log", "level": "info",
-                           "message": f"submitted Slurm job array {array_id}: {len(shards)} "
-                                      f"shard(s), {len(remaining)} question(s)"})
+    append_event(run_dir, LogEvent("info", f"submitted Slurm job array {array_id}: "
+                                           f"{len(shards)} shard(s), {len(remaining)} question(s)"))
     result.update(job_ids=job_ids, array_job_id=array_id,
                   shards=[{k: v for k, v in s.items() if k != "question_ids"} for s in shards])
     return result
@@ -421,6 +326,8 @@ def _refuse_if_busy(run_id: str, run_dir: Path, submitted_before: bool) -> None:
 def _submit_array(folder: Path, options: SlurmOptions, specs: list[dict],
                   run_dir: Path) -> list[str]:
     """Submit one array task per shard spec; the job id of each task."""
+    from engine.slurm_task import ShardTask
+
     executor = make_executor(folder, options, len(specs))
     try:
         jobs = executor.map_array(ShardTask(), specs)
@@ -511,14 +418,14 @@ def query_sacct(array_ids: Sequence[str]) -> tuple[dict[str, dict[str, str]], st
     return out, None
 
 
-def _shard_outcome(event: dict[str, Any] | None, log: Path) -> tuple[str, str] | None:
+def _shard_outcome(event: TerminalEvent | None, log: Path) -> tuple[str, str] | None:
     """How a shard's process ended: ("finished", "") or ("error", what), from ``event``, the last
     terminal event in its events file, else from a Python traceback in its log (a crash before
     the runner started); None if neither says."""
-    if event is not None:
-        if event.get("type") == "finished":
-            return "finished", ""
-        return "error", f"{event.get('code')}: {event.get('message')}"
+    if isinstance(event, FinishedEvent):
+        return "finished", ""
+    if isinstance(event, ErrorEvent):
+        return "error", f"{event.code}: {event.message}"
     crash = _traceback_line(_log_tail(log))
     return ("error", crash) if crash else None
 
@@ -537,21 +444,12 @@ def _traceback_line(lines: list[str]) -> str:
     return line
 
 
-def _count_rows(path: Path) -> tuple[int, str | None]:
-    if not path.exists():
-        return 0, None
+def _stored_count(path: Path) -> tuple[int, str | None]:
+    """Questions in a shard's store, and why it cannot be read (None when it can)."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            return int(conn.execute("SELECT count(*) FROM results").fetchone()[0]), None
-        finally:
-            conn.close()
-    except sqlite3.OperationalError as err:
-        if "no such table" in str(err):
-            return 0, None
-        return 0, f"store unreadable ({err}): {path}"
-    except sqlite3.DatabaseError as err:
-        return 0, f"store corrupt ({err}): {path}; move it aside and submit again"
+        return len(stored_ids(path)), None
+    except BadInput as err:
+        return 0, err.message
 
 
 def _last_event_time(run_dir: Path, writer: str) -> float | None:
@@ -644,8 +542,6 @@ def shard_states(run_dir: Path) -> list[dict]:
     unknown (Slurm did not answer within its time limit). Never blocks longer than about
     2 x SLURM_CMD_TIMEOUT_S.
     """
-    from engine.runs import terminal_by_writer
-
     run_dir = Path(run_dir)
     data = read_slurm_file(run_dir)
     if not data["submissions"]:
@@ -658,7 +554,7 @@ def shard_states(run_dir: Path) -> list[dict]:
     acct: dict[str, dict[str, str]] = {}
     if missing or known:
         acct, _ = query_sacct(array_ids)
-    terminal = terminal_by_writer(run_dir)
+    terminal = terminal_events(run_dir)
     now = time.time()
     states: list[dict] = []
     array_id = sub["array_job_id"]
@@ -672,7 +568,7 @@ def shard_states(run_dir: Path) -> list[dict]:
         # sacct has the exit code and the "CANCELLED by" detail: prefer it for finished jobs
         if jid in acct and (slurm is None or slurm["state"] not in _PENDING | _RUNNING):
             slurm = acct[jid]
-        n_done, store_err = _count_rows(run_dir / RESULTS_DIR / f"{shard['writer']}.sqlite")
+        n_done, store_err = _stored_count(run_dir / RESULTS_DIR / f"{shard['writer']}.sqlite")
         log = folder / f"{jid}_0_log.err"
         outcome = _shard_outcome(terminal.get(shard["writer"]), log) if slurm is None or \
             slurm["state"] not in _PENDING | _RUNNING else None
@@ -695,8 +591,6 @@ def run_state(run_dir: Path) -> dict[str, Any]:
     """The whole Slurm run in one word, for ``runs list/show/watch``: {"status": running | done |
     failed | cancelled | unknown, "reason", "n_done", "n_total", "shards"}. ``n_total`` is the
     run's (a shard's manifest only knows its own share)."""
-    from engine.store import count_done
-
     run_dir = Path(run_dir)
     data = read_slurm_file(run_dir)
     states = shard_states(run_dir)
@@ -761,6 +655,5 @@ def cancel_run(run_dir: Path) -> list[str]:
         if rc != 0 and "already completing or completed" not in stderr:
             raise BadInput(f"scancel failed: {(stderr.strip().splitlines() or ['?'])[-1]}",
                            where=run_dir, fix="cancel the jobs with scancel " + " ".join(active))
-        append_event(run_dir, {"type": "log", "level": "warning",
-                               "message": f"cancelled Slurm jobs {', '.join(active)}"})
+        append_event(run_dir, LogEvent("warning", f"cancelled Slurm jobs {', '.join(active)}"))
     return active

@@ -3,11 +3,14 @@
 Run folder layout (``workspace/runs/RUN_ID/``)::
 
     manifest.json        model identity, template, spellings, measures, variant, seed, versions
-    events.jsonl         the protocol's progress/log events, appended as they happen
+    events.jsonl         the run's events, appended as they happen (``engine/events.py``)
     results/main.sqlite  one store per writer (a Slurm shard writes ``shard-0003.sqlite``)
 
 Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
-``(run_id, question_id)`` makes a resumed run idempotent. Torch-free.
+``(run_id, question_id)`` makes a resumed run idempotent. This module alone reads and writes the
+stores (SQL, the writer-lock files ``results/<writer>.sqlite.lock`` and what they say): others
+ask it (``read_results``, ``done_ids``, ``stored_ids``, ``count_done``, ``writer_locks``).
+Torch-free.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from common.errors import BadInput, write_failure
 from datasets_io.atomic import write_text_atomic
 
 MANIFEST_FILE = "manifest.json"
-EVENTS_FILE = "events.jsonl"
 RESULTS_DIR = "results"
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "fuse.sshfs",
               "9p", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs", "panfs", "afs", "wekafs"}
@@ -154,18 +156,17 @@ class ResultStore:
             raise disk_error(err, self.path) or corrupt_store_error(self.path, err) from None
 
     def _take_lock(self) -> None:
-        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            holder = _holder_text(*_parse_lock_text(os.read(fd, 200).decode(errors="replace")))
             os.close(fd)
             raise BadInput(f"the results store is already being written by {holder}",
                            where=self.path,
                            fix="wait for that run to finish or cancel it; two writers are refused") from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode())
+        os.write(fd, _lock_text(os.getpid(), _HOST).encode())
         self._lock_fd = fd
 
     def done_ids(self) -> set[str]:
@@ -298,11 +299,31 @@ def read_results(run_dir: Path, *, with_top: bool = False) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def stored_ids(path: Path) -> set[str]:
+    """The question ids in one writer's store (none while it is not created yet); BadInput
+    (``corrupt_store_error``) for a store SQLite cannot read."""
+    if not Path(path).exists():
+        return set()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            if _being_created(conn):
+                return set()
+            return {r[0] for r in conn.execute("SELECT question_id FROM results")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise corrupt_store_error(path, err) from None
+
+
+def done_ids(run_dir: Path) -> set[str]:
+    """The question ids stored by any writer of the run."""
+    return set().union(*(stored_ids(path) for path in store_files(run_dir)))
+
+
 def count_done(run_dir: Path) -> int:
-    total = 0
-    for path in store_files(run_dir):
-        total += sum(1 for _ in _read_rows(path, False))
-    return total
+    """Questions of the run stored by any writer (each counted once, as ``read_results`` does)."""
+    return len(done_ids(run_dir))
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -323,18 +344,97 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
                        fix="restore it from a backup or start the run again") from None
 
 
-def events_path(run_dir: Path, writer: str = "main") -> Path:
-    """``events.jsonl`` for the main writer, ``events-<writer>.jsonl`` for a shard."""
-    name = EVENTS_FILE if writer == "main" else f"events-{writer}.jsonl"
-    return Path(run_dir) / name
+# ---------------------------------------------------------------------- writer locks
+
+_HOST = os.uname().nodename
+_LOCK_SUFFIX = ".lock"
 
 
-def event_files(run_dir: Path) -> list[Path]:
-    return sorted(Path(run_dir).glob("events*.jsonl"))
+def lock_path(store_path: Path) -> Path:
+    """A store's lock file (``results/<writer>.sqlite.lock``): its writer holds an exclusive
+    flock on it while the store is open for writing, and writes who it is in it."""
+    return store_path.with_suffix(store_path.suffix + _LOCK_SUFFIX)
 
 
-def append_event(run_dir: Path, event: dict[str, Any], writer: str = "main") -> None:
-    """Append one event line; a single write() call keeps concurrent appenders' lines whole."""
-    line = json.dumps({"time": time.time(), "writer": writer, **event}, default=str) + "\n"
-    with open(events_path(run_dir, writer), "a", encoding="utf-8") as f:
-        f.write(line)
+def _lock_text(pid: int, host: str) -> str:
+    return f"pid {pid} on {host}"
+
+
+def _parse_lock_text(text: str) -> tuple[int | None, str | None]:
+    parts = text.split()
+    if len(parts) >= 4 and parts[0] == "pid" and parts[2] == "on":
+        try:
+            return int(parts[1]), parts[3]
+        except ValueError:
+            return None, parts[3]
+    return None, None
+
+
+def _holder_text(pid: int | None, host: str | None) -> str:
+    return _lock_text(pid, host) if pid is not None else "another process"
+
+
+@dataclass
+class WriterLock:
+    """A writer's lock file: who wrote it (pid and host, None where unreadable) and whether a
+    process holds it now."""
+
+    writer: str
+    pid: int | None
+    host: str | None
+    held: bool
+
+    @property
+    def local(self) -> bool:
+        return self.host is None or self.host == _HOST
+
+    @property
+    def holder(self) -> str:
+        """``pid N on HOST`` (``another process`` when the lock file does not say)."""
+        return _holder_text(self.pid, self.host)
+
+
+def writer_locks(run_dir: Path) -> list[WriterLock]:
+    """Every writer's lock file of the run, with whether a process holds it now."""
+    folder = Path(run_dir) / RESULTS_DIR
+    if not folder.is_dir():
+        return []
+    out = []
+    for lock in sorted(folder.glob(f"*.sqlite{_LOCK_SUFFIX}")):
+        try:
+            pid, host = _parse_lock_text(lock.read_text(errors="replace"))
+        except OSError:
+            pid, host = None, None
+        if pid is not None and host == _HOST and not _pid_alive(pid):
+            held = False  # its writer is gone: no need to touch the lock
+        else:
+            held = _lock_held(lock)
+        out.append(WriterLock(writer=lock.name.removesuffix(f".sqlite{_LOCK_SUFFIX}"), pid=pid,
+                              host=host, held=held))
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_held(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -27,6 +27,7 @@ def mmlu_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
             tiny_llama_dir: Path) -> dict:
     """24 real MMLU questions; a finished run, a --limit 10 run and a cancelled run of them (the
     seed only tells the three runs apart: it is part of the run id)."""
+    from engine.events import ProgressEvent, RunEvent
     from engine.run_spec import RunSpec
     from engine.runner import execute_run
 
@@ -36,8 +37,8 @@ def mmlu_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
     limited = finished_run(root, "mmlu-small", tiny_llama_dir, limit=10, seed=1)
     cancel = threading.Event()
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "progress" and e["phase"] == "running" and e["done"] >= 1:
+    def on_event(e: RunEvent) -> None:
+        if isinstance(e, ProgressEvent) and e.progress.phase == "running" and e.progress.done >= 1:
             cancel.set()
 
     spec = RunSpec(workspace=str(root), dataset="mmlu-small", model=str(tiny_llama_dir), seed=2,

@@ -118,12 +118,12 @@ def test_async_run_progress_cancel_and_errors(ws_root, tiny_llama_dir) -> None:
             summary = await client.run({**spec, "limit": 8}, on_progress=progress.append,
                                        on_log=logs.append)
             assert summary["n_done"] == summary["n_total"] == 8
-            assert progress and progress[-1].done == 8 and logs
+            assert progress and progress[-1].progress.done == 8 and logs
             # a second, cancelled run
             first_running = asyncio.Event()
 
             def on_progress(note: ProgressNote) -> None:
-                if note.phase == "running" and note.done >= 1:
+                if note.progress.phase == "running" and note.progress.done >= 1:
                     first_running.set()
 
             pending = await client.start_run({**spec, "variant": "paper"}, on_progress=on_progress)
@@ -159,7 +159,7 @@ def test_sync_client_and_engine_killed_mid_request(ws_root, tiny_llama_dir) -> N
         import time
 
         deadline = time.monotonic() + 120
-        while not any(n.phase == "running" for n in started) and time.monotonic() < deadline:
+        while not any(n.progress.phase == "running" for n in started) and time.monotonic() < deadline:
             time.sleep(0.1)
         os.kill(hello.pid, signal.SIGKILL)
         with pytest.raises(AlignuqError) as died:

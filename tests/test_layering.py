@@ -22,7 +22,9 @@ print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
 """
 
 TORCH_FREE = ("tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,"
-              "engine.analysis,engine.lab")
+              "engine.analysis,engine.events,engine.plan,engine.runs,engine.slurm,engine.slurm_task,"
+              "engine.lab")
+PLANNING = "engine.plan,engine.runs,engine.slurm"  # the login node's side of runs
 
 
 def _probe(roots: str, exclude: str = "") -> dict:
@@ -41,6 +43,16 @@ def test_front_end_and_importers_never_import_torch() -> None:
     assert "tui.cli.main" in result["imported"]
     heavy = [m for m in result["modules"] if m.split(".")[0] in {"torch", "transformers", "accelerate"}]
     assert heavy == [], f"torch-free modules pulled in: {heavy[:5]}"
+
+
+def test_planning_and_following_runs_never_import_the_runner() -> None:
+    """Slurm submission, run states and listing plan runs with engine.plan, never the runner
+    (whose batches, measures and model loading are the torch side)."""
+    result = _probe(PLANNING)
+    assert "engine.slurm" in result["imported"]
+    heavy = [m for m in result["modules"] if m.split(".")[0] in {"torch", "transformers"}
+             or m in ("engine.runner", "engine.measures", "engine.models.load")]
+    assert heavy == [], f"run planning pulled in: {heavy[:5]}"
 
 
 def test_engine_and_importers_never_import_textual() -> None:

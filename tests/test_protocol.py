@@ -7,6 +7,7 @@ import json
 import pytest
 
 from common import errors
+from engine.events import Progress
 from engine.protocol import (
     PROTOCOL_VERSION,
     Error,
@@ -26,8 +27,9 @@ from engine.protocol import (
 @pytest.mark.parametrize("message", [
     Hello(protocol=PROTOCOL_VERSION, device="cuda", cuda_devices=["NVIDIA H100"], torch="2.5.1",
           transformers="4.46.0", python="3.11.9", pid=42, host="gpu01"),
-    ProgressNote(id="r1", run_id="ds-model-1234", done=3, total=10, rate=1.5, eta_s=4.7, phase="running"),
-    ProgressNote(id=7, run_id=None, done=0, total=0, rate=0.0, eta_s=None, phase="loading"),
+    ProgressNote(id="r1", progress=Progress(run_id="ds-model-1234", done=3, total=10, rate=1.5,
+                                            eta_s=4.7, phase="running")),
+    ProgressNote(id=7, progress=Progress.loading()),
     LogNote(level="warning", message="label spelling ' A' dropped", id="r1"),
     LogNote(level="info", message="not tied to a request"),
     Result(id="r2", result={"run_id": "x", "n_done": 3, "nested": [1, 2.5, None]}),
@@ -42,6 +44,13 @@ def test_engine_messages_round_trip(message) -> None:
     assert json.loads(line)["type"] == message.type
     assert decode_message(line) == message
     assert decode_message(line.encode()) == message
+
+
+def test_a_progress_note_is_the_runners_progress_flat_next_to_its_id() -> None:
+    progress = Progress(run_id="ds-m-1", done=3, total=10, rate=1.5, eta_s=4.7, phase="running")
+    assert json.loads(encode(ProgressNote(id="r1", progress=progress))) == {
+        "type": "progress", "id": "r1", "run_id": "ds-m-1", "done": 3, "total": 10, "rate": 1.5,
+        "eta_s": 4.7, "phase": "running"}
 
 
 def test_requests_round_trip_and_type_is_optional() -> None:
@@ -63,8 +72,8 @@ def test_an_error_travels_whole_and_gets_its_codes_fix() -> None:
 
 
 def test_non_finite_floats_and_odd_values_encode_as_valid_json() -> None:
-    line = encode(ProgressNote(id="r", run_id="x", done=1, total=2, rate=float("nan"),
-                               eta_s=float("inf")))
+    line = encode(ProgressNote(id="r", progress=Progress(run_id="x", done=1, total=2,
+                                                         rate=float("nan"), eta_s=float("inf"))))
     data = json.loads(line)
     assert data["rate"] is None and data["eta_s"] is None
     import numpy as np

@@ -12,8 +12,10 @@ import pandas as pd
 
 from common import errors
 from engine import store
+from engine.events import events_path
 from engine.measure_names import measure_names
-from engine.runs import INCOMPLETE, lock_holders, run_status
+from engine.runs import INCOMPLETE, run_status
+from engine.store import writer_locks
 from tests.engine_helpers import EngineProc, mmlu_dataset
 
 N = 36
@@ -57,7 +59,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, data_dir, ti
             victim.proc.kill()
     n_before = store.count_done(run_dir)
     assert 5 <= n_before < N
-    assert not any(h.held for h in lock_holders(run_dir))  # the kernel dropped the lock
+    assert not any(h.held for h in writer_locks(run_dir))  # the kernel dropped the lock
     assert run_status(run_dir).status == INCOMPLETE
 
     # 3. run again: resumes
@@ -92,6 +94,6 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, data_dir, ti
         else:
             np.testing.assert_allclose(np.nan_to_num(x), np.nan_to_num(y), rtol=1e-4, atol=1e-5,
                                        err_msg=name)
-    events = pd.read_json(store.events_path(run_dir), lines=True)
+    events = pd.read_json(events_path(run_dir), lines=True)
     assert events["type"].iloc[-1] == "finished"
     assert errors.CANCELLED not in set(events.get("code", pd.Series(dtype=str)).dropna())

@@ -15,10 +15,19 @@ from common.errors import BAD_INPUT, BAD_MODEL, CANCELLED, MODEL_NOT_FOUND, OOM,
 from datasets_io.dataset import Dataset, questions_frame, write_dataset
 from datasets_io.workspace import resolve_workspace
 from engine import prefixes, runner, store
+from engine.events import (
+    FinishedEvent,
+    LogEvent,
+    ProgressEvent,
+    ProgressMeter,
+    RunEvent,
+    events_path,
+)
 from engine.measure_names import measure_names
+from engine.plan import run_id_for
 from engine.prompts import prompt_for_question
 from engine.run_spec import RunSpec
-from engine.store import events_path, read_manifest, read_results
+from engine.store import read_manifest, read_results
 from tests.test_measures import assert_row_matches, reference_measures
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
@@ -136,13 +145,13 @@ def test_batched_results_equal_batch_size_one(tmp_path, sharp_llama_dir) -> None
 
 def test_the_shared_prefix_gives_the_same_numbers(tmp_path, sharp_llama_dir) -> None:
     frames = []
-    events: list[dict] = []
+    events: list[RunEvent] = []
     for name, share in (("plain", False), ("shared", True)):
         make_dataset(tmp_path / name)
         s = runner.execute_run(spec_for(tmp_path / name, sharp_llama_dir, batch_tokens=300,
                                         extra={"share_prefix": share}), on_event=events.append)
         frames.append(read_results(Path(s.run_dir)).set_index("question_id"))
-    assert any("shared prompt prefix" in e.get("message", "") for e in events)
+    assert any("shared prompt prefix" in e.message for e in events if isinstance(e, LogEvent))
     plain, shared = frames
     for qid in plain.index:
         for m in measure_names():
@@ -169,11 +178,11 @@ def passage_questions() -> list[dict]:
 
 def test_questions_sharing_a_passage_match_the_direct_computation(tmp_path, sharp_llama_dir) -> None:
     rows = passage_questions()
-    events: list[dict] = []
+    events: list[RunEvent] = []
     make_dataset(tmp_path / "ws", rows=rows)
     summary = runner.execute_run(spec_for(tmp_path / "ws", sharp_llama_dir, batch_tokens=400),
                                  on_event=events.append)
-    logs = [e["message"] for e in events if e["type"] == "log"]
+    logs = [e.message for e in events if isinstance(e, LogEvent)]
     assert any(m.startswith("2 passages shared by 5 questions") for m in logs), logs
     stored = read_results(Path(summary.run_dir), with_top=True).set_index("question_id")
     for qid, want in direct_reference(Path(summary.run_dir), rows, sharp_llama_dir).items():
@@ -250,15 +259,16 @@ def test_resume_computes_each_question_exactly_once(tmp_path, tiny_llama_dir) ->
     make_dataset(tmp_path / "ws")
     first = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, limit=5))
     assert (first.n_done, first.n_total, first.n_new) == (5, 5, 5)
-    events: list[dict] = []
+    events: list[RunEvent] = []
     second = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir), on_event=events.append)
     assert second.run_id == first.run_id
     assert (second.n_done, second.n_total, second.n_new) == (14, 14, 9)
     frame = read_results(Path(second.run_dir))
     assert sorted(frame["question_id"]) == [f"q{i:03d}" for i in range(14)]
-    assert events[-1]["type"] == "finished" and events[-1]["n_new"] == 9
-    progress = [e for e in events if e["type"] == "progress" and e["phase"] == "running"]
-    assert progress[0]["done"] == 5 and progress[-1]["done"] == 14
+    assert isinstance(events[-1], FinishedEvent) and events[-1].summary.n_new == 9
+    progress = [e.progress for e in events if isinstance(e, ProgressEvent)
+                and e.progress.phase == "running"]
+    assert progress[0].done == 5 and progress[-1].done == 14
     manifest = read_manifest(Path(second.run_dir))
     assert manifest["status"] == "done" and manifest["n_total"] == 14
     third = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir))
@@ -287,8 +297,8 @@ def test_the_model_is_freed_when_the_run_ends_without_a_collection(tmp_path, tin
     make_dataset(tmp_path / "ws")
     cancel = threading.Event()
 
-    def on_event(e: dict) -> None:
-        if ending == "cancelled" and e["type"] == "progress" and e["done"] >= 1:
+    def on_event(e: RunEvent) -> None:
+        if ending == "cancelled" and isinstance(e, ProgressEvent) and e.progress.done >= 1:
             cancel.set()
 
     spec = spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=150, extra={"cpu_workers": 2})
@@ -311,15 +321,15 @@ def test_cancel_between_batches_keeps_the_rows_done(tmp_path, tiny_llama_dir) ->
     make_dataset(tmp_path / "ws")
     cancel = threading.Event()
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "progress" and e["phase"] == "running" and e["done"] >= 1:
+    def on_event(e: RunEvent) -> None:
+        if isinstance(e, ProgressEvent) and e.progress.phase == "running" and e.progress.done >= 1:
             cancel.set()
 
     with pytest.raises(AlignuqError) as err:
         runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=1),
                            on_event=on_event, cancel=cancel)
     assert err.value.code == CANCELLED
-    run_id, run_dir = runner.run_id_for(spec_for(tmp_path / "ws", tiny_llama_dir))
+    run_id, run_dir = run_id_for(spec_for(tmp_path / "ws", tiny_llama_dir))
     kept = len(read_results(run_dir))  # the batches computed in parallel with the first one
     assert 1 <= kept <= runner._cpu_workers("cpu", spec_for(tmp_path, tiny_llama_dir))
     assert read_manifest(run_dir)["status"] == "cancelled"
@@ -354,12 +364,12 @@ def test_out_of_memory_halves_the_batch_and_finishes(tmp_path, tiny_llama_dir, m
 
     monkeypatch.setattr(runner, "_forward", fake)
     make_dataset(tmp_path / "ws")
-    events: list[dict] = []
+    events: list[RunEvent] = []
     summary = runner.execute_run(spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=100000),
                                  on_event=events.append)
     assert summary.n_done == 14
     assert max(s for s in sizes) == 14 and sizes[-1] <= 2
-    assert any("out of memory" in e.get("message", "") for e in events if e["type"] == "log")
+    assert any("out of memory" in e.message for e in events if isinstance(e, LogEvent))
 
     def always(model, seqs, pad_id, device, prefix=None):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -394,7 +404,7 @@ def test_manifest_records_what_makes_the_numbers(tmp_path, tiny_llama_dir) -> No
     assert m["n_questions"] == 14 and m["n_total"] == 2
     assert set(m["versions"]) >= {"alignuq", "torch", "transformers", "python"}
     assert summary.run_id.startswith("synth-") and m["dtype"] == "float32"
-    other = runner.run_id_for(spec_for(tmp_path / "ws", tiny_llama_dir, variant="paper"))[0]
+    other = run_id_for(spec_for(tmp_path / "ws", tiny_llama_dir, variant="paper"))[0]
     assert other != summary.run_id
 
 
@@ -477,22 +487,21 @@ def test_smollm_on_real_questions_matches_the_direct_computation(tmp_path, smoll
             assert not math.isnan(got["choice_mass"])
 
 
-def test_rate_and_eta_count_from_the_first_batch_not_from_the_model_load(monkeypatch) -> None:
+def test_rate_and_eta_count_from_the_first_batch_not_from_the_model_load() -> None:
     clock = [1000.0]
-    monkeypatch.setattr(runner.time, "time", lambda: clock[0])
-    events: list[dict] = []
-    tracker = runner._Tracker("r", n_done=2, n_total=12, emit=events.append)
+    meter = ProgressMeter("r", done=2, total=12, clock=lambda: clock[0])
     clock[0] += 20.0  # loading the model and encoding the prompts
-    tracker.start()
+    progress = [meter.start()]
     clock[0] += 2.0
-    tracker.add(4)  # 4 questions in the 2 s since the start: 2 q/s, 6 left -> 3 s
+    progress.append(meter.add(4))  # 4 questions in the 2 s since the start: 2 q/s, 6 left -> 3 s
     clock[0] += 3.0
-    tracker.add(6)
-    tracker.finish()
-    running = [e for e in events if e["phase"] == "running"]
-    assert running[0]["done"] == 2 and running[0]["rate"] == 0.0
-    assert running[1]["rate"] == pytest.approx(2.0) and running[1]["eta_s"] == pytest.approx(3.0)
-    assert events[-1]["phase"] == "done" and events[-1]["rate"] == pytest.approx(10 / 5)
+    progress.append(meter.add(6))
+    progress.append(meter.finish())
+    running = [p for p in progress if p.phase == "running"]
+    assert running[0].done == 2 and running[0].rate == 0.0 and running[0].eta_s is None
+    assert running[1].rate == pytest.approx(2.0) and running[1].eta_s == pytest.approx(3.0)
+    assert progress[-1].phase == "done" and progress[-1].rate == pytest.approx(10 / 5)
+    assert progress[-1].eta_s == 0.0
 
 
 def test_a_prompt_longer_than_the_models_context_is_refused_before_anything_runs(
@@ -552,8 +561,9 @@ def test_a_run_prints_no_warning_and_records_its_forward_path(tmp_path, tiny_lla
     make_dataset(tmp_path / "ws", rows=passage_questions())
     spec = spec_for(tmp_path / "ws", tiny_llama_dir, batch_tokens=400)
     code = ("import json, sys; from engine.run_spec import RunSpec; from engine.runner import "
-            "execute_run; execute_run(RunSpec.from_dict(json.loads(sys.argv[1])), "
-            "on_event=lambda e: print(json.dumps(e), flush=True))")
+            "execute_run; from engine.events import encode_event; "
+            "execute_run(RunSpec.from_dict(json.loads(sys.argv[1])), "
+            "on_event=lambda e: print(encode_event(e), end='', flush=True))")
     done = subprocess.run([sys.executable, "-W", "default", "-c", code, json.dumps(spec.to_dict())],
                           cwd=REPO, env=engine_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

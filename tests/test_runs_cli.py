@@ -13,6 +13,7 @@ import pytest
 
 from datasets_io.workspace import Workspace
 from engine import runs, store
+from engine.events import ErrorEvent, EventTail, LogEvent, append_event, events_path
 from tests.engine_helpers import REPO, engine_env, finished_run, mmlu_dataset
 
 
@@ -103,12 +104,12 @@ def _copy(run_dir: Path, tmp_path: Path, name: str, n_total: int) -> Path:
 def test_status_failed_and_incomplete_from_events(done, tmp_path) -> None:
     _, run_dir = done
     failed = _copy(run_dir, tmp_path, "a", 20)
-    store.append_event(failed, {"type": "error", "code": "OOM", "message": "question q1 does not fit"})
+    append_event(failed, ErrorEvent("OOM", "question q1 does not fit"))
     st = runs.run_status(failed)
     assert st.status == runs.FAILED and st.reason == "OOM: question q1 does not fit"
     assert (st.n_done, st.n_total) == (10, 20)
     cancelled = _copy(run_dir, tmp_path, "b", 20)
-    store.append_event(cancelled, {"type": "error", "code": "CANCELLED", "message": "cancelled"})
+    append_event(cancelled, ErrorEvent("CANCELLED", "cancelled"))
     st = runs.run_status(cancelled)
     assert st.status == runs.INCOMPLETE and st.reason == "cancelled"
     killed = _copy(run_dir, tmp_path, "c", 20)
@@ -152,20 +153,19 @@ def test_running_status_from_the_lock_and_cancel_sends_sigterm(cli, done, tmp_pa
 def test_tail_events_keeps_partial_lines_for_later(tmp_path) -> None:
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    store.append_event(run_dir, {"type": "log", "level": "info", "message": "one"})
-    store.append_event(run_dir, {"type": "log", "level": "info", "message": "shard"}, "shard-0001")
-    events, offsets = runs.tail_events(run_dir, {})
-    assert [e["message"] for e in events] == ["one", "shard"]
-    assert {e["writer"] for e in events} == {"main", "shard-0001"}
-    with open(store.events_path(run_dir), "a") as f:
+    append_event(run_dir, LogEvent("info", "one"))
+    append_event(run_dir, LogEvent("info", "shard", writer="shard-0001"))
+    tail = EventTail(run_dir)
+    events = tail.read()
+    assert [e.message for e in events] == ["one", "shard"]
+    assert {e.writer for e in events} == {"main", "shard-0001"}
+    with open(events_path(run_dir), "a") as f:
         f.write('{"type": "log", "message": "par')
-    events, offsets = runs.tail_events(run_dir, offsets)
-    assert events == []
-    with open(store.events_path(run_dir), "a") as f:
+    assert tail.read() == []
+    with open(events_path(run_dir), "a") as f:
         f.write('tial"}\n')
-    events, offsets = runs.tail_events(run_dir, offsets)
-    assert [e["message"] for e in events] == ["partial"]
-    assert runs.tail_events(run_dir, offsets)[0] == []
+    assert [e.message for e in tail.read()] == ["partial"]
+    assert tail.read() == []
 
 
 def test_watch_attaches_to_a_live_run_until_done(cli, ws_dir, data_dir, tiny_llama_dir) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from common import errors
 from engine import store
+from engine.events import events_path
 from engine.protocol import MESSAGE_TYPES, PROTOCOL_VERSION
 from tests.engine_helpers import EngineProc, mmlu_dataset
 
@@ -98,7 +99,7 @@ def test_cancel_answers_cancelled_and_keeps_rows(engine, ws_root, tiny_llama_dir
     run_dir = ws_root / "runs" / data["run_id"]
     kept = store.count_done(run_dir)
     assert 2 <= kept < 40 and kept >= data["n_done"]
-    events = [json.loads(x) for x in store.events_path(run_dir).read_text().splitlines()]
+    events = [json.loads(x) for x in events_path(run_dir).read_text().splitlines()]
     assert events[-1]["type"] == "error" and events[-1]["code"] == errors.CANCELLED
     # the engine still serves after a cancel
     status, _ = engine.request("s2", "status")
@@ -165,9 +166,9 @@ def test_engine_exits_when_stdin_closes_even_mid_run(ws_root, tiny_llama_dir) ->
         rc = proc.close(timeout=60)
         assert rc == 0
         assert time.monotonic() - started < 30
-        from engine.runs import lock_holders
+        from engine.store import writer_locks
 
-        assert not any(h.held for h in lock_holders(run_dir))
+        assert not any(h.held for h in writer_locks(run_dir))
         assert store.count_done(run_dir) >= 1
         assert proc.bad == []
     finally:

@@ -1,18 +1,22 @@
 """End to end on a real single-node Slurm (started by the session fixture when root, else skipped):
 the console submits a 2-shard job array of the real SmolLM2-135M over real trivia questions, and
 the merged results equal a single-process run; a shard killed with SIGKILL and a shard requeued
-(preemption) are detected and resumed without losing or doubling a question; cancel works.
+(preemption) are detected and resumed without losing or doubling a question; cancel works;
+`alignuq runs watch` and the console's attach show the same progress, merged over the shards.
 
 Small resources on purpose (1 CPU per shard, 2 GB): two shards run at once on a 2-core machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ from common.errors import BadInput
 from engine import slurm
 from engine.run_spec import RunSpec
 from engine.store import read_results, store_files
+from tests.engine_helpers import REPO, engine_env
 from tests.slurm_fixture import assert_same_results, make_trivia_dataset
 from tests.slurm_fixture import slurm_cluster as slurm_cluster  # the session fixture
 
@@ -233,3 +238,65 @@ def test_cancel_through_the_console(slurm_cluster, trivia, cli, smollm_dir):
     assert [s["state"] for s in states] == ["cancelled", "cancelled"], states
     assert time.monotonic() - t0 < 120
     assert slurm.cancel_run(run_dir) == []                     # nothing active any more
+
+
+def test_runs_watch_and_the_console_show_the_same_merged_progress(slurm_cluster, trivia,
+                                                                  smollm_dir, monkeypatch):
+    """Both front ends follow a 2-shard run from its start to its end. The last progress each
+    shows is the shards' summed (the run's 40 questions, of which each shard's events say 20),
+    with the same questions/s, and both end with the same line."""
+    from tests.test_tui_support import make_test_app, wait_for
+    from tui.screens.runs import RunsScreen
+    from tui.workers import scan_runs
+
+    new_ws, _, _ = trivia
+    ws = new_ws("watched")
+    # one question per batch: the run lasts long enough for both to attach while it runs
+    spec = RunSpec(workspace=str(ws), dataset="trivia", model=str(smollm_dir), batch_tokens=64)
+    submitted = slurm.submit_run(spec, _options(slurm_cluster))
+    run_id = submitted["run_id"]
+    watch = subprocess.Popen([sys.executable, "-m", "tui.cli.main", "runs", "watch", run_id,
+                              "--interval", "0.2"], cwd=REPO, env=engine_env(ws),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    shown = []  # what the console's Runs screen was given, in order
+    real = RunsScreen.on_run_progress
+
+    def spy(self, message):
+        shown.append(message.progress)
+        real(self, message)
+
+    monkeypatch.setattr(RunsScreen, "on_run_progress", spy)
+
+    async def attach_in_the_console():
+        app = make_test_app(ws)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("r")
+            await pilot.pause()
+            screen = app.section("runs")
+            (run,) = [r for r in scan_runs(ws) if r["run_id"] == run_id]
+            job = screen.attach(run)
+            await wait_for(pilot, lambda: job.status != "attached", DEADLINE_S, "the run's end")
+            return job
+
+    try:
+        job = asyncio.run(attach_in_the_console())
+        out, err = watch.communicate(timeout=DEADLINE_S)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert watch.returncode == 0, err
+    end = f"run {run_id}: done, {N_QUESTIONS}/{N_QUESTIONS} questions"
+    assert out.strip() == end and job.status == "done" and any(end in line for line in job.log)
+
+    cli_lines = re.findall(r"^done: (\d+)/(\d+) questions, ([\d.]+) q/s", err, re.MULTILINE)
+    assert cli_lines, err
+    last = shown[-1]
+    assert (last.phase, last.done, last.total) == ("done", N_QUESTIONS, N_QUESTIONS)
+    assert last.rate > 0
+    assert cli_lines[-1] == (str(last.done), str(last.total), f"{last.rate:.2f}")
+    # a shard's own events say 20 of 20: what the console showed before adding them up
+    for writer in ("shard-0000", "shard-0001"):
+        final = [json.loads(line) for line in
+                 (Path(submitted["run_dir"]) / f"events-{writer}.jsonl").read_text().splitlines()
+                 if '"progress"' in line][-1]
+        assert (final["done"], final["total"]) == (N_QUESTIONS // 2, N_QUESTIONS // 2)

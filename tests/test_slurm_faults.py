@@ -2,7 +2,7 @@
 computed twice, and its numbers equal an uninterrupted run (the tiny seeded Llama with SmolLM2's
 tokenizer, CPU).
 
-The shard runs exactly what a Slurm array task runs (``engine.slurm.ShardTask``), in a child
+The shard runs exactly what a Slurm array task runs (``engine.slurm_task.ShardTask``), in a child
 process that SIGKILLs itself right after its second batch is committed (a deterministic point;
 the real-Slurm variant with an external ``kill -9`` is in test_slurm.py)."""
 
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
             return added
         store.ResultStore.add = add
-    from engine.slurm import ShardTask
+    from engine.slurm_task import ShardTask
     print(json.dumps(ShardTask()(spec)), flush=True)
 """)
 

@@ -17,10 +17,11 @@ import pytest
 
 from common.errors import BadInput
 from engine import slurm
+from engine.events import ErrorEvent, FinishedEvent, append_event
+from engine.run_spec import RunSummary
 from engine.store import (
     ResultRow,
     ResultStore,
-    append_event,
     choose_journal,
     count_done,
     filesystem_type,
@@ -179,6 +180,11 @@ def _slurm_run(run_dir: Path, n_shards: int, n_each: int, array: str = "77") -> 
                          "folder": str(run_dir / "slurm"), "shards": shards}]}))
 
 
+def _finished(writer: str, n_done: int) -> FinishedEvent:
+    return FinishedEvent(RunSummary(run_id="r", run_dir="", n_done=n_done, n_total=n_done,
+                                    n_new=n_done, wall_s=1.0, device="cpu"), writer=writer)
+
+
 def _fill(run_dir: Path, shard: int, n: int) -> None:
     with ResultStore(run_dir / "results" / f"shard-{shard:04d}.sqlite", "r") as s:
         s.add([_row(f"s{shard}q{i}") for i in range(n)])
@@ -191,8 +197,8 @@ def test_shard_states_from_squeue_and_sacct(tmp_path, monkeypatch):
         if n:
             _fill(run_dir, k, n)
     # shard 5's runner ended with an error; shard 6 and 7 are gone from Slurm (6 is complete)
-    append_event(run_dir, {"type": "error", "code": "OOM",
-                           "message": "question q7 does not fit in memory on cuda"}, "shard-0005")
+    append_event(run_dir, ErrorEvent("OOM", "question q7 does not fit in memory on cuda",
+                                     writer="shard-0005"))
     (run_dir / "slurm" / "77_3_0_log.err").write_text(
         "loading\nslurmstepd: error: Detected 1 oom-kill event(s) in StepId=77.0.\n")
     (run_dir / "slurm" / "77_7_0_log.err").write_text("srun: error: node1: task 0: Killed\n")
@@ -235,7 +241,7 @@ def test_shard_states_without_accounting(tmp_path, monkeypatch):
     _slurm_run(run_dir, 3, 2)
     _fill(run_dir, 0, 2)
     _fill(run_dir, 1, 1)
-    append_event(run_dir, {"type": "finished", "n_done": 2}, "shard-0000")
+    append_event(run_dir, _finished("shard-0000", 2))
     fake = tmp_path / "bin"
     _fake_bin(fake, "squeue", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1")
     _fake_bin(fake, "sacct", "echo 'sacct: error: Slurm accounting storage is disabled' >&2; exit 1")
@@ -277,10 +283,9 @@ def test_a_pickle_planted_in_the_run_folder_is_never_loaded(tmp_path, monkeypatc
     for k in range(4):
         (run_dir / "slurm" / f"77_{k}_0_result.pkl").write_bytes(pickle.dumps(_Planted(marker)))
     _fill(run_dir, 0, 2)
-    append_event(run_dir, {"type": "finished", "n_done": 2}, "shard-0000")
+    append_event(run_dir, _finished("shard-0000", 2))
     _fill(run_dir, 1, 1)
-    append_event(run_dir, {"type": "error", "code": "BAD_MODEL",
-                           "message": "/m: no config.json"}, "shard-0001")
+    append_event(run_dir, ErrorEvent("BAD_MODEL", "/m: no config.json", writer="shard-0001"))
     (run_dir / "slurm" / "77_2_0_log.err").write_text(
         "submitit ERROR (2026-01-01) - Submitted job triggered an exception\n"
         "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"

@@ -58,7 +58,9 @@ async def test_an_empty_queue_says_which_runs_the_workspace_holds(tmp_path: Path
 async def test_attach_follows_a_detached_run_through_its_events(tmp_path: Path, tui_ws: Path) -> None:
     import shutil
 
-    from engine.store import ResultStore, append_event
+    from engine.events import FinishedEvent, LogEvent, Progress, ProgressEvent, append_event
+    from engine.run_spec import RunSummary
+    from engine.store import ResultRow, ResultStore
 
     ws = tmp_path / "ws"
     shutil.copytree(tui_ws, ws)
@@ -70,10 +72,9 @@ async def test_attach_follows_a_detached_run_through_its_events(tmp_path: Path, 
         done = 0
         while not stop.is_set() and done < 60:
             done += 10
-            append_event(run_dir, {"type": "progress", "run_id": "detached-1", "done": done,
-                                   "total": 100, "rate": 25.0, "eta_s": (100 - done) / 25,
-                                   "phase": "running"})
-            append_event(run_dir, {"type": "log", "level": "info", "message": f"batch to {done}"})
+            append_event(run_dir, ProgressEvent(Progress("detached-1", done, 100, 25.0,
+                                                         (100 - done) / 25)))
+            append_event(run_dir, LogEvent("info", f"batch to {done}"))
             time.sleep(0.2)
 
     app = make_test_app(ws)
@@ -96,8 +97,9 @@ async def test_attach_follows_a_detached_run_through_its_events(tmp_path: Path, 
             assert job.total == 100 and job.rate == 25.0 and job.status == "attached"
             assert any("batch to" in line for line in job.log)
             thread.join()
-            append_event(run_dir, {"type": "finished", "run_id": "detached-1", "n_done": 100,
-                                   "n_total": 100})
+            store.add([ResultRow(f"q{i}", 0, [1.0, 0.0], 1.0, {}) for i in range(100)])
+            append_event(run_dir, FinishedEvent(RunSummary("detached-1", str(run_dir), 100, 100,
+                                                           100, 4.0, "cpu")))
             store.close()  # the writer is gone: the run is over
             await wait_for(pilot, lambda: job.status == "done", 30, "the end of the run")
     finally:
@@ -108,7 +110,8 @@ async def test_attach_follows_a_detached_run_through_its_events(tmp_path: Path, 
 @sync
 async def test_progress_messages_coalesce(tui_ws: Path) -> None:
     """A burst of progress for one job reaches the handler fewer times; the last value wins."""
-    from tui.messages import ProgressInfo, RunProgress
+    from engine.events import Progress
+    from tui.messages import RunProgress
     from tui.screens.runs import Job
 
     app = make_test_app(tui_ws)
@@ -119,7 +122,7 @@ async def test_progress_messages_coalesce(tui_ws: Path) -> None:
         screen._add_job(Job("j9", "m", "m", "coane", status="running"))
         before = screen.progress_handled
         for i in range(1, 501):
-            screen.post_message(RunProgress("j9", ProgressInfo(i, 500, 10.0, 1.0)))
+            screen.post_message(RunProgress("j9", Progress("r", i, 500, 10.0, 1.0)))
         await wait_for(pilot, lambda: screen.jobs["j9"].done == 500, 10, "the last progress")
         await pilot.pause(0.2)
         handled = screen.progress_handled - before
@@ -133,7 +136,8 @@ async def test_ui_stays_responsive_while_progress_streams(tui_ws: Path) -> None:
     own work per repaint stays far under 100 ms, and 99% of the event loop's 10 ms ticks come
     within 100 ms (the worst single gap is printed: on a loaded shared machine the scheduler,
     not the console, decides it)."""
-    from tui.messages import ProgressInfo, RunLog, RunProgress
+    from engine.events import Progress
+    from tui.messages import RunLog, RunProgress
     from tui.screens.runs import Job
 
     app = make_test_app(tui_ws)
@@ -157,7 +161,7 @@ async def test_ui_stays_responsive_while_progress_streams(tui_ws: Path) -> None:
             i = 0
             while time.perf_counter() < stop:
                 i += 1
-                screen.post_message(RunProgress("j1", ProgressInfo(i, 10**6, 1000.0, 999.0)))
+                screen.post_message(RunProgress("j1", Progress("r", i, 10**6, 1000.0, 999.0)))
                 if i % 10 == 0:
                     screen.post_message(RunLog("j1", [f"batch {i}"]))
                 time.sleep(0.001)

@@ -7,12 +7,12 @@ same job replaces an older one still waiting in the queue, so a fast engine neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
 
 from common.errors import AlignuqError
+from engine.events import Progress
 
 
 class DatasetsListed(Message):
@@ -79,19 +79,11 @@ class EngineHello(Message):
         self.prefix = prefix
 
 
-@dataclass
-class ProgressInfo:
-    done: int
-    total: int
-    rate: float
-    eta_s: float | None
-    phase: str = "running"
-
-
 class RunProgress(Message):
-    """A job's progress. Replaces an older queued ``RunProgress`` of the same job."""
+    """A job's progress (``engine.events.Progress``, as the runner made it, or merged over a
+    run's writers). Replaces an older queued ``RunProgress`` of the same job."""
 
-    def __init__(self, job_id: str, progress: ProgressInfo) -> None:
+    def __init__(self, job_id: str, progress: Progress) -> None:
         super().__init__()
         self.job_id = job_id
         self.progress = progress
@@ -118,7 +110,8 @@ class RunStarted(Message):
 
 
 class RunFinished(Message):
-    """A job ended: ``status`` is done, cancelled or failed (``error`` then says why)."""
+    """A job ended: ``status`` is done, cancelled or failed (``error`` then says why); a job
+    attached to a run ends as that run does (done, failed or incomplete) or ``detached``."""
 
     def __init__(self, job_id: str, status: str, summary: dict[str, Any] | None = None,
                  error: AlignuqError | None = None) -> None:

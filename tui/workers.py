@@ -39,56 +39,6 @@ def scan_runs(root: Path) -> list[dict[str, Any]]:
     return listing(workspace(root))
 
 
-def tail_run(run_dir: Path, on_progress: Any, on_log: Any, stop: Any,
-             poll_s: float = 0.5) -> str:
-    """Follow a run through its ``events*.jsonl`` files (``engine.runs.tail_events``) until it
-    ends or ``stop()`` is true. Returns done, cancelled, failed, incomplete or detached."""
-    import time
-
-    from engine.runs import RUNNING, run_status, tail_events
-    from tui.messages import ProgressInfo
-
-    offsets: dict[str, int] = {}
-    last_check = 0.0
-    while not stop():
-        events, offsets = tail_events(run_dir, offsets)
-        lines: list[str] = []
-        last_progress = None
-        ended = None
-        for ev in events:
-            kind = ev.get("type")
-            if kind == "progress":
-                last_progress = ev
-            elif kind == "log":
-                lines.append(f"[{ev.get('level', 'info')}] {ev.get('message', '')}")
-            elif kind == "finished":
-                lines.append(f"finished: {ev.get('n_done')}/{ev.get('n_total')} questions")
-                ended = "done"
-            elif kind == "error":
-                lines.append(f"[error] {ev.get('code')}: {ev.get('message')}")
-                ended = "cancelled" if ev.get("code") == "CANCELLED" else "failed"
-        if last_progress is not None:
-            on_progress(ProgressInfo(int(last_progress.get("done") or 0),
-                                     int(last_progress.get("total") or 0),
-                                     float(last_progress.get("rate") or 0.0),
-                                     last_progress.get("eta_s"),
-                                     str(last_progress.get("phase") or "running")))
-        if lines:
-            on_log(lines)
-        if ended and run_status(run_dir).status != RUNNING:
-            return ended
-        now = time.monotonic()
-        if not events and now - last_check > 5.0:
-            last_check = now
-            status = run_status(run_dir)
-            if status.status != RUNNING:
-                on_log([f"the run is {status.status}" + (f" ({status.reason})"
-                                                         if status.reason else "")])
-                return "done" if status.status == "done" else status.status
-        time.sleep(poll_s)
-    return "detached"
-
-
 # ---------------------------------------------------------------- models and the engine
 
 async def engine_models(prefix: tuple[str, ...], root: Path) -> list[dict[str, Any]]:

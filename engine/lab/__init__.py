@@ -1,9 +1,12 @@
-"""The headless lab: the one layer the front ends (the CLI and the console) call for work.
+"""The headless lab: the only layer the front ends (the typer CLI and the Textual console) call
+for work, so that both do it the same way.
 
 Modules:
 
-* ``engine.lab.imports``: import a survey or benchmark file as a dataset (detect, parse,
-  preview, build, write).
-* ``engine.lab.run_import``: per-question results made elsewhere, written as a run.
-* ``engine.lab.run_export``: a run's per-question results as a CSV or Parquet file.
+- ``imports``: import a survey or benchmark file as a dataset (detect, parse, preview, build,
+  write).
+- ``run_import``: per-question results made elsewhere, written as a run.
+- ``run_export``: a run's per-question results as a CSV or Parquet file.
+- ``follow``: follow a run through its events files and its status, with progress merged over
+  every writer (``alignuq runs watch`` and the console's attach).
 """

@@ -7,7 +7,6 @@ running the same command again resumes); 1 any other failure.
 from __future__ import annotations
 
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,10 +22,10 @@ from common.errors import (
     BadInput,
 )
 from engine.client import SyncEngineClient
-from engine.protocol import CANCEL_ACK
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from engine.slurm import SlurmOptions
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
+from tui.cli.progress_view import ProgressView
 
 
 class Device(str, Enum):
@@ -151,99 +150,11 @@ def _submit_slurm(spec: RunSpec, options: SlurmOptions, *, fmt: OutFormat) -> No
 # ---------------------------------------------------------------------- engine + progress bar
 
 
-class _ProgressView:
-    """A rich progress bar on stderr (plain lines every 10 s when stderr is not a terminal)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.console = Console(stderr=True)
-        self.live = self.console.is_terminal
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                                 TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn(),
-                                 console=self.console, disable=not self.live)
-        self.task = self.progress.add_task("starting engine", total=None, rate="", eta="-")
-        self.last: Any = None
-        self.cancel_asked = False
-        self._last_line = 0.0
-        self._phase = ""
-
-    def __enter__(self) -> _ProgressView:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def hello(self, hello: Any) -> None:
-        where = f"{hello.host} pid {hello.pid}, {hello.device}"
-        if hello.cuda_devices:
-            where += f" ({', '.join(hello.cuda_devices)})"
-        self.log(f"engine ready on {where}; torch {hello.torch}, transformers {hello.transformers}")
-        self.progress.update(self.task, description="loading model")
-
-    def on_progress(self, note: Any) -> None:
-        self.last = note
-        desc = {"loading": "loading model", "running": "running", "done": "done"}.get(note.phase, note.phase)
-        rate = f"{note.rate:.2f} q/s" if note.rate else ""
-        eta = _fmt_eta(note.eta_s)
-        total = note.total if (note.total or note.phase != "loading") else None
-        self.progress.update(self.task, description=desc, completed=note.done, total=total,
-                             rate=rate, eta=eta)
-        now = time.monotonic()
-        if not self.live and (note.phase != self._phase or now - self._last_line >= 10):
-            self._last_line = now
-            if note.phase != "loading":
-                self.console.print(f"{desc}: {note.done}/{note.total} questions, {rate or '- q/s'}, "
-                                   f"ETA {eta}", highlight=False, soft_wrap=True)
-        self._phase = note.phase
-
-    def on_log(self, note: Any) -> None:
-        if self.cancel_asked and note.message == CANCEL_ACK:
-            return  # `cancelling()` has said so already
-        self.log(note.message, note.level)
-
-    def cancelling(self) -> None:
-        self.cancel_asked = True
-        self.progress.update(self.task, description="cancelling")
-        self.log("cancelling: the engine stops after the current batch (Ctrl-C again to stop "
-                 "at once)", "warning")
-
-    def finish(self, description: str) -> None:
-        """Leave the bar in its last state under ``description``, so nothing redraws after it."""
-        self.progress.update(self.task, description=description)
-        self.progress.stop()
-
-    def log(self, message: str, level: str = "info") -> None:
-        style = {"warning": "yellow", "error": "red"}.get(level)
-        prefix = "" if level in ("info", "debug") else f"{level}: "
-        self.console.print(f"{prefix}{message}", style=style, highlight=False, markup=False,
-                           soft_wrap=True)
-
-
-def _fmt_eta(eta: float | None) -> str:
-    if eta is None:
-        return "-"
-    eta = int(round(eta))
-    hours, rest = divmod(eta, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
 def drive_engine(spec: RunSpec, engine_cmd: str | None) -> dict[str, Any]:
     """Start the engine, run ``spec`` with a progress bar; Ctrl-C cancels cleanly. Returns the
     summary or exits (typer.Exit) with the error's code."""
     client = SyncEngineClient(engine_cmd)
-    view = _ProgressView()
+    view = ProgressView()
     handle = None
     try:
         with view:
@@ -269,7 +180,7 @@ def drive_engine(spec: RunSpec, engine_cmd: str | None) -> dict[str, Any]:
             client.close(timeout=0)
 
 
-def _cancel(client: SyncEngineClient, handle: Any, view: _ProgressView) -> dict[str, Any]:
+def _cancel(client: SyncEngineClient, handle: Any, view: ProgressView) -> dict[str, Any]:
     view.cancelling()
     try:
         client.cancel(handle.id)
@@ -283,7 +194,7 @@ def _cancel(client: SyncEngineClient, handle: Any, view: _ProgressView) -> dict[
         raise typer.Exit(EXIT_CANCELLED) from None
 
 
-def _print_resume(data: Any, view: _ProgressView) -> None:
+def _print_resume(data: Any, view: ProgressView) -> None:
     view.finish("cancelled")
     data = data or {}
     last = view.last

@@ -12,7 +12,10 @@ import typer
 
 from common.errors import EXIT_FAILURE
 from engine import runs as runs_mod
+from engine.events import RunEvent, event_to_dict, last_events
+from engine.lab.follow import RunFollower, end_text, event_text
 from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
+from tui.cli.progress_view import ProgressView
 
 app = typer.Typer(no_args_is_help=True,
                   help="Runs of the workspace: list, show, watch, cancel, delete.")
@@ -83,11 +86,12 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
     manifest = runs_mod.read_manifest_or_empty(run_dir)
     st = runs_mod.run_status(run_dir, manifest=manifest)
     shards = _shards(run_dir) if st.slurm else None
-    last = runs_mod.last_events(run_dir, events)
+    last = last_events(run_dir, events)
     if fmt is ListFormat.json:
         print_json({"run_id": manifest.get("run_id", run_dir.name), "run_dir": str(run_dir),
                     "status": st.status, "reason": st.reason, "n_done": st.n_done,
-                    "n_total": st.n_total, "manifest": manifest, "shards": shards, "events": last})
+                    "n_total": st.n_total, "manifest": manifest, "shards": shards,
+                    "events": [event_to_dict(e) for e in last]})
         return
     model = manifest.get("model") or {}
     lines = [
@@ -107,9 +111,9 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         ("created", manifest.get("created")),
         ("updated", manifest.get("updated")),
     ]
-    for holder in st.holders:
-        if holder.held:
-            lines.append(("writer", f"{holder.writer}: pid {holder.pid} on {holder.host}"))
+    for lock in st.holders:
+        if lock.held:
+            lines.append(("writer", f"{lock.writer}: {lock.holder}"))
     for key, value in lines:
         if value not in (None, "", "None (None)"):
             typer.echo(f"{key:>10}  {value}")
@@ -173,95 +177,41 @@ def _shards(run_dir: Path) -> list[dict[str, Any]] | None:
         return None
 
 
-def format_event(event: dict[str, Any]) -> str:
-    """One line for an event of events*.jsonl."""
-    when = event.get("time")
-    stamp = time.strftime("%H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else "--:--:--"
-    writer = event.get("writer", "main")
-    who = "" if writer == "main" else f"[{writer}] "
-    kind = event.get("type")
-    if kind == "progress":
-        eta = event.get("eta_s")
-        eta_s = "" if eta is None else f", ETA {eta:.0f} s"
-        body = (f"progress {event.get('phase')}: {event.get('done')}/{event.get('total')}, "
-                f"{(event.get('rate') or 0):.2f} q/s{eta_s}")
-    elif kind == "log":
-        body = f"{event.get('level', 'info')}: {event.get('message')}"
-    elif kind == "error":
-        body = f"error {event.get('code')}: {event.get('message')}"
-    elif kind == "finished":
-        body = (f"finished: {event.get('n_done')}/{event.get('n_total')} ({event.get('n_new')} new) "
-                f"in {(event.get('wall_s') or 0):.1f} s on {event.get('device')}")
-    else:
-        body = f"{kind}: " + ", ".join(f"{k}={v}" for k, v in event.items()
-                                       if k not in ("type", "time", "writer"))
-    return f"{stamp} {who}{body}"
+def format_event(event: RunEvent) -> str:
+    """One line for an event of events*.jsonl: its time, then ``engine.lab.follow.event_text``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) if event.time else "--:--:--"
+    return f"{stamp} {event_text(event)}"
 
 
 @app.command("watch")
 def watch(run: RunArg, ws_path: WorkspaceOpt = None,
           interval: Annotated[float, typer.Option(min=0.05, help="Seconds between looks.")] = 0.5,
           ) -> None:
-    """Attach to a run (local or Slurm) by tailing its events until done or failed; Ctrl-C detaches."""
+    """Attach to a run (local or Slurm) by following its events until done or failed; Ctrl-C
+    detaches. A Slurm run's progress adds up its shards'."""
     ws = existing_workspace(ws_path)
     run_dir = runs_mod.find_run(ws, run)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    manifest = runs_mod.read_manifest_or_empty(run_dir)
-    offsets: dict[str, int] = {}
-    latest: dict[str, dict[str, Any]] = {}
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                        disable=not console.is_terminal)
-    task = progress.add_task(run_dir.name, total=manifest.get("n_total"), rate="")
-    code = 0
-    st = runs_mod.run_status(run_dir, manifest=manifest)
-    if st.status != runs_mod.RUNNING:  # nothing to attach to: show the history only
-        _, offsets = runs_mod.tail_events(run_dir, {})
+    follower = RunFollower(run_dir)
+    view = ProgressView(run_dir.name, follower.status.n_total)
+    final = follower.status
     try:
-        with progress:
-            last_status = 0.0
-            while True:
-                new, offsets = runs_mod.tail_events(run_dir, offsets)
-                for event in new:
-                    if event.get("type") == "progress":
-                        latest[str(event.get("writer", "main"))] = event
-                    else:
-                        progress.console.print(format_event(event), highlight=False, markup=False,
-                                               soft_wrap=True)
-                if latest:
-                    done = sum(int(e.get("done") or 0) for e in latest.values())
-                    rate = sum(float(e.get("rate") or 0) for e in latest.values())
-                    total = manifest.get("n_total") or sum(int(e.get("total") or 0) for e in latest.values())
-                    progress.update(task, completed=done, total=total or None,
-                                    rate=f"{rate:.2f} q/s" if rate else "")
-                now = time.monotonic()
-                if now - last_status >= max(interval, 2.0) or not new:
-                    last_status = now
-                    if not manifest:
-                        manifest = runs_mod.read_manifest_or_empty(run_dir)
-                    st = runs_mod.run_status(run_dir, manifest=manifest)
-                    if st.status != runs_mod.RUNNING:
-                        break
-                time.sleep(interval)
+        with view:
+            for update in follower.follow(interval):
+                for event in update.events:
+                    view.log(format_event(event))
+                if update.progress is not None:
+                    view.show(update.progress)
+                final = update.final or final
     except KeyboardInterrupt:
         info(f"detached from {run_dir.name}; it goes on (`alignuq runs watch {run_dir.name}` to "
              "attach again)")
         return
-    total = "?" if st.n_total is None else st.n_total
-    if st.status == runs_mod.DONE:
-        typer.echo(f"run {run_dir.name}: done, {st.n_done}/{total} questions")
-    elif st.status == runs_mod.FAILED:
-        typer.secho(f"run {run_dir.name}: failed ({st.reason}), {st.n_done}/{total} questions",
-                    err=True, fg=typer.colors.RED)
-        code = EXIT_FAILURE
-    else:
-        typer.echo(f"run {run_dir.name}: {st.status} ({st.reason}), {st.n_done}/{total} questions;"
-                   " run the same `alignuq run` command again to resume", err=True)
-        code = EXIT_FAILURE
-    raise typer.Exit(code)
+    if final.status == runs_mod.DONE:
+        typer.echo(end_text(run_dir.name, final))
+        return
+    color = typer.colors.RED if final.status == runs_mod.FAILED else None
+    typer.secho(end_text(run_dir.name, final), err=True, fg=color)
+    raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command("cancel")
@@ -285,9 +235,7 @@ def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
         typer.echo(f"run {run_dir.name}: asked engine pid(s) "
                    f"{', '.join(map(str, outcome['signalled']))} to stop (SIGTERM); rows computed "
                    "are kept")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(h.held for h in runs_mod.lock_holders(run_dir)):
-            time.sleep(0.2)
+        runs_mod.wait_unwritten(run_dir, 30)
     if outcome["elsewhere"]:
         typer.secho(f"run {run_dir.name} is written by {', '.join(outcome['elsewhere'])}: cancel "
                     "it there (or with `alignuq runs cancel` on that host)", err=True,

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Log
 
-from tui.messages import ProgressInfo, RunFinished, RunLog, RunProgress, RunStarted, WorkerFailed
+from tui.messages import RunFinished, RunLog, RunProgress, RunStarted, WorkerFailed
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
 from tui.widgets.job_status import JobStatus
@@ -37,6 +37,7 @@ class Job:
     device: str = "auto"
     variant: str = "corrected"
     status: str = "queued"   # queued starting loading running done cancelled failed attached
+    #                          (an attached run ends as `runs watch` says: done failed incomplete)
     done: int = 0
     total: int = 0
     rate: float = 0.0
@@ -78,12 +79,14 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 * `n` queues jobs: pick models and datasets (every pair becomes a job), optionally the first N
   questions and a device.
 * The highlighted job shows its progress bar, questions/s, ETA and log below the table.
-* `c` cancels the highlighted job (rows already computed are kept); `u` resumes a cancelled or
-  failed job (the engine skips the questions already done).
-* `a` attaches to a run started elsewhere (a Slurm array, another console) by tailing its
-  `events*.jsonl` files. In that list, `x` exports the highlighted run's per-question results
-  (as `alignuq export run`: a CSV in the workspace's `exports/` with its `.provenance.json`), and
-  `delete` deletes it after a confirmation (refused while it runs; exported tables are kept).
+* `c` cancels the highlighted job (rows already computed are kept; an attached run is only
+  detached from); `u` resumes a cancelled, failed or incomplete job (the engine skips the
+  questions already done).
+* `a` attaches to a run started elsewhere (a Slurm array, another console) and follows it as
+  `alignuq runs watch` does: through its `events*.jsonl` files, a Slurm run's shards adding up.
+  In that list, `x` exports the highlighted run's per-question results (as `alignuq export run`:
+  a CSV in the workspace's `exports/` with its `.provenance.json`), and `delete` deletes it after
+  a confirmation (refused while it runs; exported tables are kept).
 """
 
     BINDINGS = [
@@ -136,7 +139,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     # ------------------------------------------------------------------ table
     def _row(self, job: Job) -> list[Any]:
-        style = {"done": "green", "failed": "red", "cancelled": "yellow"}.get(job.status, "")
+        style = {"done": "green", "failed": "red", "cancelled": "yellow",
+                 "incomplete": "yellow"}.get(job.status, "")
         return [job.id, _clip(job.model_label, 16), _clip(job.dataset, 12),
                 Text(job.status, style=style),
                 progress_text(job.done, job.total), f"{job.rate:.1f}" if job.rate else "",
@@ -330,13 +334,12 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 await _shutdown(client)
 
     def _on_note(self, job: Job, note: Any) -> None:
-        if note.run_id and not job.run_id:
-            job.run_id = note.run_id
-            run_dir = str(Path(self.app.settings.workspace) / "runs" / note.run_id)
-            self.post_message(RunStarted(job.id, note.run_id, run_dir))
-        self.post_message(RunProgress(job.id, ProgressInfo(int(note.done), int(note.total),
-                                                           float(note.rate or 0.0), note.eta_s,
-                                                           note.phase)))
+        run_id = note.progress.run_id
+        if run_id and not job.run_id:
+            job.run_id = run_id
+            run_dir = str(Path(self.app.settings.workspace) / "runs" / run_id)
+            self.post_message(RunStarted(job.id, run_id, run_dir))
+        self.post_message(RunProgress(job.id, note.progress))
 
     def _on_log_note(self, job: Job, note: Any) -> None:
         self.post_message(RunLog(job.id, [f"[{note.level}] {note.message}"]))
@@ -378,9 +381,10 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             job.run_id = s.get("run_id") or job.run_id
             job.run_dir = s.get("run_dir") or job.run_dir
         if message.status == "done":
-            self._log(job, f"done: {job.done}/{job.total} questions"
-                           + (f" in {s['wall_s']:.1f} s" if s.get("wall_s") else "")
-                           + (f" on {s['device']}" if s.get("device") else ""))
+            if not job.attached:  # an attached run's log has its end line already
+                self._log(job, f"done: {job.done}/{job.total} questions"
+                               + (f" in {s['wall_s']:.1f} s" if s.get("wall_s") else "")
+                               + (f" on {s['device']}" if s.get("device") else ""))
             self.notify(f"{job.id} done: {job.model_label} × {job.dataset}", title="Run finished")
             results = self.app.section("results")
             if results is not None:
@@ -426,9 +430,9 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         job = self.highlighted_job()
         if job is None:
             return
-        if job.status not in ("cancelled", "failed", "detached"):
-            self.notify(f"{job.id} is {job.status}; only a cancelled or failed job resumes",
-                        severity="warning")
+        if job.status not in ("cancelled", "failed", "incomplete", "detached"):
+            self.notify(f"{job.id} is {job.status}; only a cancelled, failed or incomplete job "
+                        "resumes", severity="warning")
             return
         job.status = "queued"
         self._log(job, "resumed: queued again (questions already done are skipped)")
@@ -505,8 +509,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             results.runs_changed()
 
     def attach(self, run: dict[str, Any]) -> Job:
-        """Follow a run started elsewhere by tailing its events files."""
-        from tui.workers import tail_run
+        """Follow a run started elsewhere through its events files and its status, as
+        `alignuq runs watch` does (``engine.lab.follow``: a Slurm run's shards add up)."""
 
         self._ids += 1
         manifest = run.get("manifest", {})
@@ -525,16 +529,29 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         self._select(job.id)
         self.query_one("#jobs", FrameTable).move_cursor(row=len(self.jobs) - 1)
         run_dir = Path(run["run_dir"])
-
-        def work() -> None:
-            status = tail_run(run_dir, lambda info: self.post_message(RunProgress(job.id, info)),
-                              lambda lines: self.post_message(RunLog(job.id, lines)),
-                              stop=lambda: not job.attached)
-            self.post_message(RunFinished(job.id, status))
-
-        self.run_worker(work, thread=True, exit_on_error=False, name=f"attach {job.id}",
-                        group=f"attach-{job.id}")
+        self.run_worker(lambda: self._follow(job, run_dir), thread=True, exit_on_error=False,
+                        name=f"attach {job.id}", group=f"attach-{job.id}")
         return job
+
+    def _follow(self, job: Job, run_dir: Path) -> None:
+        """(thread worker) Post the run's merged progress and new events until it ends or the
+        job is detached (``c``)."""
+        from engine.lab.follow import RunFollower, end_text, event_text
+
+        for update in RunFollower(run_dir).follow(stop=lambda: not job.attached):
+            if update.progress is not None:
+                self.post_message(RunProgress(job.id, update.progress))
+            lines = [event_text(e) for e in update.events]
+            if update.final is not None:
+                lines.append(end_text(run_dir.name, update.final))
+            if lines:
+                self.post_message(RunLog(job.id, lines))
+            if update.final is not None:
+                st = update.final
+                self.post_message(RunFinished(job.id, st.status,
+                                              {"n_done": st.n_done, "n_total": st.n_total}))
+                return
+        self.post_message(RunFinished(job.id, "detached"))
 
 
 def _limit_of(manifest: dict[str, Any]) -> int | None:
