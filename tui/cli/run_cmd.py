@@ -23,7 +23,7 @@ from common.errors import (
 )
 from engine.client import SyncEngineClient
 from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
-from engine.slurm import SlurmOptions
+from engine.lab.runs import SlurmOptions
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
 from tui.cli.progress_view import ProgressView
 
@@ -106,9 +106,9 @@ def run(
         _submit_slurm(spec, options, fmt=fmt)
         return
     if not engine_cmd:
-        from datasets_io.dataset import load_dataset
+        from engine.lab.datasets import load
 
-        load_dataset(ws, dataset)  # fail fast (exit 2) before starting an engine
+        load(ws, dataset)  # fail fast (exit 2) before starting an engine
     summary = drive_engine(spec, engine_cmd)
     if fmt is OutFormat.json:
         print_json(summary)
@@ -129,10 +129,10 @@ def _model_arg(model: str) -> str:
 
 
 def _submit_slurm(spec: RunSpec, options: SlurmOptions, *, fmt: OutFormat) -> None:
-    from engine import slurm as slurm_mod
+    from engine.lab.runs import submit_to_slurm
 
     try:
-        submitted = slurm_mod.submit_run(spec, options)
+        submitted = submit_to_slurm(spec, options)
     except NotImplementedError as err:
         typer.secho(f"alignuq: error: Slurm submission is not available ({err})", err=True,
                     fg=typer.colors.RED)

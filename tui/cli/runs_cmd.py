@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from common.errors import EXIT_FAILURE
-from engine import runs as runs_mod
 from engine.events import RunEvent, event_to_dict, last_events
+from engine.lab import runs as lab_runs
 from engine.lab.follow import RunFollower, end_text, event_text
 from tui.cli.common import WorkspaceOpt, YesOpt, confirm, existing_workspace, info, print_json
 from tui.cli.progress_view import ProgressView
@@ -35,7 +35,7 @@ def list_runs(
 ) -> None:
     """Every run: dataset, model, questions done, status (running | done | incomplete | failed)."""
     ws = existing_workspace(ws_path)
-    infos = runs_mod.list_runs(ws)
+    infos = lab_runs.infos(ws)
     if fmt is ListFormat.json:
         print_json([i.to_dict() for i in infos])
         return
@@ -51,7 +51,7 @@ def list_runs(
     for col in ("dataset", "model", "variant", "done", "status"):
         table.add_column(col, justify="right" if col == "done" else "left")
     for i in infos:
-        status = i.status + (f" ({i.reason})" if i.reason and i.status != runs_mod.DONE else "")
+        status = i.status + (f" ({i.reason})" if i.reason and i.status != lab_runs.DONE else "")
         table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
                       questions_done(i.n_done, i.n_total, i.n_dataset, short=True), status)
     console = Console(soft_wrap=True)
@@ -82,9 +82,9 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
          ) -> None:
     """A run's manifest summary, counts, status, Slurm shards and last events."""
     ws = existing_workspace(ws_path)
-    run_dir = runs_mod.find_run(ws, run)
-    manifest = runs_mod.read_manifest_or_empty(run_dir)
-    st = runs_mod.run_status(run_dir, manifest=manifest)
+    run_dir = lab_runs.find(ws, run)
+    manifest = lab_runs.manifest_of(run_dir)
+    st = lab_runs.status_of(run_dir, manifest=manifest)
     shards = _shards(run_dir) if st.slurm else None
     last = last_events(run_dir, events)
     if fmt is ListFormat.json:
@@ -166,10 +166,8 @@ def _model_line(model: Any) -> str | None:
 
 
 def _shards(run_dir: Path) -> list[dict[str, Any]] | None:
-    from engine import slurm
-
     try:
-        return slurm.shard_states(run_dir)
+        return lab_runs.shard_states(run_dir)
     except NotImplementedError:
         return None
     except Exception as err:  # noqa: BLE001 - sacct/squeue missing: say so, show the rest
@@ -190,7 +188,7 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
     """Attach to a run (local or Slurm) by following its events until done or failed; Ctrl-C
     detaches. A Slurm run's progress adds up its shards'."""
     ws = existing_workspace(ws_path)
-    run_dir = runs_mod.find_run(ws, run)
+    run_dir = lab_runs.find(ws, run)
     follower = RunFollower(run_dir)
     view = ProgressView(run_dir.name, follower.status.n_total)
     final = follower.status
@@ -206,10 +204,10 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
         info(f"detached from {run_dir.name}; it goes on (`alignuq runs watch {run_dir.name}` to "
              "attach again)")
         return
-    if final.status == runs_mod.DONE:
+    if final.status == lab_runs.DONE:
         typer.echo(end_text(run_dir.name, final))
         return
-    color = typer.colors.RED if final.status == runs_mod.FAILED else None
+    color = typer.colors.RED if final.status == lab_runs.FAILED else None
     typer.secho(end_text(run_dir.name, final), err=True, fg=color)
     raise typer.Exit(EXIT_FAILURE)
 
@@ -218,30 +216,27 @@ def watch(run: RunArg, ws_path: WorkspaceOpt = None,
 def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
     """Cancel a run: its Slurm jobs, or SIGTERM to its local engine (rows computed are kept)."""
     ws = existing_workspace(ws_path)
-    run_dir = runs_mod.find_run(ws, run)
-    from engine import slurm
-
-    if slurm.is_slurm_run(run_dir):
-        try:
-            jobs = slurm.cancel_run(run_dir)
-        except NotImplementedError as err:
-            typer.secho(f"alignuq: error: Slurm cancellation is not available ({err})", err=True,
-                        fg=typer.colors.RED)
-            raise typer.Exit(EXIT_FAILURE) from None
-        typer.echo(f"run {run_dir.name}: cancelled Slurm job(s) {' '.join(map(str, jobs)) or '(none active)'}")
+    run_dir = lab_runs.find(ws, run)
+    try:
+        done = lab_runs.cancel(run_dir)
+    except NotImplementedError as err:
+        typer.secho(f"alignuq: error: Slurm cancellation is not available ({err})", err=True,
+                    fg=typer.colors.RED)
+        raise typer.Exit(EXIT_FAILURE) from None
+    if done.slurm_jobs is not None:
+        typer.echo(f"run {run_dir.name}: cancelled Slurm job(s) "
+                   f"{' '.join(done.slurm_jobs) or '(none active)'}")
         return
-    outcome = runs_mod.cancel_local(run_dir)
-    if outcome["signalled"]:
+    if done.signalled:
         typer.echo(f"run {run_dir.name}: asked engine pid(s) "
-                   f"{', '.join(map(str, outcome['signalled']))} to stop (SIGTERM); rows computed "
+                   f"{', '.join(map(str, done.signalled))} to stop (SIGTERM); rows computed "
                    "are kept")
-        runs_mod.wait_unwritten(run_dir, 30)
-    if outcome["elsewhere"]:
-        typer.secho(f"run {run_dir.name} is written by {', '.join(outcome['elsewhere'])}: cancel "
+    if done.elsewhere:
+        typer.secho(f"run {run_dir.name} is written by {', '.join(done.elsewhere)}: cancel "
                     "it there (or with `alignuq runs cancel` on that host)", err=True,
                     fg=typer.colors.YELLOW)
         raise typer.Exit(EXIT_FAILURE)
-    if not outcome["signalled"]:
+    if not done.signalled:
         typer.echo(f"run {run_dir.name} is not running")
 
 
@@ -249,9 +244,9 @@ def cancel(run: RunArg, ws_path: WorkspaceOpt = None) -> None:
 def delete(run: RunArg, yes: YesOpt = False, ws_path: WorkspaceOpt = None) -> None:
     """Delete a run: its results, manifest and events (refused while it runs; exports are kept)."""
     ws = existing_workspace(ws_path)
-    run_dir = runs_mod.find_run(ws, run)
-    st = runs_mod.run_status(run_dir)
+    run_dir = lab_runs.find(ws, run)
+    st = lab_runs.status_of(run_dir)
     total = "?" if st.n_total is None else st.n_total
     confirm(f"delete run {run_dir.name} ({st.n_done}/{total} questions, {st.status})?", yes)
-    runs_mod.delete_run(ws, run_dir)
+    lab_runs.delete(ws, run_dir)
     typer.echo(f"deleted run {run_dir.name}")
