@@ -101,25 +101,12 @@ class RunLog(Message):
         self.lines = lines
 
 
-class RunStarted(Message):
-    def __init__(self, job_id: str, run_id: str | None, run_dir: str | None) -> None:
+class JobChanged(Message):
+    """A job's status changed (``engine.lab.jobs.Job``: its summary or error once it ended)."""
+
+    def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
-        self.run_id = run_id
-        self.run_dir = run_dir
-
-
-class RunFinished(Message):
-    """A job ended: ``status`` is done, cancelled or failed (``error`` then says why); a job
-    attached to a run ends as that run does (done, failed or incomplete) or ``detached``."""
-
-    def __init__(self, job_id: str, status: str, summary: dict[str, Any] | None = None,
-                 error: AlignuqError | None = None) -> None:
-        super().__init__()
-        self.job_id = job_id
-        self.status = status
-        self.summary = summary or {}
-        self.error = error
 
 
 class RunsListed(Message):

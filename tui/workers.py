@@ -39,53 +39,6 @@ def scan_runs(root: Path) -> list[dict[str, Any]]:
     return listing(workspace(root))
 
 
-# ---------------------------------------------------------------- models and the engine
-
-async def engine_models(prefix: tuple[str, ...], root: Path) -> list[dict[str, Any]]:
-    """Models the engine finds where it runs (``ssh HOST`` / ``srun``): ``list_models``."""
-    from engine.client import EngineClient
-
-    client = EngineClient(list(prefix) or None, argv=None if prefix else _local_argv())
-    try:
-        await client.start()
-        return await client.list_models(root)
-    finally:
-        await _shutdown(client)
-
-
-async def engine_hello(prefix: tuple[str, ...]) -> dict[str, Any]:
-    """Start the engine with ``prefix``, return its ``hello`` (device, versions), close it."""
-    from dataclasses import asdict
-
-    from engine.client import EngineClient
-
-    client = EngineClient(list(prefix) or None, argv=None if prefix else _local_argv())
-    try:
-        hello = await client.start()
-        return asdict(hello) if not isinstance(hello, dict) else hello
-    finally:
-        await _shutdown(client)
-
-
-async def _shutdown(client: Any, timeout: float = 10.0) -> None:
-    """Close the engine (stdin closed: it cancels its work and exits); kill it if it lingers or
-    if we are being cancelled ourselves (the app is quitting)."""
-    import asyncio
-
-    try:
-        await client.close(timeout)
-    except asyncio.CancelledError:
-        await client.kill()
-        raise
-
-
-def _local_argv() -> list[str] | None:
-    """The local engine ignores $ALIGNUQ_ENGINE_CMD: the console's setting already decided."""
-    from engine.client import default_argv
-
-    return default_argv()
-
-
 # ---------------------------------------------------------------- analysis and export
 
 TABLES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")

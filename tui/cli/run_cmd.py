@@ -22,8 +22,8 @@ from common.errors import (
     BadInput,
 )
 from engine.client import SyncEngineClient
-from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from engine.lab.runs import SlurmOptions
+from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
 from tui.cli.progress_view import ProgressView
 

@@ -74,12 +74,12 @@ Models found where the engine runs (left) and the settings every new run uses (r
         settings = self.app.settings
         self.query_one("#models-status", Static).update(f"[dim]scanning ({settings.where})…[/dim]")
         if settings.engine_prefix:
-            from tui.workers import engine_models
+            from engine.lab.engines import models_on
 
             prefix, root = settings.engine_prefix, settings.workspace
 
             async def remote() -> None:
-                self.post_message(ModelsFound(await engine_models(prefix, root), settings.where))
+                self.post_message(ModelsFound(await models_on(prefix, root), settings.where))
 
             self.run_worker(remote(), group="models", exclusive=True, exit_on_error=False,
                             name="list models (engine)")
@@ -164,7 +164,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
         self.action_test_connection()
 
     def action_test_connection(self) -> None:
-        from tui.workers import engine_hello
+        from engine.lab.engines import hello
 
         if not self._apply_engine_cmd():
             return
@@ -173,7 +173,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
             f"[dim]starting the engine ({self.app.settings.where})…[/dim]")
 
         async def work() -> None:
-            self.post_message(EngineHello(await engine_hello(prefix), prefix))
+            self.post_message(EngineHello(await hello(prefix), prefix))
 
         self.run_worker(work(), group="hello", exclusive=True, exit_on_error=False,
                         name="test connection")

@@ -4,7 +4,6 @@ cancel, resume, and attach to a detached run (Slurm, another console) through it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,17 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Log
 
-from tui.messages import RunFinished, RunLog, RunProgress, RunStarted, WorkerFailed
+from engine.lab.jobs import (
+    ATTACHED,
+    CANCELLED_STATUS,
+    DETACHED,
+    DONE,
+    FAILED,
+    QUEUED,
+    Job,
+    JobQueue,
+)
+from tui.messages import JobChanged, RunLog, RunProgress, WorkerFailed
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
 from tui.widgets.job_status import JobStatus
@@ -25,33 +34,6 @@ COLUMNS = (("job", "job", 3), ("model", "model", 16), ("dataset", "dataset", 12)
            ("status", "status", 9), ("progress", "progress", 14), ("rate", "q/s", 5),
            ("eta", "ETA", 6))
 LOG_KEEP = 2000
-
-
-@dataclass
-class Job:
-    id: str
-    model_label: str
-    model: str
-    dataset: str
-    limit: int | None = None
-    device: str = "auto"
-    variant: str = "corrected"
-    status: str = "queued"   # queued starting loading running done cancelled failed attached
-    #                          (an attached run ends as `runs watch` says: done failed incomplete)
-    done: int = 0
-    total: int = 0
-    rate: float = 0.0
-    eta_s: float | None = None
-    run_id: str | None = None
-    run_dir: str | None = None
-    request_id: str | None = None
-    attached: bool = False
-    log: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("starting", "loading", "running", "attached")
 
 
 def progress_text(done: int, total: int, width: int = 6) -> str:
@@ -98,9 +80,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     def __init__(self) -> None:
         super().__init__()
-        self.jobs: dict[str, Job] = {}
-        self._ids = 0
-        self.client: Any = None           # the EngineClient of the running queue
+        self.queue: JobQueue | None = None   # made on mount (it needs the app's workspace)
         self.pumping = False
         self.selected: str | None = None
         self.progress_handled = 0        # progress messages that reached the handler
@@ -114,7 +94,12 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             yield JobStatus(id="job-status")
             yield Log(id="job-log", max_lines=LOG_KEEP)
 
+    @property
+    def jobs(self) -> dict[str, Job]:
+        return self.queue.jobs if self.queue is not None else {}
+
     def on_mount(self) -> None:
+        self.queue = JobQueue(self.app.settings.workspace, _Listener(self))
         # Repaint at most 10 times a second, whatever rate the engine streams at.
         self.set_interval(0.1, self._flush)
         table = self.query_one("#jobs", FrameTable)
@@ -147,7 +132,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 eta_text(job.eta_s) if job.active else ""]
 
     def _add_job(self, job: Job) -> None:
-        self.jobs[job.id] = job
+        self.queue.jobs[job.id] = job
         table = self.query_one("#jobs", FrameTable)
         table.add_row(*self._row(job), key=job.id)
         self._sync_frame()
@@ -233,8 +218,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         added = []
         for label, ref in models:
             for dataset in datasets:
-                self._ids += 1
-                job = Job(f"j{self._ids}", label, ref, dataset, limit, device,
+                job = Job(self.queue.new_id(), label, ref, dataset, limit, device,
                           variant=self.app.settings.variant)
                 self._add_job(job)
                 self._log(job, f"queued: {ref} on {dataset}" + (f", first {limit}" if limit else ""))
@@ -249,17 +233,19 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                         name="new jobs")
 
     async def _open_new_jobs(self, dialog_cls: Any, _req: Any) -> None:
-        from tui.workers import dataset_names, discover_in_subprocess
+        from engine.lab.datasets import names
+        from engine.lab.models import discover_in_child
+        from tui.workers import workspace
 
         settings = self.app.settings
         models = self.app.models_found
         if not models and not settings.engine_prefix:
             self.notify("Looking for models…", timeout=3)
-            models = await discover_in_subprocess(settings.workspace)
+            models = await discover_in_child(settings.workspace)
             self.app.models_found = models
         model_choices = [(m.get("name") or m.get("path"), m.get("path") or m.get("name"))
                          for m in models]
-        datasets = await _to_thread(dataset_names, settings.workspace)
+        datasets = await _to_thread(lambda: names(workspace(settings.workspace)))
         if not datasets:
             self.notify("No datasets yet: import one on the Datasets screen (d, then i).",
                         severity="warning")
@@ -274,93 +260,25 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         self.app.push_screen(dialog_cls(model_choices, datasets, current), chosen)
 
     def _pump(self) -> None:
-        if not self.pumping and any(j.status == "queued" for j in self.jobs.values()):
+        if not self.pumping and self.queue.has_queued:
             self.pumping = True
-            self.run_worker(self._run_queue(), group="queue", exit_on_error=False,
-                            name="run queue")
+            settings = self.app.settings
+            self.run_worker(self._run_queue(settings.engine_prefix, settings.where),
+                            group="queue", exit_on_error=False, name="run queue")
 
-    async def _run_queue(self) -> None:
-        """Run queued jobs one at a time in one engine process; close it when the queue empties."""
-        from common.errors import CANCELLED, ENGINE_DIED, ENGINE_START, AlignuqError
-        from engine.client import EngineClient
-        from engine.run_spec import RunSpec
-        from tui.workers import _local_argv
-
-        settings = self.app.settings
-        client = None
+    async def _run_queue(self, prefix: tuple[str, ...], where: str) -> None:
         try:
-            while True:
-                job = next((j for j in self.jobs.values() if j.status == "queued"), None)
-                if job is None:
-                    return
-                job.status = "starting"
-                self._update_row(job)
-                try:
-                    if client is None or not client.running:
-                        prefix = settings.engine_prefix
-                        client = EngineClient(list(prefix) or None,
-                                              argv=None if prefix else _local_argv())
-                        self.client = client
-                        self._log(job, f"starting the engine ({settings.where})")
-                        hello = await client.start()
-                        self._log(job, f"engine ready on {hello.host or '?'}: device "
-                                       f"{hello.device}, torch {hello.torch}")
-                    spec = RunSpec(workspace=str(settings.workspace), dataset=job.dataset,
-                                   model=job.model, variant=job.variant, limit=job.limit,
-                                   device=job.device)
-                    pending = await client.start_run(
-                        spec, on_progress=lambda note, j=job: self._on_note(j, note),
-                        on_log=lambda note, j=job: self._on_log_note(j, note))
-                    job.request_id = pending.id
-                    summary = await pending.result()
-                    self.post_message(RunFinished(job.id, "done", summary))
-                except AlignuqError as err:
-                    if err.code == CANCELLED:
-                        self.post_message(RunFinished(job.id, "cancelled", err.data))
-                    else:
-                        self.post_message(RunFinished(job.id, "failed", error=err))
-                        self.app.post_message(WorkerFailed(err, f"job {job.id}"))
-                        if err.code in (ENGINE_START, ENGINE_DIED):
-                            client = None
-                            return  # the rest stays queued: fix the engine command, then u
-                finally:
-                    job.request_id = None
+            await self.queue.run(prefix, where)
         finally:
-            from tui.workers import _shutdown
-
             self.pumping = False
-            self.client = None
-            if client is not None:
-                await _shutdown(client)
-
-    def _on_note(self, job: Job, note: Any) -> None:
-        run_id = note.progress.run_id
-        if run_id and not job.run_id:
-            job.run_id = run_id
-            run_dir = str(Path(self.app.settings.workspace) / "runs" / run_id)
-            self.post_message(RunStarted(job.id, run_id, run_dir))
-        self.post_message(RunProgress(job.id, note.progress))
-
-    def _on_log_note(self, job: Job, note: Any) -> None:
-        self.post_message(RunLog(job.id, [f"[{note.level}] {note.message}"]))
 
     # ------------------------------------------------------------------ messages
-    def on_run_started(self, message: RunStarted) -> None:
-        job = self.jobs.get(message.job_id)
-        if job is not None:
-            job.run_id, job.run_dir = message.run_id, message.run_dir
-            self._log(job, f"run {message.run_id}")
-            self._sync_frame()
-
     def on_run_progress(self, message: RunProgress) -> None:
         self.progress_handled += 1
         job = self.jobs.get(message.job_id)
         if job is None:
             return
-        p = message.progress
-        job.done, job.total, job.rate, job.eta_s = p.done, p.total, p.rate, p.eta_s
-        if not job.attached:
-            job.status = {"loading": "loading", "done": "running"}.get(p.phase, "running")
+        job.show(message.progress)
         self._dirty.add(job.id)  # painted by the next tick of _flush
 
     def on_run_log(self, message: RunLog) -> None:
@@ -369,62 +287,53 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             for line in message.lines:
                 self._log(job, line, now=False)
 
-    def on_run_finished(self, message: RunFinished) -> None:
+    def on_job_changed(self, message: JobChanged) -> None:
         job = self.jobs.get(message.job_id)
         if job is None:
             return
-        job.status = message.status
-        s = message.summary
-        if s:
-            job.done = int(s.get("n_done", job.done) or job.done)
-            job.total = int(s.get("n_total", job.total) or job.total)
-            job.run_id = s.get("run_id") or job.run_id
-            job.run_dir = s.get("run_dir") or job.run_dir
-        if message.status == "done":
-            if not job.attached:  # an attached run's log has its end line already
-                self._log(job, f"done: {job.done}/{job.total} questions"
-                               + (f" in {s['wall_s']:.1f} s" if s.get("wall_s") else "")
-                               + (f" on {s['device']}" if s.get("device") else ""))
-            self.notify(f"{job.id} done: {job.model_label} × {job.dataset}", title="Run finished")
-            results = self.app.section("results")
-            if results is not None:
-                results.runs_changed()
-        elif message.status == "cancelled":
+        if job.status == DONE:
+            self._done(job)
+        elif job.status == CANCELLED_STATUS and job.summary:
             self._log(job, f"cancelled at {job.done}/{job.total}; u resumes")
-        elif message.error is not None:
-            where = f"{message.error.where}: " if message.error.where else ""
-            self._log(job, f"failed: {message.error.code}: {where}{message.error.what}")
-            if message.error.fix:
-                self._log(job, f"what to do: {message.error.fix}")
-        job.eta_s = None
+        elif job.status == FAILED and job.error is not None:
+            err = job.error
+            self._log(job, f"failed: {err.code}: {f'{err.where}: ' if err.where else ''}{err.what}")
+            if err.fix:
+                self._log(job, f"what to do: {err.fix}")
+            self.app.post_message(WorkerFailed(err, f"job {job.id}"))
+        if not job.active:
+            job.eta_s = None
         self._update_row(job)
         self._sync_frame()
+
+    def _done(self, job: Job) -> None:
+        s = job.summary
+        job.done = int(s.get("n_done") or job.done)
+        job.total = int(s.get("n_total") or job.total)
+        if s.get("wall_s") is not None:  # an attached run's log has its end line already
+            self._log(job, f"done: {job.done}/{job.total} questions in {s['wall_s']:.1f} s"
+                           + (f" on {s['device']}" if s.get("device") else ""))
+        self.notify(f"{job.id} done: {job.model_label} × {job.dataset}", title="Run finished")
+        if (results := self.app.section("results")) is not None:
+            results.runs_changed()
 
     # ------------------------------------------------------------------ actions
     def action_cancel_job(self) -> None:
         job = self.highlighted_job()
         if job is None:
             return
-        if job.status == "queued":
-            job.status = "cancelled"
-            self._log(job, "removed from the queue")
-            self._update_row(job)
-            return
         if job.attached:
-            job.attached = False  # the tailing thread sees it and stops; the run goes on
-            job.status = "detached"
+            job.status = DETACHED  # the following thread sees it and stops; the run goes on
             self._update_row(job)
             return
-        if job.request_id and self.client is not None:
-            client, rid = self.client, job.request_id
+        if job.status == QUEUED:
+            self._log(job, "removed from the queue")
+        elif job.request_id:
             self._log(job, "cancelling…")
-
-            async def cancel() -> None:
-                await client.cancel(rid)
-
-            self.run_worker(cancel(), exit_on_error=False, name="cancel")
         else:
             self.notify(f"{job.id} is not running", severity="warning")
+            return
+        self.run_worker(self.queue.cancel(job), exit_on_error=False, name="cancel")
 
     def action_resume_job(self) -> None:
         job = self.highlighted_job()
@@ -434,9 +343,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.notify(f"{job.id} is {job.status}; only a cancelled, failed or incomplete job "
                         "resumes", severity="warning")
             return
-        job.status = "queued"
         self._log(job, "resumed: queued again (questions already done are skipped)")
-        self._update_row(job)
+        self.queue.resume(job)
         self._pump()
 
     def action_attach(self) -> None:
@@ -511,14 +419,12 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
     def attach(self, run: dict[str, Any]) -> Job:
         """Follow a run started elsewhere through its events files and its status, as
         `alignuq runs watch` does (``engine.lab.follow``: a Slurm run's shards add up)."""
-
-        self._ids += 1
         manifest = run.get("manifest", {})
         model = manifest.get("model", "")
         if isinstance(model, dict):  # resume needs what the engine resolves: the origin or path
             model = model.get("origin") or model.get("path") or model.get("name") or ""
-        job = Job(f"j{self._ids}", run.get("label", "?"), str(model),
-                  str(run.get("dataset") or "?"), status="attached", attached=True,
+        job = Job(self.queue.new_id(), run.get("label", "?"), str(model),
+                  str(run.get("dataset") or "?"), status=ATTACHED,
                   variant=str(manifest.get("variant") or "corrected"),
                   limit=_limit_of(manifest),
                   run_id=run["run_id"], run_dir=run["run_dir"],
@@ -548,10 +454,27 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 self.post_message(RunLog(job.id, lines))
             if update.final is not None:
                 st = update.final
-                self.post_message(RunFinished(job.id, st.status,
-                                              {"n_done": st.n_done, "n_total": st.n_total}))
+                job.summary = {"n_done": st.n_done, "n_total": st.n_total}
+                job.status = st.status
+                self.post_message(JobChanged(job.id))
                 return
-        self.post_message(RunFinished(job.id, "detached"))
+        self.post_message(JobChanged(job.id))
+
+
+class _Listener:
+    """What the job queue says, as the screen's messages (painted at most 10 times a second)."""
+
+    def __init__(self, screen: RunsScreen):
+        self.screen = screen
+
+    def job_changed(self, job: Job) -> None:
+        self.screen.post_message(JobChanged(job.id))
+
+    def job_progress(self, job: Job, progress: Any) -> None:
+        self.screen.post_message(RunProgress(job.id, progress))
+
+    def job_log(self, job: Job, line: str) -> None:
+        self.screen.post_message(RunLog(job.id, [line]))
 
 
 def _limit_of(manifest: dict[str, Any]) -> int | None:
