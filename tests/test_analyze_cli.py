@@ -317,14 +317,14 @@ def test_scales_on_the_cli(cli, ws: Path) -> None:
 
 def _tool_tables(ws: Path) -> dict[str, pd.DataFrame]:
     """The tables as the tool computes them in-process: what every file must hold, bit for bit."""
-    from datasets_io.dataset import load_dataset
     from datasets_io.workspace import Workspace
-    from engine.analysis import tables
-    from engine.analysis.frames import load_analysis
+    from engine.analysis.alignment import alignment_table
+    from engine.analysis.ece import ece_table
+    from engine.lab.tables import load
 
-    analysis = load_analysis(Workspace(ws), load_dataset(Workspace(ws), "coane"), None)
-    ece = tables.ece_table(analysis, None, "raw", 10, "empirical")
-    return {"alignment": tables.alignment_table(analysis, None, "raw", "none").table,
+    analysis = load(Workspace(ws), "coane")
+    ece = ece_table(analysis, None, "raw", 10, "empirical")
+    return {"alignment": alignment_table(analysis, None, "raw", "none").table,
             "ece": ece.table, "bins": ece.extra["bins"]}
 
 
@@ -422,15 +422,19 @@ def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
 
 
 def test_the_cli_options_are_the_tables_settings() -> None:
-    from engine.analysis import settings, tables
+    """Each registry entry's table function takes exactly the entry's settings, with the
+    registry's defaults, and the CLI offers them (and the entry's extra outputs)."""
+    from engine.lab import analyses as registry
     from tui.cli import analyze_cmd
 
-    for name in settings.ANALYSES:
+    assert list(registry.ANALYSES) == ANALYSES
+    for name, spec in registry.ANALYSES.items():
         used = {f"--{key.replace('_', '-')}" for key in analyze_cmd.uses(name)}
         assert used == USED_OPTIONS[name]
-        signature = inspect.signature(tables.TABLES[name]).parameters
-        assert list(signature)[1:] == list(settings.SETTINGS[name])
-        assert all(signature[k].default == settings.DEFAULTS[k] for k in settings.SETTINGS[name])
+        signature = inspect.signature(spec.table_function()).parameters
+        assert list(signature)[1:] == list(spec.settings)
+        assert all(signature[k].default == registry.SETTINGS[k].default
+                   for k in spec.settings)
 
 
 def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Path,

@@ -21,7 +21,8 @@ for n in names:
 print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
 """
 
-TORCH_FREE = "tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,engine.analysis"
+TORCH_FREE = ("tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,"
+              "engine.analysis,engine.lab")
 
 
 def _probe(roots: str, exclude: str = "") -> dict:

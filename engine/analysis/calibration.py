@@ -9,10 +9,25 @@ measure, group sums by ``bincount``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
+from engine.analysis.frames import Analysis
+from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import t_p_many
+from engine.analysis.tables import (
+    TableResult,
+    correctness,
+    measure_values,
+    pick_measures,
+    runs,
+    sign_notes,
+    stack,
+    with_adjusted_p,
+)
+from engine.lab.analyses import default
 
 ALL = "ALL"
 
@@ -113,3 +128,31 @@ def spearman_by_group(y: np.ndarray, u: np.ndarray,
                       groups: np.ndarray | pd.Categorical | None = None) -> pd.DataFrame:
     """Rows ``subject, n, spearman_rho, p`` of one measure (see :func:`spearman_many`)."""
     return spearman_many(y, {"u": u}, groups).drop(columns="measure")
+
+
+def calibration_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+                      scale: str = default("scale"), adjust: str = default("adjust"),
+                      min_subject_n: int = default("min_subject_n")) -> TableResult:
+    """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
+    least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
+    left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
+    check_scale(scale)
+    picked = pick_measures(a, measures)
+    parts, notes = [], sign_notes(picked)
+    for model, run in runs(a):
+        run, y = correctness(run)
+        subjects = as_groups(run["subject"].to_numpy(object))
+        values = measure_values(run, picked, scale, notes, model)
+        t = spearman_many(y, values, subjects if len(subjects.categories) else None)
+        per_subject = t["subject"] != ALL
+        small = per_subject & (t["n"] < min_subject_n)
+        if small.any():
+            notes.append(f"{model}: {t.loc[small, 'subject'].nunique()} of "
+                         f"{t.loc[per_subject, 'subject'].nunique()} subjects have fewer than "
+                         f"{min_subject_n} questions and are left out (--min-subject-n sets the "
+                         "threshold)")
+        t = t[~small]
+        t.insert(0, "model", model)
+        parts.append(t)
+    return TableResult("calibration", with_adjusted_p(stack(parts, "calibration"), adjust),
+                       notes=notes)

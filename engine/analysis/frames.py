@@ -9,27 +9,20 @@ run lacks it). Human columns are NaN/None where the dataset has no shares.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
-from datasets_io.dataset import Dataset, load_dataset
+from datasets_io.dataset import Dataset
 from datasets_io.workspace import Workspace
-from engine.analysis.coverage import (
-    RunCoverage,
-    coverage_notes,
-    refuse_partial,
-    refuse_stale,
-    run_coverage,
-)
+from engine.analysis.coverage import RunCoverage
 from engine.analysis.stats_util import entropy
 from engine.measure_names import measure_names, parse_measure
-from engine.runs import find_run, run_dirs
-from engine.store import read_manifest, read_results
+from engine.runs import run_dirs
+from engine.store import read_manifest
 
 BASE_RESULT_COLUMNS = ("question_id", "cloze", "label_probs", "choice_mass", "prompt_tokens")
 MEASURE_KINDS = {"top1_prob", "total_entropy", "topk_entropy", "topp_size", "topp_entropy",
@@ -45,7 +38,8 @@ class Analysis:
     manifests: dict[str, dict[str, Any]]
     measures: list[str]
     notes: list[str] = field(default_factory=list)
-    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (load_analysis)
+    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (engine.lab.tables.load)
+    allow_partial: bool = False      # whether partial runs were let in
 
     @property
     def has_human(self) -> bool:
@@ -109,57 +103,6 @@ def model_label(manifest: dict[str, Any], run_id: str) -> str:
     return str(model or run_id)
 
 
-def load_analysis(ws: Workspace, dataset: str | Dataset, run_ids: list[str] | None = None, *,
-                  allow_partial: bool = False) -> Analysis:
-    """Load ``dataset`` (a name, or a Dataset already loaded) and the runs (default: every run of
-    that dataset) into an :class:`Analysis`.
-
-    A run of another dataset, a missing run, a run with no results, results lacking a needed
-    column, a run made on another import of the dataset, and (unless ``allow_partial``) a
-    partial run raise :class:`BadInput` (see :mod:`engine.analysis.coverage`)."""
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(ws, dataset)
-    dataset = ds.name
-    ids = list(run_ids) if run_ids else list_runs(ws, dataset)
-    if not ids:
-        raise BadInput(f"no runs of dataset {dataset!r} in {ws.runs}",
-                       fix="run `alignuq run` or `alignuq runs import` first")
-    dataset_hash = ds.report_hash()
-    run_folders: dict[str, Path] = {}
-    manifests: dict[str, dict[str, Any]] = {}
-    coverages: list[RunCoverage] = []
-    for ref in ids:
-        run_dir = find_run(ws, ref)      # an id, a unique prefix of one, or a path
-        if run_dir.name in manifests:
-            continue
-        man = read_manifest(run_dir)
-        if man.get("dataset") != dataset:
-            raise BadInput(f"run {run_dir.name!r} belongs to dataset {man.get('dataset')!r}, "
-                           f"not {dataset!r}", where=run_dir / "manifest.json",
-                           fix=f"pick runs of {dataset!r} (`alignuq runs list`)")
-        run_folders[run_dir.name], manifests[run_dir.name] = run_dir, man
-        coverages.append(run_coverage(run_dir, man, dataset_hash))
-    refuse_stale(coverages, dataset)
-    if not allow_partial:
-        refuse_partial(coverages)
-    analysis = combine(ds, manifests, {rid: _results(rid, path) for rid, path in run_folders.items()})
-    answered = analysis.frame.groupby("run_id").size()
-    analysis.coverage = {c.run_id: replace(c, n_answered=int(answered.get(c.run_id, 0)),
-                                           n_dataset=len(ds.questions)) for c in coverages}
-    analysis.notes += coverage_notes(list(analysis.coverage.values()), dataset)
-    return analysis
-
-
-def _results(rid: str, run_dir: Path) -> pd.DataFrame:
-    res = read_results(run_dir)
-    if res.empty:
-        raise BadInput(f"run {rid!r} has no results yet", where=run_dir,
-                       fix="wait for it to finish or leave it out of --runs")
-    missing = [c for c in ("question_id", "cloze", "label_probs") if c not in res]
-    if missing:
-        raise BadInput(f"run {rid!r} lacks column(s) {', '.join(missing)}", where=run_dir)
-    return res
-
-
 def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
             results: dict[str, pd.DataFrame]) -> Analysis:
     """The tidy join (pure: no I/O). Results for ids the dataset lacks are dropped with a note."""
@@ -189,9 +132,3 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
     frame["correct"] = frame["correct"].astype("Int64")
     frame["cloze"] = frame["cloze"].astype(int)
     return Analysis(frame=frame, dataset=ds, manifests=manifests, measures=measures, notes=notes)
-
-
-def load_analysis_frame(ws: Workspace, dataset: str, run_ids: list[str] | None = None, *,
-                        allow_partial: bool = False) -> pd.DataFrame:
-    """The tidy frame alone (see :func:`load_analysis`)."""
-    return load_analysis(ws, dataset, run_ids, allow_partial=allow_partial).frame
