@@ -236,7 +236,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
         if not self.dataset:
             return
-        run_ids = self.selected_runs()
+        # the runs picked are a set: ordered as `alignuq analyze` orders every run of a dataset
+        run_ids = sorted(self.selected_runs())
         self.generation += 1
         gen = self.generation
         notes = self.query_one("#results-notes", Static)
