@@ -9,13 +9,14 @@ Run folder layout (``workspace/runs/RUN_ID/``)::
 Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
 ``(run_id, question_id)`` makes a resumed run idempotent. Torch-free.
 
-Measures are packed so that a run reads as columns: each row's ``measure_values`` holds float64
+Numbers are packed so that a run reads as columns: each row's ``measure_values`` holds float64
 values (little-endian), one per name of the store's ``info`` entry ``measure_names`` (a JSON list;
-NaN where a row has no value). Names are only ever appended, so a shorter row (written before a
-measure appeared) holds the first names' values. Reading 14,042 rows x 16 measures takes 10 ms
-packed, 31 ms as one REAL column per measure, 145 ms as the JSON text per row of the stores
-written before this format. Those older stores are still read; a writer converts one to the
-packed format first, in one transaction.
+NaN where a row has no value), and its ``label_probs`` the label probabilities as float64. Names
+are only ever appended, so a shorter row (written before a measure appeared) holds the first
+names' values. Reading 14,042 rows x 16 measures takes 10 ms packed, 31 ms as one REAL column per
+measure, 145 ms as the JSON text per row of the stores written before this format (their label
+probabilities: 22 ms as JSON, 2 ms packed). Those older stores are still read; a writer converts
+one to the packed format first, in one transaction.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS results (
     run_id         TEXT NOT NULL,
     question_id    TEXT NOT NULL,
     cloze          INTEGER NOT NULL,
-    label_probs    TEXT NOT NULL,
+    label_probs    BLOB NOT NULL,
     choice_mass    REAL NOT NULL,
     measure_values BLOB NOT NULL,
     top_ids        BLOB,
@@ -192,7 +193,7 @@ class ResultStore:
             self.conn.execute("BEGIN IMMEDIATE")
             names = self._names_for(r.measures for r in rows)
             payload = [(self.run_id, r.question_id, int(r.cloze),
-                        json.dumps(list(map(float, r.label_probs))), float(r.choice_mass),
+                        np.asarray(r.label_probs, "<f8").tobytes(), float(r.choice_mass),
                         pack_measures(r.measures, names),
                         None if r.top_ids is None else np.asarray(r.top_ids, "<i4").tobytes(),
                         None if r.top_probs is None else np.asarray(r.top_probs, "<f4").tobytes(),
@@ -227,7 +228,8 @@ class ResultStore:
             names = self._names_for(measures)
             self.conn.executemany(
                 "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(*r[:5], pack_measures(m, names), *r[6:]) for r, m in zip(rows, measures, strict=True)])
+                [(*r[:3], np.asarray(json.loads(r[3]), "<f8").tobytes(), r[4],
+                  pack_measures(m, names), *r[6:]) for r, m in zip(rows, measures, strict=True)])
             self.conn.execute("DROP TABLE results_json")
 
     def set_info(self, key: str, value: str) -> None:
@@ -305,8 +307,8 @@ def store_files(run_dir: Path) -> list[Path]:
 
 def _read_store(path: Path, with_top: bool) -> tuple[list[str] | None, list[tuple]]:
     """A store's rows: ``question_id, cloze, label_probs, choice_mass, measures, prompt_tokens``
-    (+ ``top_ids, top_probs``), and the names of the packed measures (None for a JSON store,
-    whose ``measures`` is the JSON text)."""
+    (+ ``top_ids, top_probs``), and the names of the packed measures (None for a store written
+    before the packing, whose ``label_probs`` and ``measures`` are JSON text)."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as err:
@@ -351,7 +353,7 @@ def read_results(run_dir: Path, *, with_top: bool = False) -> pd.DataFrame:
     frame = pd.DataFrame({
         "question_id": [row[0] for row in rows],
         "cloze": np.array([row[1] for row in rows], np.int64),
-        "label_probs": json.loads("[" + ",".join(row[2] for row in rows) + "]"),
+        "label_probs": [probs for part, _ in parts for probs in _label_probs(part)],
         "choice_mass": np.array([row[3] for row in rows], float),
         "prompt_tokens": [row[5] for row in rows],
     })
@@ -361,6 +363,16 @@ def read_results(run_dir: Path, *, with_top: bool = False) -> pd.DataFrame:
         frame["top_ids"] = [None if row[6] is None else np.frombuffer(row[6], "<i4") for row in rows]
         frame["top_probs"] = [None if row[7] is None else np.frombuffer(row[7], "<f4") for row in rows]
     return frame
+
+
+def _label_probs(rows: list[tuple]) -> list[list[float]]:
+    """Each row's label probabilities, from one store (packed, or JSON text in an older one)."""
+    cells = [row[2] for row in rows]
+    if isinstance(cells[0], str):
+        return json.loads("[" + ",".join(cells) + "]")
+    if len({len(cell) for cell in cells}) == 1:   # every question with as many options
+        return np.frombuffer(b"".join(cells), "<f8").reshape(len(cells), -1).tolist()
+    return [np.frombuffer(cell, "<f8").tolist() for cell in cells]
 
 
 def _measure_columns(values: list[Any], names: list[str] | None) -> pd.DataFrame:
