@@ -61,13 +61,18 @@ def fisher_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
     return float(np.tanh(z - half)), float(np.tanh(z + half))
 
 
-def correlate(x: np.ndarray, y: np.ndarray) -> Correlation:
-    """Pearson r (two-sided p, 95% Fisher CI) and Spearman rho (two-sided p) over finite pairs."""
+def correlate(x: np.ndarray, y: np.ndarray, x_rank: np.ndarray | None = None) -> Correlation:
+    """Pearson r (two-sided p, 95% Fisher CI) and Spearman rho (two-sided p) over finite pairs.
+
+    ``x_rank``: ``rank(x)`` if already known (a run's human entropies, for each of its measures);
+    used where every pair is finite."""
     x, y = _finite(x, y)
     n = int(x.size)
     r = pearson_r(x, y) if n >= 2 else float("nan")
     lo, hi = fisher_ci(r, n)
-    rho = pearson_r(rank(x), rank(y)) if n >= 2 else float("nan")
+    if x_rank is None or x_rank.size != n:
+        x_rank = rank(x)
+    rho = pearson_r(x_rank, rank(y)) if n >= 2 else float("nan")
     return Correlation(n, r, corr_p(r, n), lo, hi, rho, t_p(rho, n))
 
 
@@ -106,10 +111,11 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
     for model, run in runs(a):
         run = with_human(run)
         human = scaled_human(run, scale).to_numpy(float)
+        human_rank = rank(human) if np.isfinite(human).all() else None
         log_n = np.log(run["n_choices"].to_numpy(float))
         undefined = []
         for measure, x in measure_values(run, picked, scale, notes, model).items():
-            c = correlate(human, x)
+            c = correlate(human, x, human_rank)
             if not np.isfinite(c.r):
                 undefined.append(measure)
             rows.append({"model": model, "measure": measure, "scale": scale, "n": c.n, "r": c.r,

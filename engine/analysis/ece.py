@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from common.errors import BadInput
 from engine.analysis.frames import Analysis
@@ -96,7 +96,7 @@ def standardized_ece(u: np.ndarray, correct: np.ndarray, bins: int = DEFAULT_BIN
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_z = np.bincount(index, weights=z, minlength=bins) / count
         if cdf == "normal":
-            f = stats.norm.cdf(mean_z)
+            f = special.ndtr(mean_z)    # the standard normal CDF (scipy.stats.norm.cdf)
         else:
             f = np.searchsorted(z_sorted, mean_z, side="right") / z.size
         return 1.0 - f

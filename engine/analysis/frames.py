@@ -68,18 +68,21 @@ def order_measures(names: list[str]) -> list[str]:
 def human_columns(questions: pd.DataFrame) -> pd.DataFrame:
     """``human_entropy``, tie-aware ``human_top``, ``human_first_top``, ``human_tied``.
 
-    Ties are exact equality of the (renormalised) shares."""
-    ent, top, first, tied = [], [], [], []
-    for share in questions["human_share"]:
-        if share is None or (not isinstance(share, list | np.ndarray)) or len(share) == 0:
-            ent.append(np.nan), top.append(None), first.append(np.nan), tied.append(False)
-            continue
-        h = np.asarray(share, float)
-        best = np.flatnonzero(h == h.max()).tolist()
-        ent.append(entropy(h))
-        top.append(best)
-        first.append(best[0])
-        tied.append(len(best) > 1)
+    Ties are exact equality of the (renormalised) shares. Questions with the same number of
+    options are taken together; each entropy is still summed question by question."""
+    shares = questions["human_share"].tolist()
+    sizes = np.array([len(s) if isinstance(s, list | np.ndarray) else 0 for s in shares])
+    ent, first = np.full(sizes.size, np.nan), np.full(sizes.size, np.nan)
+    tied, top = np.zeros(sizes.size, bool), [None] * sizes.size
+    for n in np.unique(sizes[sizes > 0]):
+        rows = np.flatnonzero(sizes == n)
+        h = np.array([shares[i] for i in rows], float)
+        best = h == h.max(axis=1, keepdims=True)
+        ent[rows] = [entropy(row) for row in h]
+        first[rows] = best.argmax(axis=1)
+        tied[rows] = best.sum(axis=1) > 1
+        for i, row in zip(rows, best, strict=True):
+            top[i] = np.flatnonzero(row).tolist()
     return pd.DataFrame({"human_entropy": ent, "human_top": top, "human_first_top": first,
                          "human_tied": tied}, index=questions.index)
 
@@ -103,19 +106,30 @@ def model_label(manifest: dict[str, Any], run_id: str) -> str:
     return str(model or run_id)
 
 
+def _join(qcols: pd.DataFrame, ids: pd.Index, res: pd.DataFrame) -> pd.DataFrame:
+    """The questions that have a result, in dataset order, beside their result (an inner join on
+    question_id; both sides hold each id once)."""
+    row_of = pd.Index(res["question_id"]).get_indexer(ids)
+    have = row_of >= 0
+    return pd.concat([qcols[have].reset_index(drop=True),
+                      res.drop(columns="question_id").iloc[row_of[have]].reset_index(drop=True)],
+                     axis=1)
+
+
 def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
             results: dict[str, pd.DataFrame]) -> Analysis:
     """The tidy join (pure: no I/O). Results for ids the dataset lacks are dropped with a note."""
     q = ds.questions
     qcols = pd.concat([q[["question_id", "n_choices", "human_share", "correct", "subject"]],
                        human_columns(q)], axis=1)
+    ids = pd.Index(q["question_id"])
     labels = {rid: model_label(m, rid) for rid, m in manifests.items()}
     dupes = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
     parts, notes, measures = [], [], []
     for rid, res in results.items():
         model = f"{labels[rid]} ({rid})" if labels[rid] in dupes else labels[rid]
         measures += [c for c in res.columns if c not in BASE_RESULT_COLUMNS and is_measure(c)]
-        joined = qcols.merge(res, on="question_id", how="inner", validate="one_to_one")
+        joined = _join(qcols, ids, res)
         if len(joined) < len(res):
             notes.append(f"run {rid}: {len(res) - len(joined)} result(s) for questions not in "
                          f"dataset {ds.name} ignored")
