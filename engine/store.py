@@ -305,6 +305,12 @@ def store_files(run_dir: Path) -> list[Path]:
     return sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
 
 
+def _being_created(conn: sqlite3.Connection) -> bool:
+    """A store whose writer has created the file but not its tables yet (it holds no table at
+    all): it has no rows yet. A file with other tables but no results table is corrupt."""
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
 def _read_store(path: Path, with_top: bool) -> tuple[list[str] | None, list[tuple]]:
     """A store's rows: ``question_id, cloze, label_probs, choice_mass, measures, prompt_tokens``
     (+ ``top_ids, top_probs``), and the names of the packed measures (None for a store written
@@ -315,6 +321,8 @@ def _read_store(path: Path, with_top: bool) -> tuple[list[str] | None, list[tupl
         raise corrupt_store_error(path, err) from None
     try:
         check_integrity(conn, path)
+        if _being_created(conn):
+            return [], []
         legacy = is_legacy(conn)
         measures = LEGACY_MEASURES if legacy else "measure_values"
         cols = f"question_id, cloze, label_probs, choice_mass, {measures}, prompt_tokens"

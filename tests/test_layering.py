@@ -21,8 +21,7 @@ for n in names:
 print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
 """
 
-TORCH_FREE = ("tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,"
-              "engine.analysis,engine.lab")
+TORCH_FREE = "tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,engine.analysis"
 
 
 def _probe(roots: str, exclude: str = "") -> dict:

@@ -22,6 +22,7 @@ from engine.store import (
     ResultStore,
     append_event,
     choose_journal,
+    count_done,
     filesystem_type,
     read_results,
 )
@@ -139,6 +140,22 @@ def test_corrupt_store_is_named_with_the_way_out(tmp_path):
     assert "\n" not in message
     with pytest.raises(BadInput, match="corrupt"):
         ResultStore(bad, "r")
+
+
+def test_a_store_whose_writer_has_not_made_its_tables_yet_reads_as_empty(tmp_path):
+    # a writer creates the file first (so it gets the umask's mode), then its tables: `runs
+    # list` or `runs watch` looking in between saw "corrupt (no such table: results)"
+    import sqlite3
+
+    run_dir = tmp_path / "run"
+    (run_dir / "results").mkdir(parents=True)
+    (run_dir / "results" / "main.sqlite").touch()
+    assert read_results(run_dir).empty and count_done(run_dir) == 0
+    other = run_dir / "results" / "shard-0001.sqlite"
+    with sqlite3.connect(other) as conn:  # another table, no results table: that is corrupt
+        conn.execute("CREATE TABLE info (key TEXT)")
+    with pytest.raises(BadInput, match="corrupt .*no such table: results"):
+        read_results(run_dir)
 
 
 # ------------------------------------------------------------------------------ shard states

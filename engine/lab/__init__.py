@@ -1,8 +1,10 @@
-"""The headless core both front ends (the console and the CLI) call for work; nothing else does
-work for them. No torch, no textual.
+"""The headless lab: the only layer the front ends (the typer CLI and the Textual console) call
+for work, so that both do it the same way.
 
-- :mod:`analyses`  the registry of analyses: data needs, settings, table function, columns,
-                   extra outputs, help (light: read at start-up)
-- :mod:`tables`    a dataset's runs loaded once, any set of tables computed from that load, each
-                   table's provenance, files written with their sidecars
+Modules:
+
+- ``analyses``: the registry of analyses (data needs, settings, table function, columns, extra
+  outputs, help); light, read at start-up.
+- ``tables``: a dataset's runs loaded once, any set of tables computed from that load, each
+  table's provenance and files.
 """
