@@ -8,15 +8,6 @@ Run folder layout (``workspace/runs/RUN_ID/``)::
 
 Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
 ``(run_id, question_id)`` makes a resumed run idempotent. Torch-free.
-
-Numbers are packed so that a run reads as columns: each row's ``measure_values`` holds float64
-values (little-endian), one per name of the store's ``info`` entry ``measure_names`` (a JSON list;
-NaN where a row has no value), and its ``label_probs`` the label probabilities as float64. Names
-are only ever appended, so a shorter row (written before a measure appeared) holds the first
-names' values. Reading 14,042 rows x 16 measures takes 10 ms packed, 31 ms as one REAL column per
-measure, 145 ms as the JSON text per row of the stores written before this format (their label
-probabilities: 22 ms as JSON, 2 ms packed). Those older stores are still read; a writer converts
-one to the packed format first, in one transaction.
 """
 
 from __future__ import annotations
@@ -46,6 +37,14 @@ RESULTS_DIR = "results"
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "fuse.sshfs",
               "9p", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs", "panfs", "afs", "wekafs"}
 
+# The numbers are packed so that a run reads as columns: each row's measure_values holds float64
+# values (little-endian), one per name of the info entry measure_names (a JSON list; NaN where a
+# row has no value), and its label_probs the label probabilities as float64. Names are only ever
+# appended, so a shorter row (written before a measure appeared) holds the first names' values.
+# Reading 14,042 rows x 16 measures takes 10 ms packed, 31 ms as one REAL column per measure,
+# 145 ms as the JSON text per row of the stores written before this format (their label
+# probabilities: 22 ms as JSON, 2 ms packed). Those older stores are still read (is_legacy); a
+# writer converts one to the packed format first, in one transaction.
 _RESULTS_TABLE = """
 CREATE TABLE IF NOT EXISTS results (
     run_id         TEXT NOT NULL,

@@ -331,6 +331,7 @@ def dataset_names(root: Path) -> list[str]:
 
 CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the console's files
 
+
 def analysis_runs(root: Path) -> list[dict[str, Any]]:
     """The runs with results, for the Results screen's run picker: ``scan_runs``' dicts, each
     with its ``coverage`` (``engine.analysis.coverage.RunCoverage``: stale, partial)."""

@@ -38,19 +38,8 @@ class Analysis:
     manifests: dict[str, dict[str, Any]]
     measures: list[str]
     notes: list[str] = field(default_factory=list)
-    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (engine.lab.tables.load)
+    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (lab.tables.load)
     allow_partial: bool = False      # whether partial runs were let in
-
-    @property
-    def has_human(self) -> bool:
-        return bool(self.frame["human_entropy"].notna().any())
-
-    @property
-    def has_correct(self) -> bool:
-        return bool(self.frame["correct"].notna().any())
-
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["model"]))
 
 
 def is_measure(name: str) -> bool:

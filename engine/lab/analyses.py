@@ -173,13 +173,3 @@ def analysis(name: str) -> AnalysisSpec:
     except KeyError:
         raise BadInput(f"unknown analysis {name!r}",
                        fix=f"use one of {', '.join(ANALYSES)}") from None
-
-
-def check_settings(settings: Mapping[str, Any]) -> None:
-    """Every given setting is one the registry knows and takes its value (None: the default)."""
-    for key, value in settings.items():
-        if key not in SETTINGS:
-            raise BadInput(f"unknown analysis setting {key!r}",
-                           fix=f"use one of {', '.join(SETTINGS)}")
-        if value is not None:
-            SETTINGS[key].check(value)

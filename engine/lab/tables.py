@@ -118,9 +118,10 @@ def applicable(loaded: Analysis) -> tuple[list[str], list[str]]:
     """The analyses the dataset has the data for, and a note on each of the others."""
     names, notes = [], []
     for name, spec in ANALYSES.items():
-        why = lacks(loaded.dataset, spec)
-        names += [] if why else [name]
-        notes += [f"{name} left out: {why}"] if why else []
+        if why := lacks(loaded.dataset, spec):
+            notes.append(f"{name} left out: {why}")
+        else:
+            names.append(name)
     return names, notes
 
 

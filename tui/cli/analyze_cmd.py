@@ -96,7 +96,7 @@ def run_analysis(name: str, s: dict) -> None:
     ignored = ignored_options(name, s)
     for key in ignored:
         info(f"note: --{key.replace('_', '-')} does not change the {name} table; ignored")
-    tables.settings_for(spec, s)
+    tables.settings_for(spec, s)   # checked before any run is read
     fmt = tables.file_format(s["out"], "human", given=s["format"]) if s["out"] else \
         s["format"] or "human"
     # every file's format, before anything is computed
@@ -124,7 +124,7 @@ def run_all(s: dict) -> None:
     argv = command_line(ALL, s)
     ws = existing_workspace(s.pop("ws_path"))
     for spec in ANALYSES.values():
-        tables.settings_for(spec, s)
+        tables.settings_for(spec, s)   # checked before any run is read
     if s["extras"] and not s["out"]:
         raise BadInput("--extras writes files", fix="give the folder to write them to: --out DIR")
     out: Path | None = s["out"]
@@ -198,13 +198,11 @@ def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
         options.append(_parameter("extras", Annotated[bool, typer.Option(
             "--extras", help="With --out DIR, also write each table's extra outputs ("
             + ", ".join(extra.label for extra in EXTRAS.values()) + ").")], False))
-    else:
-        options += [_extra_option(extra, hidden=option not in used)
-                    for option, extra in EXTRAS.items()]
-    if spec is None:
         out_help = "Write one file per table into this folder (+ provenance sidecars)."
         fmt_help = "human|csv|json|markdown|latex (default: human; csv with --out DIR)."
     else:
+        options += [_extra_option(extra, hidden=option not in used)
+                    for option, extra in EXTRAS.items()]
         out_help = "Write here (+ provenance sidecar)."
         fmt_help = "human|csv|json|markdown|latex (default: from --out's suffix, else human)."
     tail = [

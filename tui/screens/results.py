@@ -148,12 +148,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     def _show_settings(self) -> None:
         """Every setting of the tables (the registry's), then whether partial runs are in."""
-        settings = self.app.settings.table_settings()
         lines = []
-        for key, value in settings.items():
-            shown = "all" if key == "measures" and value is None else \
-                len(value) if key == "measures" else value
-            lines.append(f"{key.replace('_', ' ')} [b]{shown}[/b]"
+        for key, value in self.app.settings.table_settings().items():
+            if key == "measures":
+                value = "all" if value is None else len(value)
+            lines.append(f"{key.replace('_', ' ')} [b]{value}[/b]"
                          + (f" ({KEYS[key]})" if key in KEYS else ""))
         lines.append(f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
         self.query_one("#results-settings", Static).update("\n".join(lines))
