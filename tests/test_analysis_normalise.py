@@ -65,8 +65,8 @@ def test_total_entropy_needs_the_vocabulary_size(rows: pd.DataFrame) -> None:
 
 def test_a_run_without_vocabulary_size_skips_total_entropy_with_a_note() -> None:
     from datasets_io.dataset import Dataset, questions_frame
+    from engine.analysis.alignment import alignment_table
     from engine.analysis.frames import combine
-    from engine.analysis.tables import alignment_table
 
     rng = np.random.default_rng(0)
     n = 40

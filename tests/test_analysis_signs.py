@@ -17,8 +17,11 @@ from scipy.spatial.distance import jensenshannon
 
 from common.errors import BadInput
 from datasets_io.dataset import Dataset, questions_frame
-from engine.analysis import tables
+from engine.analysis.alignment import alignment_table
+from engine.analysis.calibration import calibration_table
+from engine.analysis.ece import ece_table
 from engine.analysis.frames import combine
+from engine.analysis.jsd import jsd_table
 
 TOP1 = np.array([0.95, 0.90, 0.92, 0.97, 0.55, 0.60, 0.52, 0.58])
 CLOZE = np.array([0, 1, 0, 1, 0, 0, 0, 0])
@@ -50,7 +53,7 @@ def test_jsd_shift_of_a_certainty_has_the_sign_of_the_uncertainty() -> None:
     # in bits, JS = (log2 1.6 + (1/4 log2 0.4 + 3/4)) / 2 = 0.548795..., d = 0.740807...
     by_hand = np.sqrt((np.log2(1.6) + 0.25 * np.log2(0.4) + 0.75) / 2)
     assert by_hand == pytest.approx(jensenshannon([4, 0], [1, 3], base=2), abs=1e-12)
-    t = tables.jsd_table(hand_analysis(), ["choice_entropy", "choice_top1", "choice_margin"],
+    t = jsd_table(hand_analysis(), ["choice_entropy", "choice_top1", "choice_margin"],
                          permutations=50).table.set_index("measure")
     assert list(t.index) == ["choice_entropy", "-choice_top1", "-choice_margin"]
     for name in t.index:   # before the rule: choice_top1 and choice_margin gave -0.7408
@@ -70,7 +73,7 @@ def test_standardised_ece_of_a_certainty_by_hand() -> None:
     f = lambda t: (z <= t).mean()  # noqa: E731  (the empirical CDF of z)
     assert (z[:4].mean(), z[4:].mean()) == pytest.approx((-0.988, 0.988), abs=1e-3)
     assert (1 - f(z[:4].mean()), 1 - f(z[4:].mean())) == (0.75, 0.25)
-    t = tables.ece_table(hand_analysis(), ["choice_top1", "choice_entropy"], bins=2)
+    t = ece_table(hand_analysis(), ["choice_top1", "choice_entropy"], bins=2)
     got = t.table.set_index(["measure", "method"])["ece"]
     assert got[("-choice_top1", "standardized")] == pytest.approx(0.125, abs=1e-12)
     # choice_entropy of two options falls as choice_top1 rises: the same bins, the same ECE
@@ -84,20 +87,20 @@ def test_standardised_ece_of_a_certainty_by_hand() -> None:
 def test_calibration_and_alignment_of_a_certainty_read_as_the_uncertainty() -> None:
     a = hand_analysis()
     y = (CLOZE == CORRECT).astype(float)
-    calib = tables.calibration_table(a, ["choice_entropy", "choice_top1"]).table.set_index("measure")
+    calib = calibration_table(a, ["choice_entropy", "choice_top1"]).table.set_index("measure")
     assert calib.loc["-choice_top1", "spearman_rho"] == pytest.approx(
         stats.spearmanr(y, -TOP1).statistic, abs=1e-12)
     assert calib.loc["-choice_top1", "spearman_rho"] < 0          # calibrated, as choice_entropy
     assert calib.loc["choice_entropy", "spearman_rho"] < 0
     human = stats.entropy(np.column_stack([HUMAN_TOP, 1 - HUMAN_TOP]), axis=1)
-    align = tables.alignment_table(a, ["choice_entropy", "choice_top1"]).table.set_index("measure")
+    align = alignment_table(a, ["choice_entropy", "choice_top1"]).table.set_index("measure")
     assert align.loc["-choice_top1", "r"] == pytest.approx(stats.pearsonr(human, -TOP1).statistic,
                                                            abs=1e-12)
     assert align.loc["-choice_top1", "r"] > 0 and align.loc["choice_entropy", "r"] > 0
 
 
 def test_a_row_name_asks_for_its_measure() -> None:
-    t = tables.calibration_table(hand_analysis(), ["-choice_top1"]).table
+    t = calibration_table(hand_analysis(), ["-choice_top1"]).table
     assert list(t["measure"]) == ["-choice_top1"]
     with pytest.raises(BadInput, match="measure.s. -choice_entropy not in these runs"):
-        tables.calibration_table(hand_analysis(), ["-choice_entropy"])   # no negated uncertainty
+        calibration_table(hand_analysis(), ["-choice_entropy"])   # no negated uncertainty

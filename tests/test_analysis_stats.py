@@ -231,3 +231,15 @@ def test_rounding_noise_counts_as_no_variation() -> None:
     # entropies of the same shares summed in another order differ in the last bit
     x = np.array([0.6730116670092565, 0.6730116670092565, 0.6730116670092566])
     assert np.isnan(correlate(x, np.array([1.0, 2.0, 4.0])).r)
+
+
+def test_the_normal_tail_and_cdf_are_scipy_stats_norm_to_the_bit() -> None:
+    """agreement and ece call scipy.special.ndtr (what scipy.stats.norm calls) so as not to
+    import scipy.stats: the same floats, bit for bit, infinities and NaN included."""
+    from scipy import special
+
+    z = np.r_[np.random.default_rng(4).normal(0, 5, 1000), 0.0, -0.0, np.inf, -np.inf, np.nan]
+    np.testing.assert_array_equal(special.ndtr(-z), stats.norm.sf(z))
+    np.testing.assert_array_equal(special.ndtr(z), stats.norm.cdf(z))
+    res = agreement([0, 1, 2, 3], [[0], [0, 1], [1], [3]], [4, 4, 3, 5], "corrected")
+    assert res.p_z == float(stats.norm.sf(res.z))

@@ -317,14 +317,14 @@ def test_scales_on_the_cli(cli, ws: Path) -> None:
 
 def _tool_tables(ws: Path) -> dict[str, pd.DataFrame]:
     """The tables as the tool computes them in-process: what every file must hold, bit for bit."""
-    from datasets_io.dataset import load_dataset
     from datasets_io.workspace import Workspace
-    from engine.analysis import tables
-    from engine.analysis.frames import load_analysis
+    from engine.analysis.alignment import alignment_table
+    from engine.analysis.ece import ece_table
+    from engine.lab.tables import load
 
-    analysis = load_analysis(Workspace(ws), load_dataset(Workspace(ws), "coane"), None)
-    ece = tables.ece_table(analysis, None, "raw", 10, "empirical")
-    return {"alignment": tables.alignment_table(analysis, None, "raw", "none").table,
+    analysis = load(Workspace(ws), "coane")
+    ece = ece_table(analysis, None, "raw", 10, "empirical")
+    return {"alignment": alignment_table(analysis, None, "raw", "none").table,
             "ece": ece.table, "bins": ece.extra["bins"]}
 
 
@@ -422,15 +422,19 @@ def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
 
 
 def test_the_cli_options_are_the_tables_settings() -> None:
-    from engine.analysis import settings, tables
+    """Each registry entry's table function takes exactly the entry's settings, with the
+    registry's defaults, and the CLI offers them (and the entry's extra outputs)."""
+    from engine.lab import analyses as registry
     from tui.cli import analyze_cmd
 
-    for name in settings.ANALYSES:
+    assert list(registry.ANALYSES) == ANALYSES
+    for name, spec in registry.ANALYSES.items():
         used = {f"--{key.replace('_', '-')}" for key in analyze_cmd.uses(name)}
         assert used == USED_OPTIONS[name]
-        signature = inspect.signature(tables.TABLES[name]).parameters
-        assert list(signature)[1:] == list(settings.SETTINGS[name])
-        assert all(signature[k].default == settings.DEFAULTS[k] for k in settings.SETTINGS[name])
+        signature = inspect.signature(spec.table_function()).parameters
+        assert list(signature)[1:] == list(spec.settings)
+        assert all(signature[k].default == registry.SETTINGS[k].default
+                   for k in spec.settings)
 
 
 def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Path,
@@ -525,3 +529,46 @@ def test_certainties_enter_every_table_negated(cli, ws: Path) -> None:
     assert align.loc["-choice_top1", "r"] == pytest.approx(stats.pearsonr(human, -c).statistic,
                                                            abs=1e-12)
     assert align.loc["-choice_top1", "r"] > 0 and align.loc["choice_entropy", "r"] > 0
+
+
+def test_all_prints_every_table_the_dataset_can_give(cli, ws: Path) -> None:
+    """MMLU has answers, not human shares: calibration, ece and jsd, each under its title, the
+    same as each table alone; the others are named as left out, and why."""
+    res = cli("analyze", "all", "-d", "mmlu", *FAST, "-w", ws)
+    assert res.code == 0, res.err
+    for name in ("alignment", "agreement", "kendall"):
+        assert (f"note: {name} left out: dataset 'mmlu' has no human response shares; {name} "
+                "needs a survey dataset") in res.err
+    alone = [cli("analyze", name, "-d", "mmlu", *FAST, "-w", ws).out
+             for name in ("calibration", "ece", "jsd")]
+    assert res.out == "\n".join(alone) + "\n"
+    assert [line for line in res.out.splitlines() if " | dataset mmlu" in line] == [
+        "calibration | dataset mmlu | scale raw", "ece | dataset mmlu | scale raw",
+        "jsd | dataset mmlu | variant corrected | scale raw"]
+
+
+def test_all_writes_a_file_per_table_into_a_folder(cli, ws: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tables"
+    res = cli("analyze", "all", "-d", "coane", *FAST, "--format", "markdown", "--out", out,
+              "-w", ws)
+    assert res.code == 0, res.err
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        name + suffix for name in ANALYSES for suffix in (".md", ".md.provenance.json"))
+    side = json.loads((out / "jsd.md.provenance.json").read_text())
+    assert side["command"][:3] == ["alignuq", "analyze", "all"] and side["format"] == "markdown"
+    assert side["settings"]["analysis"] == "jsd" and side["settings"]["permutations"] == 200
+    assert "min_subject_n" not in side["settings"]        # only the settings jsd takes
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--extras",), "--extras writes files"),
+    (("--bins", "0"), "--bins must be at least 1 (got 0)"),
+    (("--min-subject-n", "0"), "--min-subject-n must be at least 1 (got 0)"),
+    (("--out", "FILE"), "--out names a file; analyze all writes one file per table into a folder"),
+])
+def test_all_refuses_in_one_line(cli, ws: Path, tmp_path: Path, args: tuple, needle: str) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("")
+    res = cli("analyze", "all", "-d", "coane", *[file if a == "FILE" else a for a in args],
+              "-w", ws)
+    assert res.code == 2 and needle in res.err and len(res.err.strip().splitlines()) == 1

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from engine.lab.models import VARIANTS, measure_names
+from engine.lab.analyses import SETTINGS as TABLE_SETTINGS
+from engine.lab.models import VARIANTS
 
 ENGINE_CMD_ENV = "ALIGNUQ_ENGINE_CMD"
-SCALES = ("raw", "normalized", "paper")
+SCALES = TABLE_SETTINGS["scale"].choices
+# the table settings with a field of their own (the others are in Settings.tables)
+OWN_FIELDS = ("measures", "variant", "scale")
 
 
 @dataclass(frozen=True)
@@ -22,15 +27,31 @@ class Settings:
     workspace: Path
     engine_prefix: tuple[str, ...] = ()   # argv prefix: () local, ("ssh", "gpu1"), ("srun", ...)
     variant: str = "corrected"
-    measures: tuple[str, ...] = field(default_factory=lambda: tuple(measure_names()))
+    # the Results tables' measures; None: the registry's default (every measure the runs have;
+    # ece and jsd: the uncertainties), as `alignuq analyze` without --measures
+    measures: tuple[str, ...] | None = None
     device: str = "auto"
     scale: str = "raw"                    # the Results screen's scale switch
+    # the other settings of the tables (seed, permutations, bins, ...): the registry's default
+    # for each one not here
+    tables: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {self.scale!r}")
+        for key, value in self.tables.items():
+            if key in OWN_FIELDS or key not in TABLE_SETTINGS:
+                raise ValueError(f"tables cannot set {key!r}: one of "
+                                 f"{', '.join(k for k in TABLE_SETTINGS if k not in OWN_FIELDS)}")
+            TABLE_SETTINGS[key].check(value)
+
+    def table_settings(self) -> dict[str, Any]:
+        """Every setting of the Results tables, as `alignuq analyze` takes them."""
+        return {**{key: s.default for key, s in TABLE_SETTINGS.items()}, **self.tables,
+                "measures": None if self.measures is None else list(self.measures),
+                "variant": self.variant, "scale": self.scale}
 
     @property
     def engine_cmd(self) -> str:

@@ -41,7 +41,7 @@ def scan_runs(root: Path) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- analysis and export
 
-TABLES = ("alignment", "agreement", "kendall", "calibration", "ece", "jsd")
+CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the console's files
 
 
 def analysis_runs(root: Path) -> list[dict[str, Any]]:
@@ -72,32 +72,30 @@ def analysis_runs(root: Path) -> list[dict[str, Any]]:
 def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: str,
                   cache: dict[str, Any] | None = None, *,
                   allow_partial: bool = False) -> dict[str, Any]:
-    """One analysis table (``engine.analysis.tables``) with its extra frames and provenance.
+    """Table ``key`` of the registry (``engine.lab.tables.compute``) with every setting the app
+    has for it (``Settings.table_settings``), its extra frames, its notes, and the provenance of
+    each (as `alignuq analyze` writes it, but for the command line and the time).
 
-    ``cache`` keeps the loaded Analysis between tables of the same dataset and runs."""
-    from engine.analysis import tables
-    from engine.analysis.frames import load_analysis
-    from engine.analysis.provenance import build_provenance
+    ``cache`` keeps the load (``engine.lab.tables.load``) between tables of the same dataset and
+    runs. The measures chosen on the Models screen that these runs lack are left out."""
+    from engine.lab import tables
 
-    ws = workspace(settings.workspace)
     cache_key = (dataset, tuple(run_ids or ()), allow_partial)
-    analysis = None
     if cache is not None and cache.get("key") == cache_key:
-        analysis = cache["analysis"]
-    if analysis is None:
-        analysis = load_analysis(ws, dataset, run_ids or None, allow_partial=allow_partial)
+        loaded = cache["loaded"]
+    else:
+        loaded = tables.load(workspace(settings.workspace), dataset, run_ids,
+                             allow_partial=allow_partial)
         if cache is not None:
-            cache.update(key=cache_key, analysis=analysis)
-    measures = [m for m in settings.measures if m in analysis.measures] or None
-    chosen = {"measures": measures, "scale": settings.scale, "variant": settings.variant, "seed": 0}
-    res = tables.make_table(key, analysis, chosen)
-    notes = analysis.notes + res.notes
-    provenance = build_provenance(analysis, key, {"allow_partial": allow_partial,
-                                                  **tables.used_settings(key, chosen)},
-                                  argv=["alignuq", "tui"], notes=notes)
-    return {"table": res.table, "extra": res.extra, "notes": notes,
-            "provenance": provenance, "models": analysis.models(),
-            "has_human": analysis.has_human, "has_correct": analysis.has_correct}
+            cache.update(key=cache_key, loaded=loaded)
+    chosen = settings.table_settings()
+    if chosen["measures"] is not None:
+        chosen["measures"] = [m for m in chosen["measures"] if m in loaded.measures] or None
+    table = tables.compute(loaded, key, chosen)
+    return {"table": table.frame(), "extra": table.result.extra, "notes": table.notes,
+            "provenance": table.provenance(argv=CONSOLE_ARGV),
+            "extra_provenance": {extra.key: table.provenance(extra.key, argv=CONSOLE_ARGV)
+                                 for extra in table.spec.extras}}
 
 
 EXPORT_FORMATS = {"csv": ("csv", ".csv"), "md": ("markdown", ".md"), "tex": ("latex", ".tex")}
@@ -125,7 +123,7 @@ def export_table(settings: Any, frame: Any, name: str, fmt: str,
         from datetime import datetime, timezone
 
         prov.update(table=name, workspace=str(ws.root), versions=package_versions(),
-                    command=["alignuq", "tui"],
+                    command=CONSOLE_ARGV,
                     created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     settings={"variant": settings.variant, "scale": settings.scale,
                               "engine": settings.where, **prov.get("settings", {})})

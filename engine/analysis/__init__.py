@@ -2,7 +2,8 @@
 
 numpy / scipy / pandas only; never imports torch. Pure functions over tidy frames:
 
-- :mod:`frames`      dataset questions + runs' results -> one tidy frame
+- :mod:`frames`      dataset questions + runs' results -> one tidy frame (``engine.lab.tables``
+                      reads them and calls the table functions, as the registry says)
 - :mod:`normalise`   raw / normalized / paper scales (SCIENCE.md §4)
 - :mod:`alignment`   Pearson r (p, Fisher CI), Spearman, partial r | log n, per-stratum r
 - :mod:`agreement`   tie-aware top-answer agreement, z-test, exact Poisson-binomial tail
@@ -11,7 +12,7 @@ numpy / scipy / pandas only; never imports torch. Pure functions over tidy frame
 - :mod:`ece`         the paper's standardised ECE and the conventional ECE, reliability bins
 - :mod:`jsd`         JSD shift with a vectorised permutation test
 - :mod:`multiple`    Holm / Benjamini-Hochberg
-- :mod:`tables`      one function per exported table (the documented columns)
+- :mod:`tables`      what the table functions share (each lives in its statistics module)
 - :mod:`render`      human, csv, json, markdown, latex
 - :mod:`provenance`  tables written with a ``FILE.provenance.json`` sidecar
 - :mod:`stats_util`  entropy, standardisation, ranks, correlation p-values

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from common.errors import BadInput
-
-VARIANTS = ("corrected", "paper")
+from engine.analysis.frames import Analysis
+from engine.analysis.tables import TableResult, runs, table_frame, with_human
+from engine.lab.analyses import default
+from engine.measure_names import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def poisson_binomial_sf(k: int, probs: np.ndarray) -> float:
 
     Dynamic programming over the questions, vectorised over the count axis; questions are folded
     in by equal chance with a binomial pmf convolution (FFT-free and exact for repeated chances)."""
+    from scipy import stats  # 0.5 s to import: only where an agreement table is made
+
     probs = np.asarray(probs, float)
     if k <= 0:
         return 1.0
@@ -73,7 +77,21 @@ def agreement(cloze: Sequence[int], human_top: Sequence[Sequence[int]],
     n = int(cloze.size)
     phat = float(hits.mean())
     z = (phat - p0) / np.sqrt(p0 * (1 - p0) / n)
-    p_z = float(stats.norm.sf(z))
+    p_z = float(special.ndtr(-z))     # the standard normal's upper tail, as scipy.stats.norm.sf
     p_exact = poisson_binomial_sf(int(hits.sum()), chances)
     n_tied = sum(len(t) > 1 for t in tops)
     return Agreement(n, phat, float(p0), float(z), p_z, p_exact, int(n_tied))
+
+
+def agreement_table(a: Analysis, variant: str = default("variant")) -> TableResult:
+    """Top-answer agreement per model (``variant`` per SCIENCE.md §4)."""
+    rows, notes = [], []
+    for model, run in runs(a):
+        run = with_human(run)
+        res = agreement(run["cloze"], run["human_top"], run["n_choices"], variant)
+        rows.append({"model": model, "n": res.n, "agreement": res.agreement, "chance": res.chance,
+                     "z": res.z, "p_z": res.p_z, "p_exact": res.p_exact})
+        if res.n_tied:
+            notes.append(f"{model}: {res.n_tied} of {res.n} questions have tied human top answers"
+                         + (" (any counts)" if variant == "corrected" else " (first one counts)"))
+    return TableResult("agreement", table_frame(rows, "agreement"), notes=notes)

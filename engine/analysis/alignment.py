@@ -7,12 +7,26 @@ the partial r controlling for log n, and r within each stratum of n (>= 30 quest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import special
 
+from engine.analysis.frames import Analysis
+from engine.analysis.normalise import check_scale, scaled_human
 from engine.analysis.stats_util import corr_p, pearson_r, rank, t_p
+from engine.analysis.tables import (
+    TableResult,
+    measure_values,
+    pick_measures,
+    runs,
+    sign_notes,
+    table_frame,
+    with_adjusted_p,
+    with_human,
+)
+from engine.lab.analyses import default
 
 MIN_STRATUM = 30
 
@@ -47,13 +61,18 @@ def fisher_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
     return float(np.tanh(z - half)), float(np.tanh(z + half))
 
 
-def correlate(x: np.ndarray, y: np.ndarray) -> Correlation:
-    """Pearson r (two-sided p, 95% Fisher CI) and Spearman rho (two-sided p) over finite pairs."""
+def correlate(x: np.ndarray, y: np.ndarray, x_rank: np.ndarray | None = None) -> Correlation:
+    """Pearson r (two-sided p, 95% Fisher CI) and Spearman rho (two-sided p) over finite pairs.
+
+    ``x_rank``: ``rank(x)`` if already known (a run's human entropies, for each of its measures);
+    used where every pair is finite."""
     x, y = _finite(x, y)
     n = int(x.size)
     r = pearson_r(x, y) if n >= 2 else float("nan")
     lo, hi = fisher_ci(r, n)
-    rho = pearson_r(rank(x), rank(y)) if n >= 2 else float("nan")
+    if x_rank is None or x_rank.size != n:
+        x_rank = rank(x)
+    rho = pearson_r(x_rank, rank(y)) if n >= 2 else float("nan")
     return Correlation(n, r, corr_p(r, n), lo, hi, rho, t_p(rho, n))
 
 
@@ -80,3 +99,37 @@ def strata(x: np.ndarray, y: np.ndarray, n_choices: np.ndarray, min_size: int = 
     if values.size == 1:  # one stratum: the overall correlation
         return [(int(values[0]), whole or correlate(x, y))] if k.size >= min_size else []
     return [(int(v), correlate(x[k == v], y[k == v])) for v in values if (k == v).sum() >= min_size]
+
+
+def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+                    scale: str = default("scale"), adjust: str = default("adjust")) -> TableResult:
+    """Pearson r etc. of each model x measure with human entropy; ``extra['strata']`` holds r
+    within each choice count with >= 30 questions."""
+    check_scale(scale)
+    picked = pick_measures(a, measures)
+    rows, strata_rows, notes = [], [], sign_notes(picked)
+    for model, run in runs(a):
+        run = with_human(run)
+        human = scaled_human(run, scale).to_numpy(float)
+        human_rank = rank(human) if np.isfinite(human).all() else None
+        log_n = np.log(run["n_choices"].to_numpy(float))
+        undefined = []
+        for measure, x in measure_values(run, picked, scale, notes, model).items():
+            c = correlate(human, x, human_rank)
+            if not np.isfinite(c.r):
+                undefined.append(measure)
+            rows.append({"model": model, "measure": measure, "scale": scale, "n": c.n, "r": c.r,
+                         "p": c.p, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                         "spearman_rho": c.spearman_rho, "spearman_p": c.spearman_p,
+                         "partial_r": partial_r(human, x, log_n)})
+            for k, s in strata(human, x, run["n_choices"].to_numpy(float), whole=c):
+                strata_rows.append({"model": model, "measure": measure, "scale": scale,
+                                    "n_choices": k, "n": s.n, "r": s.r, "p": s.p,
+                                    "ci_low": s.ci_low, "ci_high": s.ci_high})
+        if undefined:
+            notes.append(f"{model}: r is undefined (its cells are empty) for {len(undefined)} "
+                         f"measure(s), e.g. {undefined[0]}: fewer than 2 questions, or values "
+                         "(or human entropies) that do not vary")
+    table = with_adjusted_p(table_frame(rows, "alignment"), adjust)
+    return TableResult("alignment", table,
+                       {"strata": table_frame(strata_rows, "alignment", "strata")}, notes)

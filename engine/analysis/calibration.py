@@ -9,22 +9,38 @@ measure, group sums by ``bincount``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
+from engine.analysis.frames import Analysis
+from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import t_p_many
+from engine.analysis.tables import (
+    TableResult,
+    correctness,
+    measure_values,
+    pick_measures,
+    runs,
+    sign_notes,
+    stack,
+    with_adjusted_p,
+)
+from engine.lab.analyses import default
 
 ALL = "ALL"
+SPEARMAN_COLUMNS = ["measure", "subject", "n", "spearman_rho", "p"]
 
 
 def group_ranks(codes: np.ndarray, x: np.ndarray,
                 by_value: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks (1-based, ties share the mean rank) of ``x`` within each group ``codes``,
-    and per group the number of distinct values. ``by_value``: ``argsort(x, kind="stable")``
-    if already known."""
+    and per group the number of distinct values. ``by_value``: ``argsort(x)`` if already known
+    (ties share their mean rank, so it need not be stable; the sort by group must be)."""
     n = x.size
     if by_value is None:
-        by_value = np.argsort(x, kind="stable")
+        by_value = np.argsort(x)
     small = codes.astype(np.int16) if codes.max(initial=0) < 2**15 else codes
     order = by_value[np.argsort(small[by_value], kind="stable")]
     g, v = codes[order], x[order]
@@ -76,7 +92,7 @@ def spearman_many(y: np.ndarray, measures: dict[str, np.ndarray],
     all_codes = np.asarray(cat.codes, np.int64) if cat is not None else None
     names_all = np.array([ALL], dtype=object)
     y_cache: dict[bytes, tuple] = {}
-    frames = []
+    columns: dict[str, list[np.ndarray]] = {c: [] for c in SPEARMAN_COLUMNS}
     for measure, values in measures.items():
         u = np.asarray(values, float)
         keep = np.isfinite(u) & np.isfinite(y)
@@ -91,25 +107,54 @@ def spearman_many(y: np.ndarray, measures: dict[str, np.ndarray],
             y_cache[key] = tuple((names, codes, ok, *group_ranks(codes, yk[ok]))
                                  for names, codes, ok in parts)
         uk = u[keep]
-        by_value_all = np.argsort(uk, kind="stable")
+        by_value_all = np.argsort(uk)
         for names, codes, ok, ry, dy in y_cache[key]:
             uu = uk[ok]
-            by_value = by_value_all if ok.all() else np.argsort(uu, kind="stable")
+            by_value = by_value_all if ok.all() else np.argsort(uu)
             ru, du = group_ranks(codes, uu, by_value)
             k = names.size
             rho, n = _grouped_pearson(codes, ry, ru, k)
             dy_, du_ = np.pad(dy, (0, k - dy.size)), np.pad(du, (0, k - du.size))
             rho = np.where((dy_ > 1) & (du_ > 1), rho, np.nan)
             present = n > 0
-            frames.append(pd.DataFrame({"measure": measure, "subject": names[present],
-                                        "n": n[present], "spearman_rho": rho[present],
-                                        "p": t_p_many(rho[present], n[present])}))
-    if not frames:
-        return pd.DataFrame(columns=["measure", "subject", "n", "spearman_rho", "p"])
-    return pd.concat(frames, ignore_index=True)
+            for column, part in zip(SPEARMAN_COLUMNS, (
+                    np.full(present.sum(), measure, dtype=object), names[present], n[present],
+                    rho[present], t_p_many(rho[present], n[present])), strict=True):
+                columns[column].append(part)
+    if not columns["measure"]:
+        return pd.DataFrame(columns=SPEARMAN_COLUMNS)
+    return pd.DataFrame({column: np.concatenate(parts) for column, parts in columns.items()})
 
 
 def spearman_by_group(y: np.ndarray, u: np.ndarray,
                       groups: np.ndarray | pd.Categorical | None = None) -> pd.DataFrame:
     """Rows ``subject, n, spearman_rho, p`` of one measure (see :func:`spearman_many`)."""
     return spearman_many(y, {"u": u}, groups).drop(columns="measure")
+
+
+def calibration_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+                      scale: str = default("scale"), adjust: str = default("adjust"),
+                      min_subject_n: int = default("min_subject_n")) -> TableResult:
+    """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
+    least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
+    left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
+    check_scale(scale)
+    picked = pick_measures(a, measures)
+    parts, notes = [], sign_notes(picked)
+    for model, run in runs(a):
+        run, y = correctness(run)
+        subjects = as_groups(run["subject"].to_numpy(object))
+        values = measure_values(run, picked, scale, notes, model)
+        t = spearman_many(y, values, subjects if len(subjects.categories) else None)
+        per_subject = t["subject"] != ALL
+        small = per_subject & (t["n"] < min_subject_n)
+        if small.any():
+            notes.append(f"{model}: {t.loc[small, 'subject'].nunique()} of "
+                         f"{t.loc[per_subject, 'subject'].nunique()} subjects have fewer than "
+                         f"{min_subject_n} questions and are left out (--min-subject-n sets the "
+                         "threshold)")
+        t = t[~small]
+        t.insert(0, "model", model)
+        parts.append(t)
+    return TableResult("calibration", with_adjusted_p(stack(parts, "calibration"), adjust),
+                       notes=notes)

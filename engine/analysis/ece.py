@@ -13,17 +13,32 @@ Conventional: confidence = ``choice_top1`` (in [0, 1]), equal-width bins on [0, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from common.errors import BadInput
-from engine.analysis.settings import DEFAULT_BINS
+from engine.analysis.frames import Analysis
+from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import standardise
+from engine.analysis.tables import (
+    TableResult,
+    correctness,
+    measure_values,
+    pick_measures,
+    runs,
+    sign_notes,
+    stack,
+    table_frame,
+)
+from engine.lab.analyses import SETTINGS, default
 
-CDFS = ("empirical", "normal")
+CDFS = SETTINGS["cdf"].choices
+DEFAULT_BINS = default("bins")
+CONVENTIONAL_MEASURE = "choice_top1"
 BIN_COLUMNS = ["bin", "lo", "hi", "count", "conf", "acc"]
 
 
@@ -81,7 +96,7 @@ def standardized_ece(u: np.ndarray, correct: np.ndarray, bins: int = DEFAULT_BIN
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_z = np.bincount(index, weights=z, minlength=bins) / count
         if cdf == "normal":
-            f = stats.norm.cdf(mean_z)
+            f = special.ndtr(mean_z)    # the standard normal CDF (scipy.stats.norm.cdf)
         else:
             f = np.searchsorted(z_sorted, mean_z, side="right") / z.size
         return 1.0 - f
@@ -101,3 +116,39 @@ def conventional_ece(confidence: np.ndarray, correct: np.ndarray,
             return np.bincount(index, weights=c, minlength=bins) / count
 
     return _ece(index, conf_of_bin, y, edges)
+
+
+def ece_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+              scale: str = default("scale"), bins: int = DEFAULT_BINS,
+              cdf: str = default("cdf")) -> TableResult:
+    """Standardised ECE per model x measure (default: the uncertainty measures) and the
+    conventional ECE of ``choice_top1``; ``extra['bins']`` holds every reliability bin (the
+    conventional baseline's bins under measure ``conventional:choice_top1``)."""
+    check_scale(scale)
+    method = "standardized" if cdf == "empirical" else f"standardized-{cdf}"
+    rows, bin_parts, notes = [], [], []
+
+    def add(model: str, measure: str, meth: str, res: EceResult, label: str) -> None:
+        rows.append({"model": model, "measure": measure, "method": meth, "bins": bins,
+                     "n": res.n, "ece": res.ece})
+        b = res.bins.copy()
+        b.insert(0, "measure", label)
+        b.insert(0, "model", model)
+        bin_parts.append(b)
+
+    picked = pick_measures(a, measures, uncertainty_only=True)
+    notes += sign_notes(picked)
+    for model, run in runs(a):
+        run, y = correctness(run)
+        for measure, values in measure_values(run, picked, scale, notes, model).items():
+            try:
+                res = standardized_ece(values, y, bins, cdf)
+            except BadInput as err:
+                notes.append(f"{model}: {measure} skipped ({err.what})")
+                continue
+            add(model, measure, method, res, measure)
+        if CONVENTIONAL_MEASURE in run and run[CONVENTIONAL_MEASURE].notna().any():
+            res = conventional_ece(run[CONVENTIONAL_MEASURE].to_numpy(float), y, bins)
+            add(model, CONVENTIONAL_MEASURE, "conventional", res, f"conventional:{CONVENTIONAL_MEASURE}")
+    return TableResult("ece", table_frame(rows, "ece"), {"bins": stack(bin_parts, "ece", "bins")},
+                       notes)

@@ -9,27 +9,20 @@ run lacks it). Human columns are NaN/None where the dataset has no shares.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
-from datasets_io.dataset import Dataset, load_dataset
+from datasets_io.dataset import Dataset
 from datasets_io.workspace import Workspace
-from engine.analysis.coverage import (
-    RunCoverage,
-    coverage_notes,
-    refuse_partial,
-    refuse_stale,
-    run_coverage,
-)
+from engine.analysis.coverage import RunCoverage
 from engine.analysis.stats_util import entropy
 from engine.measure_names import measure_names, parse_measure
-from engine.runs import find_run, run_dirs
-from engine.store import read_manifest, read_results
+from engine.runs import run_dirs
+from engine.store import read_manifest
 
 BASE_RESULT_COLUMNS = ("question_id", "cloze", "label_probs", "choice_mass", "prompt_tokens")
 MEASURE_KINDS = {"top1_prob", "total_entropy", "topk_entropy", "topp_size", "topp_entropy",
@@ -45,18 +38,8 @@ class Analysis:
     manifests: dict[str, dict[str, Any]]
     measures: list[str]
     notes: list[str] = field(default_factory=list)
-    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (load_analysis)
-
-    @property
-    def has_human(self) -> bool:
-        return bool(self.frame["human_entropy"].notna().any())
-
-    @property
-    def has_correct(self) -> bool:
-        return bool(self.frame["correct"].notna().any())
-
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["model"]))
+    coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (lab.tables.load)
+    allow_partial: bool = False      # whether partial runs were let in
 
 
 def is_measure(name: str) -> bool:
@@ -74,18 +57,21 @@ def order_measures(names: list[str]) -> list[str]:
 def human_columns(questions: pd.DataFrame) -> pd.DataFrame:
     """``human_entropy``, tie-aware ``human_top``, ``human_first_top``, ``human_tied``.
 
-    Ties are exact equality of the (renormalised) shares."""
-    ent, top, first, tied = [], [], [], []
-    for share in questions["human_share"]:
-        if share is None or (not isinstance(share, list | np.ndarray)) or len(share) == 0:
-            ent.append(np.nan), top.append(None), first.append(np.nan), tied.append(False)
-            continue
-        h = np.asarray(share, float)
-        best = np.flatnonzero(h == h.max()).tolist()
-        ent.append(entropy(h))
-        top.append(best)
-        first.append(best[0])
-        tied.append(len(best) > 1)
+    Ties are exact equality of the (renormalised) shares. Questions with the same number of
+    options are taken together; each entropy is still summed question by question."""
+    shares = questions["human_share"].tolist()
+    sizes = np.array([len(s) if isinstance(s, list | np.ndarray) else 0 for s in shares])
+    ent, first = np.full(sizes.size, np.nan), np.full(sizes.size, np.nan)
+    tied, top = np.zeros(sizes.size, bool), [None] * sizes.size
+    for n in np.unique(sizes[sizes > 0]):
+        rows = np.flatnonzero(sizes == n)
+        h = np.array([shares[i] for i in rows], float)
+        best = h == h.max(axis=1, keepdims=True)
+        ent[rows] = [entropy(row) for row in h]
+        first[rows] = best.argmax(axis=1)
+        tied[rows] = best.sum(axis=1) > 1
+        for i, row in zip(rows, best, strict=True):
+            top[i] = np.flatnonzero(row).tolist()
     return pd.DataFrame({"human_entropy": ent, "human_top": top, "human_first_top": first,
                          "human_tied": tied}, index=questions.index)
 
@@ -109,55 +95,14 @@ def model_label(manifest: dict[str, Any], run_id: str) -> str:
     return str(model or run_id)
 
 
-def load_analysis(ws: Workspace, dataset: str | Dataset, run_ids: list[str] | None = None, *,
-                  allow_partial: bool = False) -> Analysis:
-    """Load ``dataset`` (a name, or a Dataset already loaded) and the runs (default: every run of
-    that dataset) into an :class:`Analysis`.
-
-    A run of another dataset, a missing run, a run with no results, results lacking a needed
-    column, a run made on another import of the dataset, and (unless ``allow_partial``) a
-    partial run raise :class:`BadInput` (see :mod:`engine.analysis.coverage`)."""
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(ws, dataset)
-    dataset = ds.name
-    ids = list(run_ids) if run_ids else list_runs(ws, dataset)
-    if not ids:
-        raise BadInput(f"no runs of dataset {dataset!r} in {ws.runs}",
-                       fix="run `alignuq run` or `alignuq runs import` first")
-    dataset_hash = ds.report_hash()
-    run_folders: dict[str, Path] = {}
-    manifests: dict[str, dict[str, Any]] = {}
-    coverages: list[RunCoverage] = []
-    for ref in ids:
-        run_dir = find_run(ws, ref)      # an id, a unique prefix of one, or a path
-        if run_dir.name in manifests:
-            continue
-        man = read_manifest(run_dir)
-        if man.get("dataset") != dataset:
-            raise BadInput(f"run {run_dir.name!r} belongs to dataset {man.get('dataset')!r}, "
-                           f"not {dataset!r}", where=run_dir / "manifest.json",
-                           fix=f"pick runs of {dataset!r} (`alignuq runs list`)")
-        run_folders[run_dir.name], manifests[run_dir.name] = run_dir, man
-        coverages.append(run_coverage(run_dir, man, dataset_hash))
-    refuse_stale(coverages, dataset)
-    if not allow_partial:
-        refuse_partial(coverages)
-    analysis = combine(ds, manifests, {rid: _results(rid, path) for rid, path in run_folders.items()})
-    answered = analysis.frame.groupby("run_id").size()
-    analysis.coverage = {c.run_id: replace(c, n_answered=int(answered.get(c.run_id, 0)),
-                                           n_dataset=len(ds.questions)) for c in coverages}
-    analysis.notes += coverage_notes(list(analysis.coverage.values()), dataset)
-    return analysis
-
-
-def _results(rid: str, run_dir: Path) -> pd.DataFrame:
-    res = read_results(run_dir)
-    if res.empty:
-        raise BadInput(f"run {rid!r} has no results yet", where=run_dir,
-                       fix="wait for it to finish or leave it out of --runs")
-    missing = [c for c in ("question_id", "cloze", "label_probs") if c not in res]
-    if missing:
-        raise BadInput(f"run {rid!r} lacks column(s) {', '.join(missing)}", where=run_dir)
-    return res
+def _join(qcols: pd.DataFrame, ids: pd.Index, res: pd.DataFrame) -> pd.DataFrame:
+    """The questions that have a result, in dataset order, beside their result (an inner join on
+    question_id; both sides hold each id once)."""
+    row_of = pd.Index(res["question_id"]).get_indexer(ids)
+    have = row_of >= 0
+    return pd.concat([qcols[have].reset_index(drop=True),
+                      res.drop(columns="question_id").iloc[row_of[have]].reset_index(drop=True)],
+                     axis=1)
 
 
 def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
@@ -166,13 +111,14 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
     q = ds.questions
     qcols = pd.concat([q[["question_id", "n_choices", "human_share", "correct", "subject"]],
                        human_columns(q)], axis=1)
+    ids = pd.Index(q["question_id"])
     labels = {rid: model_label(m, rid) for rid, m in manifests.items()}
     dupes = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
     parts, notes, measures = [], [], []
     for rid, res in results.items():
         model = f"{labels[rid]} ({rid})" if labels[rid] in dupes else labels[rid]
         measures += [c for c in res.columns if c not in BASE_RESULT_COLUMNS and is_measure(c)]
-        joined = qcols.merge(res, on="question_id", how="inner", validate="one_to_one")
+        joined = _join(qcols, ids, res)
         if len(joined) < len(res):
             notes.append(f"run {rid}: {len(res) - len(joined)} result(s) for questions not in "
                          f"dataset {ds.name} ignored")
@@ -189,9 +135,3 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
     frame["correct"] = frame["correct"].astype("Int64")
     frame["cloze"] = frame["cloze"].astype(int)
     return Analysis(frame=frame, dataset=ds, manifests=manifests, measures=measures, notes=notes)
-
-
-def load_analysis_frame(ws: Workspace, dataset: str, run_ids: list[str] | None = None, *,
-                        allow_partial: bool = False) -> pd.DataFrame:
-    """The tidy frame alone (see :func:`load_analysis`)."""
-    return load_analysis(ws, dataset, run_ids, allow_partial=allow_partial).frame

@@ -24,17 +24,32 @@ the permutation stream; so a measure's result does not depend on which others ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from common.errors import BadInput
-from engine.analysis.settings import DEFAULT_PERMUTATIONS
+from engine.analysis.frames import Analysis
+from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import standardise
+from engine.analysis.tables import (
+    TableResult,
+    correctness,
+    measure_values,
+    pick_measures,
+    runs,
+    sign_notes,
+    stack,
+    table_frame,
+    with_adjusted_p,
+)
+from engine.lab.analyses import default
+from engine.measure_names import VARIANTS
 
-VARIANTS = ("corrected", "paper")
+DEFAULT_PERMUTATIONS = default("permutations")
 _CHUNK = 4096
 
 
@@ -212,3 +227,33 @@ def jsd_shift(model_answers: np.ndarray, correct_answers: np.ndarray, u: np.ndar
     if "u" in errors:
         raise BadInput(f"JSD shift: {errors['u']}")
     return results["u"]
+
+
+def jsd_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+              scale: str = default("scale"), variant: str = default("variant"),
+              seed: int = default("seed"), permutations: int = DEFAULT_PERMUTATIONS,
+              adjust: str = default("adjust")) -> TableResult:
+    """JSD shift and permutation p per model x measure (default: the uncertainty measures);
+    ``extra['null']`` holds every null sample."""
+    check_scale(scale)
+    n_labels = int(a.frame["n_choices"].max())
+    picked = pick_measures(a, measures, uncertainty_only=True)
+    rows, nulls, notes = [], [], sign_notes(picked)
+    for model, run in runs(a):
+        run, _ = correctness(run)
+        values = measure_values(run, picked, scale, notes, model)
+        results, errors = jsd_shift_many(run["cloze"].to_numpy(int), run["correct"].to_numpy(float),
+                                         values, n_labels=n_labels, permutations=permutations,
+                                         seed=seed, variant=variant)
+        notes += [f"{model}: {m} skipped ({msg})" for m, msg in errors.items()]
+        for measure in values:
+            if measure not in results:
+                continue
+            r = results[measure]
+            rows.append({"model": model, "measure": measure, "n_uncertain": r.n_uncertain,
+                         "n_certain": r.n_certain, "shift": r.shift, "p": r.p,
+                         "permutations": r.permutations, "seed": r.seed})
+            nulls.append(pd.DataFrame({"model": model, "measure": measure,
+                                       "permutation": np.arange(r.null.size), "null": r.null}))
+    table = with_adjusted_p(table_frame(rows, "jsd"), adjust)
+    return TableResult("jsd", table, {"null": stack(nulls, "jsd", "null")}, notes)

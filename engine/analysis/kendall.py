@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from engine.analysis.frames import Analysis
+from engine.analysis.tables import TableResult, runs, table_frame, with_human
+
 
 @dataclass(frozen=True)
 class KendallSummary:
@@ -62,3 +65,14 @@ def kendall_summary(label_probs: Sequence[Sequence[float]],
     ok = np.isfinite(dist)
     return KendallSummary(int(ok.sum()), float(dist[ok].mean()) if ok.any() else float("nan"),
                           float(dist[ok].std()) if ok.any() else float("nan"), int(tied[ok].sum()))
+
+
+def kendall_table(a: Analysis) -> TableResult:
+    """Normalised Kendall tau distance between q and h per model (mean, std, tied pairs)."""
+    rows = []
+    for model, run in runs(a):
+        run = with_human(run)
+        s = kendall_summary(list(run["label_probs"]), list(run["human_share"]))
+        rows.append({"model": model, "n": s.n, "mean": s.mean, "std": s.std,
+                     "tied_pairs": s.tied_pairs})
+    return TableResult("kendall", table_frame(rows, "kendall"))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import BadInput
+from engine.lab.analyses import SETTINGS
 
-METHODS = ("none", "holm", "bh")
+METHODS = SETTINGS["adjust"].choices
 
 
 def adjust(p: np.ndarray, method: str) -> np.ndarray:

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
+from engine.lab.analyses import SETTINGS
 from engine.measure_names import is_uncertainty_like, parse_measure, topp_size
 
-SCALES = ("raw", "normalized", "paper")
+SCALES = SETTINGS["scale"].choices
 
 
 def check_scale(scale: str) -> str:

@@ -9,4 +9,8 @@ Modules:
 - ``run_export``: a run's per-question results as a CSV or Parquet file.
 - ``follow``: follow a run through its events files and its status, with progress merged over
   every writer (``alignuq runs watch`` and the console's attach).
+- ``analyses``: the registry of analyses (data needs, settings, table function, columns, extra
+  outputs, help); light, read at start-up.
+- ``tables``: a dataset's runs loaded once, any set of tables computed from that load, each
+  table's provenance and files.
 """

@@ -1,21 +1,24 @@
-"""`alignuq analyze alignment|agreement|kendall|calibration|ece|jsd --dataset NAME ...`.
+"""`alignuq analyze NAME --dataset D ...` for each analysis of the registry, and `analyze all`.
 
-Each sub-command's ``--help`` lists the options its table uses (``engine.analysis.settings``, and
-:data:`OUTPUTS`); the other options of :data:`OPTIONS` are still accepted, so that one line can
-loop over the tables, and a value given to one that does not change the table is reported as
-ignored (and recorded so in the provenance). A command prints the table on stdout (or writes it
-with ``--out FILE`` and a ``FILE.provenance.json`` sidecar) and puts notes on stderr.
-``alignment --strata`` shows r within each choice count (>= 30 questions) instead of the main
-table. ``ece --bins-out FILE`` and ``jsd --null-out FILE`` also write the reliability bins and the
-permutation null samples (format from the suffix; CSV by default), each with its sidecar.
-Stale runs are always refused, partial runs unless ``--allow-partial`` (``engine.analysis.coverage``).
+The sub-commands, their options and their ``--help`` are made from the registry
+(``engine.lab.analyses``): each lists the settings its table takes and its extra outputs. The
+other settings are still accepted (hidden from ``--help``), so that one line can loop over the
+tables, and a value given to one that does not change the table is reported as ignored (and
+recorded so in the provenance). A command prints the table on stdout (or writes it with
+``--out FILE`` and a ``FILE.provenance.json`` sidecar) and puts notes on stderr. An extra output
+is either a flag that shows it instead of the table (``alignment --strata``) or a file to write
+it to (``ece --bins-out FILE``, ``jsd --null-out FILE``; format from the suffix, CSV by default).
+
+``analyze all`` computes every table the dataset has the data for from one load of its runs:
+printed one after another (each under its title line), or with ``--out DIR`` one file per table
+with its sidecar (``--extras``: the extra outputs too). Stale runs are always refused, partial
+runs unless ``--allow-partial`` (``engine.analysis.coverage``).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,14 +26,14 @@ from typing import Annotated, Any
 import typer
 
 from common.errors import BadInput
-from engine.analysis.settings import ANALYSES, SETTINGS
-from engine.analysis.settings import DEFAULTS as TABLE_DEFAULTS
-from tui.cli.common import Variant, WorkspaceOpt, existing_workspace, info
+from engine.lab.analyses import ANALYSES, SETTINGS, AnalysisSpec, Extra, Setting
+from tui.cli.common import WorkspaceOpt, existing_workspace, info
 
 # the tables (scipy) are imported when a command runs, not when the CLI starts
 
-app = typer.Typer(no_args_is_help=True, help="Tables of the paper: alignment, agreement, "
-                  "kendall, calibration, ece, jsd.")
+ALL = "all"
+app = typer.Typer(no_args_is_help=True, help="Tables of the paper: " + ", ".join(ANALYSES)
+                  + f", or {ALL} of them from one load.")
 
 
 class Fmt(str, Enum):
@@ -41,64 +44,11 @@ class Fmt(str, Enum):
     latex = "latex"
 
 
-class Scale(str, Enum):
-    raw = "raw"
-    normalized = "normalized"
-    paper = "paper"
-
-
-class Cdf(str, Enum):
-    empirical = "empirical"
-    normal = "normal"
-
-
-class Adjust(str, Enum):
-    none = "none"
-    holm = "holm"
-    bh = "bh"
-
-
-DOCS = {
-    "alignment": "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with "
-                 "human entropy (--strata: r within each choice count).",
-    "agreement": "Share of questions whose cloze answer is a human top answer, vs chance.",
-    "kendall": "Normalised Kendall tau distance between the model's and the humans' orders.",
-    "calibration": "Spearman(correct, measure) overall (subject ALL) and per subject.",
-    "ece": "The paper's standardised ECE per measure and the conventional ECE of choice_top1.",
-    "jsd": "JSD shift between uncertain and certain questions, with a permutation test.",
-}
-# what else each sub-command can write, with the defaults (off)
-OUTPUTS = {"alignment": ("strata",), "ece": ("bins_out",), "jsd": ("null_out",)}
-DEFAULTS = {**TABLE_DEFAULTS, "strata": False, "bins_out": None, "null_out": None}
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One option of `alignuq analyze`: its type, flags and help line (default: DEFAULTS)."""
-
-    kind: Any
-    flags: tuple[str, ...]
-    help: str
-    min: int | None = None
-
-
-MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the uncertainties). "
-                 "A certainty (top1_prob, choice_top1, choice_margin) enters negated, as -NAME.")
-OPTIONS = {
-    "measures": Opt(list[str] | None, ("--measures",), MEASURES_HELP),
-    "variant": Opt(Variant, ("--variant",), "corrected or paper (SCIENCE.md)."),
-    "scale": Opt(Scale, ("--scale",), "raw, normalized or paper (SCIENCE.md §4)."),
-    "seed": Opt(int, ("--seed",), "Seed of every random step (z = 0 ties, permutations)."),
-    "permutations": Opt(int, ("--permutations",), "Permutations of the test."),
-    "bins": Opt(int, ("--bins",), "ECE bins."),
-    "cdf": Opt(Cdf, ("--cdf",), "ECE confidence: empirical or normal CDF."),
-    "adjust": Opt(Adjust, ("--adjust",), "Multiple-comparison adjustment (adds p_adj)."),
-    "min_subject_n": Opt(int, ("--min-subject-n",), "Leave out subjects with fewer questions "
-                         "(ALL is always shown; a note counts them).", min=1),
-    "strata": Opt(bool, ("--strata",), "r within each choice count instead."),
-    "bins_out": Opt(Path | None, ("--bins-out",), "Also write every reliability bin here."),
-    "null_out": Opt(Path | None, ("--null-out",), "Also write the null samples here."),
-}
+EXTRAS = {extra.option: extra for spec in ANALYSES.values() for extra in spec.extras}
+# what a command line leaves out because it is what the user gets without saying it
+DEFAULTS = {**{key: setting.default for key, setting in SETTINGS.items()},
+            **{option: (False if extra.replaces_table else None)
+               for option, extra in EXTRAS.items()}, "extras": False}
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -108,12 +58,13 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 def uses(name: str) -> tuple[str, ...]:
     """The options that change the output of ``alignuq analyze NAME``."""
-    return SETTINGS[name] + OUTPUTS.get(name, ())
+    spec = ANALYSES[name]
+    return spec.settings + tuple(extra.option for extra in spec.extras)
 
 
 def command_line(name: str, s: dict) -> list[str]:
     """The command as a user would type it, rebuilt from the parsed options (in-process callers
-    such as the TUI or tests have no meaningful ``sys.argv``)."""
+    have no meaningful ``sys.argv``)."""
     argv = ["alignuq", "analyze", name, "--dataset", s["dataset"]]
     for key, value in s.items():
         if key in ("dataset", "ws_path") or value is None or value is False:
@@ -132,81 +83,107 @@ def command_line(name: str, s: dict) -> list[str]:
 
 def ignored_options(name: str, s: dict) -> dict[str, Any]:
     """Options given a value although they do not change this table."""
-    return {key: s[key] for key in OPTIONS if key not in uses(name) and s[key] != DEFAULTS[key]}
-
-
-def check_counts(name: str, s: dict) -> None:
-    for key in ("permutations", "bins"):
-        if key in uses(name) and s[key] < 1:
-            raise BadInput(f"--{key} must be at least 1 (got {s[key]})")
-
-
-def title(label: str, dataset: str, name: str, s: dict) -> str:
-    """The human table's first line: only the settings that made this table."""
-    shown = [f"{key} {s[key]}" for key in ("variant", "scale") if key in uses(name)]
-    return " | ".join([label, f"dataset {dataset}", *shown])
+    return {key: s[key] for key in (*SETTINGS, *EXTRAS)
+            if key not in uses(name) and s[key] != DEFAULTS[key]}
 
 
 def run_analysis(name: str, s: dict) -> None:
-    from datasets_io.dataset import load_dataset
-    from engine.analysis import tables
-    from engine.analysis.frames import load_analysis
-    from engine.analysis.provenance import build_provenance, write_with_provenance
-    from engine.analysis.render import format_for, render
+    from engine.lab import tables
 
     argv = command_line(name, s)
     ws = existing_workspace(s.pop("ws_path"))
+    spec = ANALYSES[name]
     ignored = ignored_options(name, s)
     for key in ignored:
         info(f"note: --{key.replace('_', '-')} does not change the {name} table; ignored")
-    check_counts(name, s)
-    fmt = format_for(s["out"], "human", given=s["format"]) if s["out"] else s["format"] or "human"
+    tables.settings_for(spec, s)   # checked before any run is read
+    fmt = tables.file_format(s["out"], "human", given=s["format"]) if s["out"] else \
+        s["format"] or "human"
     # every file's format, before anything is computed
-    extra_fmts = {key: format_for(str(s[key]), "csv") for key in ("bins_out", "null_out")
-                  if s[key] and key in uses(name)}
-    ds = load_dataset(ws, s["dataset"])
-    tables.check_dataset(ds, name)
-    analysis = load_analysis(ws, ds, s["runs"], allow_partial=s["allow_partial"])
-    result = tables.make_table(name, analysis, s)
-    notes = analysis.notes + result.notes
-    for note in notes:
+    files = {e.key: (s[e.option], tables.file_format(s[e.option], "csv"))
+             for e in spec.extras if not e.replaces_table and s[e.option]}
+    loaded = tables.load(ws, s["dataset"], s["runs"], allow_partial=s["allow_partial"],
+                         needs=[name])
+    table = tables.compute(loaded, name, s)
+    for note in table.notes:
         info(f"note: {note}")
-    main = result.extra["strata"] if (name == "alignment" and s["strata"]) else result.table
-    label = "alignment-strata" if main is not result.table else name
-    settings = {"analysis": label, "dataset": ds.name, "runs": list(analysis.manifests),
-                "allow_partial": s["allow_partial"], **tables.used_settings(name, s),
-                **({"measures": s["measures"] or "all"} if "measures" in uses(name) else {}),
-                **({"ignored": ignored} if ignored else {})}
+    shown = next((e.key for e in spec.extras if e.replaces_table and s[e.option]), None)
     if s["out"]:
-        prov = build_provenance(analysis, label, settings, argv, notes)
-        write_with_provenance(main, s["out"], fmt, prov)
+        table.write(s["out"], fmt, shown, argv=argv, ignored=ignored)
         info(f"wrote {s['out']} and {s['out']}.provenance.json")
     else:
-        heading = title(label, ds.name, name, s) if fmt == "human" else None
-        typer.echo(render(main, fmt, heading), nl=False)
-    extras = {"bins_out": ("bins", "ece-bins"), "null_out": ("null", "jsd-null")}
-    for key, (part, part_label) in extras.items():
-        if key in extra_fmts:
-            prov = build_provenance(analysis, part_label, settings, argv, notes)
-            write_with_provenance(result.extra[part], s[key], extra_fmts[key], prov)
-            info(f"wrote {s[key]} and {s[key]}.provenance.json")
+        typer.echo(table.render(fmt, shown, titled=True), nl=False)
+    for key, (path, file_fmt) in files.items():
+        table.write(path, file_fmt, key, argv=argv, ignored=ignored)
+        info(f"wrote {path} and {path}.provenance.json")
 
+
+def run_all(s: dict) -> None:
+    from engine.lab import tables
+
+    argv = command_line(ALL, s)
+    ws = existing_workspace(s.pop("ws_path"))
+    for spec in ANALYSES.values():
+        tables.settings_for(spec, s)   # checked before any run is read
+    if s["extras"] and not s["out"]:
+        raise BadInput("--extras writes files", fix="give the folder to write them to: --out DIR")
+    out: Path | None = s["out"]
+    if out is not None and out.exists() and not out.is_dir():
+        raise BadInput("--out names a file; analyze all writes one file per table into a folder",
+                       where=out, fix="give a folder (made if it does not exist)")
+    fmt = s["format"] or ("csv" if out else "human")
+    loaded = tables.load(ws, s["dataset"], s["runs"], allow_partial=s["allow_partial"])
+    names, left_out = tables.applicable(loaded)
+    for note in loaded.notes + left_out:
+        info(f"note: {note}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        table = tables.compute(loaded, name, s)
+        for note in table.result.notes:
+            info(f"note: {name}: {note}")
+        if out is None:
+            heading = "" if fmt == "human" else table.title() + "\n"
+            typer.echo(heading + table.render(fmt, titled=True))
+            continue
+        for extra in [None, *(e.key for e in table.spec.extras if s["extras"])]:
+            path = out / (table.label(extra) + tables.suffix_for(fmt))
+            table.write(path, fmt, extra, argv=argv)
+            info(f"wrote {path} and {path}.provenance.json")
+
+
+# ------------------------------------------------------------------ the commands, from the registry
 
 def _parameter(key: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
     return inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=annotation)
 
 
-def _option(key: str, hidden: bool) -> inspect.Parameter:
-    opt = OPTIONS[key]
-    extra = {"min": opt.min} if opt.min is not None else {}
-    info_ = typer.Option(*opt.flags, help=opt.help, hidden=hidden, **extra)
-    return _parameter(key, Annotated[opt.kind, info_], DEFAULTS[key])
+def _setting_type(setting: Setting) -> Any:
+    if setting.choices:
+        return Enum(setting.name.title().replace("_", ""), [(c, c) for c in setting.choices],
+                    type=str)
+    return list[str] | None if setting.kind is list else setting.kind
 
 
-def _signature(name: str) -> inspect.Signature:
-    """The sub-command's options: the common ones, then every option of :data:`OPTIONS`
-    (hidden from ``--help`` where the table does not use it)."""
+SETTING_TYPES = {key: _setting_type(setting) for key, setting in SETTINGS.items()}
+
+
+def _setting_option(setting: Setting, hidden: bool) -> inspect.Parameter:
+    option = typer.Option(setting.flag, help=setting.help, hidden=hidden)
+    return _parameter(setting.name, Annotated[SETTING_TYPES[setting.name], option], setting.default)
+
+
+def _extra_option(extra: Extra, hidden: bool) -> inspect.Parameter:
+    kind = bool if extra.replaces_table else Path | None
+    option = typer.Option("--" + extra.option.replace("_", "-"), help=extra.help, hidden=hidden)
+    return _parameter(extra.option, Annotated[kind, option], DEFAULTS[extra.option])
+
+
+def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
+    """A sub-command's options: the common ones, then every setting and extra output (hidden
+    from ``--help`` where the table does not use it; ``all`` uses every setting)."""
+    used = uses(spec.name) if spec else tuple(SETTINGS)
     head = [
         _parameter("dataset", Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")]),
         _parameter("runs", Annotated[list[str] | None, typer.Option(
@@ -216,30 +193,43 @@ def _signature(name: str) -> inspect.Signature:
             "--allow-partial", help="Let cancelled or unfinished runs in (the notes and the "
             "provenance give each one's n_done/n_total; not a random sample).")], False),
     ]
+    options = [_setting_option(setting, hidden=key not in used) for key, setting in SETTINGS.items()]
+    if spec is None:
+        options.append(_parameter("extras", Annotated[bool, typer.Option(
+            "--extras", help="With --out DIR, also write each table's extra outputs ("
+            + ", ".join(extra.label for extra in EXTRAS.values()) + ").")], False))
+        out_help = "Write one file per table into this folder (+ provenance sidecars)."
+        fmt_help = "human|csv|json|markdown|latex (default: human; csv with --out DIR)."
+    else:
+        options += [_extra_option(extra, hidden=option not in used)
+                    for option, extra in EXTRAS.items()]
+        out_help = "Write here (+ provenance sidecar)."
+        fmt_help = "human|csv|json|markdown|latex (default: from --out's suffix, else human)."
     tail = [
-        _parameter("format", Annotated[Fmt | None, typer.Option(
-            "--format", "-f", help="human|csv|json|markdown|latex (default: from --out's "
-            "suffix, else human).")], None),
-        _parameter("out", Annotated[Path | None, typer.Option(
-            "--out", "-o", help="Write here (+ provenance sidecar).")], None),
+        _parameter("format", Annotated[Fmt | None, typer.Option("--format", "-f", help=fmt_help)],
+                   None),
+        _parameter("out", Annotated[Path | None, typer.Option("--out", "-o", help=out_help)], None),
         _parameter("ws_path", WorkspaceOpt, None),
     ]
-    used = uses(name)
-    options = [_option(key, hidden=key not in used) for key in OPTIONS]
     return inspect.Signature(head + options + tail)
 
 
-def _command(name: str) -> Callable[..., None]:
+def _command(spec: AnalysisSpec | None) -> Callable[..., None]:
     def command(**given: Any) -> None:
         s = {key: value.value if isinstance(value, Enum) else value for key, value in given.items()}
         s.update(runs=_split(s["runs"]), measures=_split(s["measures"]))
-        run_analysis(name, s)
+        if spec is None:
+            run_all(s)
+        else:
+            run_analysis(spec.name, s)
 
-    command.__signature__ = _signature(name)  # type: ignore[attr-defined]
-    command.__doc__ = DOCS[name]
-    command.__name__ = name
+    command.__signature__ = _signature(spec)  # type: ignore[attr-defined]
+    command.__doc__ = spec.help if spec else ("Every table the dataset has the data for, from "
+                                              "one load of its runs.")
+    command.__name__ = spec.name if spec else ALL
     return command
 
 
-for _name in ANALYSES:
-    app.command(_name)(_command(_name))
+for _spec in ANALYSES.values():
+    app.command(_spec.name)(_command(_spec))
+app.command(ALL)(_command(None))

@@ -27,7 +27,8 @@ Models found where the engine runs (left) and the settings every new run uses (r
 * Models come from the Hugging Face cache (offline), GGUF files (the demo's SmolLM2), the
   workspace's `cache/models` and any folder you add with `o`. Nothing is loaded to list them.
 * **Variant**: `corrected` (default) or `paper` (reproduces the published numbers; SCIENCE.md).
-* **Measures**: the per-question measures the Results screen shows.
+* **Measures**: the per-question measures the Results screen shows. All of them selected is
+  `alignuq analyze`'s default: every measure, and only the uncertainties in ECE and JSD.
 * **Engine command**: empty for a local engine, or a prefix such as `ssh gpu-node` or
   `srun --gres=gpu:1 -n1`; `alignuq engine serve --stdio` is appended. `t` starts it and shows
   its `hello` (host, device, torch and transformers versions).
@@ -62,7 +63,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
                 yield Button("Test connection (t)", id="test", variant="primary")
                 yield Static("[dim]not tested[/dim]", id="hello")
                 yield Static("[b]Measures[/b]", classes="pane-title")
-                chosen = set(settings.measures)
+                chosen = set(measure_names() if settings.measures is None else settings.measures)
                 yield SelectionList[str](*[(m, m, m in chosen) for m in measure_names()],
                                          id="measures")
 
@@ -139,7 +140,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
     @on(SelectionList.SelectedChanged, "#measures")
     def _measures(self, event: SelectionList.SelectedChanged) -> None:
         chosen = tuple(m for m in measure_names() if m in set(event.selection_list.selected))
-        self.app.update_settings(measures=chosen)
+        self.app.update_settings(measures=None if chosen == tuple(measure_names()) else chosen)
 
     @on(Input.Submitted, "#engine-cmd")
     def _engine_cmd(self, event: Input.Submitted) -> None:

@@ -1,8 +1,10 @@
 """Results: the paper's tables for one dataset and its runs, computed in workers.
 
-Alignment (significance marked, raw / normalized / paper scale, partial r and strata), top-answer
-agreement, Kendall τ distance, calibration per subject (a coloured model × subject table), ECE
-with a reliability diagram, and the JSD shift with its permutation histogram."""
+One tab per analysis of the registry (``engine.lab.analyses``), computed with every setting the
+app has (``Settings.table_settings``) through ``engine.lab.tables``. Some tabs show more than the
+table: alignment (significance marked, partial r, the choice-count strata below), calibration (a
+coloured model × subject table), ECE (a reliability diagram), the JSD shift (its permutation
+histogram); an analysis without its own view gets its table."""
 
 from __future__ import annotations
 
@@ -17,14 +19,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from engine.lab.analyses import ANALYSES
 from tui.messages import RunsListed, TableReady
 from tui.screens.base import SectionScreen
 from tui.settings import SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
 from tui.widgets.plots import NullHistogram, ReliabilityPlot
 
-TABS = (("alignment", "Alignment"), ("agreement", "Agreement"), ("kendall", "Kendall"),
-        ("calibration", "Calibration"), ("ece", "ECE"), ("jsd", "JSD shift"))
+KEYS = {"scale": "k"}   # the settings the screen has a key for (the others: Settings.tables)
 
 
 def stars(p: Any) -> str:
@@ -74,7 +76,10 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
   calibrated (negative), red = the wrong way; `[` and `]` change the measure.
 * **ECE** with the reliability diagram of the highlighted row (bins against the diagonal).
 * **JSD shift** with the permutation null of the highlighted row and the observed shift as a line.
-* `1`–`6` pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown / LaTeX).
+* `1`, `2`, … pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown /
+  LaTeX) with the provenance `alignuq analyze` writes.
+* The settings panel (left) shows every setting of the tables; those without a key here are the
+  registry's defaults, as in `alignuq analyze` without the option.
 
 Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
 negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
@@ -89,8 +94,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("right_square_bracket", "measure(1)", "Measure+", key_display="]"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
-        *[Binding(str(i + 1), f"tab('{key}')", title, show=False)
-          for i, (key, title) in enumerate(TABS)],
+        *[Binding(str(i + 1), f"tab('{name}')", spec.title, show=False)
+          for i, (name, spec) in enumerate(ANALYSES.items())],
     ]
 
     def __init__(self) -> None:
@@ -114,25 +119,24 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                 yield Static("", id="results-settings")
             with Vertical(id="results-main"):
                 with TabbedContent(id="results-tabs"):
-                    with TabPane("Alignment", id="alignment"):
-                        yield FrameTable(export_name="alignment", id="t-alignment")
-                        yield Static("[b]Choice-count strata[/b] (r within each n, ≥ 30 "
-                                     "questions)", classes="pane-title")
-                        yield FrameTable(export_name="alignment-strata", id="t-strata")
-                    with TabPane("Agreement", id="agreement"):
-                        yield FrameTable(export_name="agreement", id="t-agreement")
-                    with TabPane("Kendall", id="kendall"):
-                        yield FrameTable(export_name="kendall", id="t-kendall")
-                    with TabPane("Calibration", id="calibration"):
-                        yield Static("", id="calib-measure", classes="status-line")
-                        yield FrameTable(export_name="calibration", id="t-calibration")
-                    with TabPane("ECE", id="ece"):
-                        yield FrameTable(export_name="ece", id="t-ece")
-                        yield ReliabilityPlot(id="reliability")
-                    with TabPane("JSD shift", id="jsd"):
-                        yield FrameTable(export_name="jsd", id="t-jsd")
-                        yield NullHistogram(id="null-hist")
+                    for name, spec in ANALYSES.items():
+                        with TabPane(spec.title, id=name):
+                            yield from self._tab(name)
                 yield Static("", id="results-notes", classes="hint")
+
+    def _tab(self, name: str) -> ComposeResult:
+        """What tab ``name`` holds: its table, and what the analysis shows beside it."""
+        if name == "calibration":
+            yield Static("", id="calib-measure", classes="status-line")
+        yield FrameTable(export_name=name, id=f"t-{name}")
+        if name == "alignment":
+            yield Static("[b]Choice-count strata[/b] (r within each n, ≥ 30 questions)",
+                         classes="pane-title")
+            yield FrameTable(export_name="alignment-strata", id="t-strata")
+        elif name == "ece":
+            yield ReliabilityPlot(id="reliability")
+        elif name == "jsd":
+            yield NullHistogram(id="null-hist")
 
     def on_mount(self) -> None:
         self._show_settings()
@@ -143,11 +147,15 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self._show_settings()
 
     def _show_settings(self) -> None:
-        s = self.app.settings
-        self.query_one("#results-settings", Static).update(
-            f"scale [b]{s.scale}[/b] (k)\nvariant [b]{s.variant}[/b]\n"
-            f"{len(s.measures)} measures\n"
-            f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
+        """Every setting of the tables (the registry's), then whether partial runs are in."""
+        lines = []
+        for key, value in self.app.settings.table_settings().items():
+            if key == "measures":
+                value = "all" if value is None else len(value)
+            lines.append(f"{key.replace('_', ' ')} [b]{value}[/b]"
+                         + (f" ({KEYS[key]})" if key in KEYS else ""))
+        lines.append(f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
+        self.query_one("#results-settings", Static).update("\n".join(lines))
 
     # ------------------------------------------------------------------ datasets and runs
     def runs_changed(self) -> None:
@@ -223,11 +231,12 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def compute(self) -> None:
         """Compute every table for the dataset and runs, one worker, tables posted as ready."""
         from common.errors import BAD_INPUT, as_error
-        from tui.workers import TABLES, compute_table
+        from tui.workers import compute_table
 
         if not self.dataset:
             return
-        run_ids = self.selected_runs()
+        # the runs picked are a set: ordered as `alignuq analyze` orders every run of a dataset
+        run_ids = sorted(self.selected_runs())
         self.generation += 1
         gen = self.generation
         notes = self.query_one("#results-notes", Static)
@@ -240,7 +249,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         allow_partial = self.allow_partial
 
         def work() -> None:
-            for key in TABLES:
+            for key in ANALYSES:
                 try:
                     out = compute_table(settings, dataset, run_ids, key, cache,
                                         allow_partial=allow_partial)
@@ -259,7 +268,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if message.extra.get("gen") != self.generation:
             return  # a newer computation is on its way
         self.results[message.key] = message.extra
-        getattr(self, f"_show_{message.key}")(message.extra)
+        show = getattr(self, f"_show_{message.key}", None)
+        if show is None:
+            self._show_table(message.key, message.extra)
+        else:
+            show(message.extra)
         self._notes()
 
     def _left_out_line(self) -> str:
@@ -268,7 +281,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _notes(self) -> None:
         """The runs left out, then each error once (with the tables it stopped), then notes."""
         tables_by_error: dict[str, list[str]] = {}
-        for key, _ in TABS:
+        for key in ANALYSES:
             out = self.results.get(key)
             if out and out.get("error"):
                 tables_by_error.setdefault(out["error"], []).append(key)
@@ -315,8 +328,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if strata is not None and len(strata):
             st.show_frame(with_short_models(strata),
                           columns=["measure", "model", "n_choices", "n", "r", "p"],
-                          export_frame=strata,
-                          provenance={**out["provenance"], "table": "alignment-strata"})
+                          export_frame=strata, provenance=out["extra_provenance"]["strata"])
         else:
             import pandas as pd
 
@@ -335,13 +347,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                      export_frame=out["table"], provenance=out["provenance"])
         t.export_name = f"agreement-{self.dataset}"
 
-    def _show_kendall(self, out: dict[str, Any]) -> None:
-        if self._empty("#t-kendall", out):
+    def _show_table(self, name: str, out: dict[str, Any]) -> None:
+        """The table as it is (an analysis without a view of its own: kendall, ...)."""
+        if self._empty(f"#t-{name}", out):
             return
-        t = self.query_one("#t-kendall", FrameTable)
+        t = self.query_one(f"#t-{name}", FrameTable)
         t.show_frame(with_short_models(out["table"]), export_frame=out["table"],
                      provenance=out["provenance"])
-        t.export_name = f"kendall-{self.dataset}"
+        t.export_name = f"{name}-{self.dataset}"
 
     def _calib_measures(self, out: dict[str, Any]) -> list[str]:
         table = out.get("table")

@@ -1,0 +1,175 @@
+"""The registry of analyses: for each, the data it needs, the settings it takes, its table
+function, its columns, its extra outputs and its help line.
+
+Light (no numpy, no scipy): the CLI builds its ``analyze`` sub-commands and their ``--help`` from
+it at start-up, the console its tabs and settings; the statistics modules take their defaults and
+choices from :data:`SETTINGS`. Adding an analysis is one entry in :data:`ANALYSES` plus its
+statistics module, whose table function takes an ``engine.analysis.frames.Analysis`` and exactly
+the settings its entry names, as keyword arguments with the registry's defaults, and returns an
+``engine.analysis.tables.TableResult`` (the entry's columns; its extras under their keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from common.errors import BadInput
+from engine.measure_names import VARIANTS
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the tables: what it takes, its default, how the CLI says it."""
+
+    name: str                        # the table functions' keyword
+    kind: type                       # str, int or list (of names)
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """``value`` if the setting takes it, else a BadInput naming what it takes."""
+        if self.choices and value not in self.choices:
+            raise BadInput(f"{self.flag} must be one of {', '.join(self.choices)} (got {value!r})")
+        if self.minimum is not None and value < self.minimum:
+            raise BadInput(f"{self.flag} must be at least {self.minimum} (got {value})")
+        return value
+
+
+MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the uncertainties). "
+                 "A certainty (top1_prob, choice_top1, choice_margin) enters negated, as -NAME.")
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("measures", list, None, MEASURES_HELP),
+    Setting("variant", str, "corrected", "corrected or paper (SCIENCE.md).", choices=VARIANTS),
+    Setting("scale", str, "raw", "raw, normalized or paper (SCIENCE.md §4).",
+            choices=("raw", "normalized", "paper")),
+    Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations)."),
+    Setting("permutations", int, 1000, "Permutations of the test.", minimum=1),
+    Setting("bins", int, 10, "ECE bins.", minimum=1),
+    Setting("cdf", str, "empirical", "ECE confidence: empirical or normal CDF.",
+            choices=("empirical", "normal")),
+    Setting("adjust", str, "none", "Multiple-comparison adjustment (adds p_adj).",
+            choices=("none", "holm", "bh")),
+    # a subject's rho over fewer questions is mostly noise (often exactly +-1)
+    Setting("min_subject_n", int, 20, "Leave out subjects with fewer questions (ALL is always "
+            "shown; a note counts them).", minimum=1),
+)}
+
+
+def default(name: str) -> Any:
+    return SETTINGS[name].default
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a dataset must hold for an analysis (a question column with some value)."""
+
+    column: str
+    lacks: str        # "dataset 'x' has no ..."
+    kind: str         # "...; alignment needs ..."
+    fix: str
+
+
+HUMAN = Need("human_share", "human response shares", "a survey dataset",
+             "pick a dataset imported with shares")
+CORRECT = Need("correct", "correct answers", "a benchmark with answers",
+               "pick a dataset imported with a correct column")
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A frame a table function returns beside its table (``TableResult.extra[key]``)."""
+
+    key: str
+    label: str                       # its name in file names and provenance
+    columns: tuple[str, ...]
+    option: str                      # the CLI option that asks for it
+    help: str
+    replaces_table: bool = False     # the option is a flag showing it instead of the table;
+                                     # otherwise it names a file to write it to
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    name: str
+    title: str                       # the console's tab
+    help: str                        # one line: the CLI's help, the console's
+    needs: Need
+    settings: tuple[str, ...]        # names in SETTINGS, in the table function's order
+    table: str                       # "module:function"
+    columns: tuple[str, ...]
+    extras: tuple[Extra, ...] = ()
+
+    def table_function(self) -> Callable[..., Any]:
+        """The table function (imported now: the statistics modules load scipy)."""
+        module, _, function = self.table.partition(":")
+        return getattr(import_module(module), function)
+
+    def extra(self, key: str) -> Extra:
+        return next(e for e in self.extras if e.key == key)
+
+    def used(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings this table takes, from ``settings`` (the registry's default where absent)."""
+        return {key: settings.get(key, default(key)) for key in self.settings}
+
+
+ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
+    AnalysisSpec(
+        "alignment", "Alignment",
+        "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with human "
+        "entropy (--strata: r within each choice count).",
+        HUMAN, ("measures", "scale", "adjust"), "engine.analysis.alignment:alignment_table",
+        ("model", "measure", "scale", "n", "r", "p", "ci_low", "ci_high", "spearman_rho",
+         "spearman_p", "partial_r"),
+        (Extra("strata", "alignment-strata",
+               ("model", "measure", "scale", "n_choices", "n", "r", "p", "ci_low", "ci_high"),
+               "strata", "r within each choice count instead.", replaces_table=True),)),
+    AnalysisSpec(
+        "agreement", "Agreement",
+        "Share of questions whose cloze answer is a human top answer, vs chance.",
+        HUMAN, ("variant",), "engine.analysis.agreement:agreement_table",
+        ("model", "n", "agreement", "chance", "z", "p_z", "p_exact")),
+    AnalysisSpec(
+        "kendall", "Kendall",
+        "Normalised Kendall tau distance between the model's and the humans' orders.",
+        HUMAN, (), "engine.analysis.kendall:kendall_table",
+        ("model", "n", "mean", "std", "tied_pairs")),
+    AnalysisSpec(
+        "calibration", "Calibration",
+        "Spearman(correct, measure) overall (subject ALL) and per subject.",
+        CORRECT, ("measures", "scale", "adjust", "min_subject_n"),
+        "engine.analysis.calibration:calibration_table",
+        ("model", "measure", "subject", "n", "spearman_rho", "p")),
+    AnalysisSpec(
+        "ece", "ECE",
+        "The paper's standardised ECE per measure and the conventional ECE of choice_top1.",
+        CORRECT, ("measures", "scale", "bins", "cdf"), "engine.analysis.ece:ece_table",
+        ("model", "measure", "method", "bins", "n", "ece"),
+        (Extra("bins", "ece-bins", ("model", "measure", "bin", "lo", "hi", "count", "conf", "acc"),
+               "bins_out", "Also write every reliability bin here."),)),
+    AnalysisSpec(
+        "jsd", "JSD shift",
+        "JSD shift between uncertain and certain questions, with a permutation test.",
+        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust"),
+        "engine.analysis.jsd:jsd_table",
+        ("model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"),
+        (Extra("null", "jsd-null", ("model", "measure", "permutation", "null"), "null_out",
+               "Also write the null samples here."),)),
+)}
+
+
+def analysis(name: str) -> AnalysisSpec:
+    """The entry named ``name``; an unknown name is a BadInput listing the analyses."""
+    try:
+        return ANALYSES[name]
+    except KeyError:
+        raise BadInput(f"unknown analysis {name!r}",
+                       fix=f"use one of {', '.join(ANALYSES)}") from None

@@ -1,0 +1,109 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_tui_support)
+"""The console and the CLI give the same tables: for every analysis of the registry (and every
+extra output the console exports), the real Textual app's export and `alignuq analyze`'s file are
+the same bytes, and their provenance is the same but for the command line, the time and the
+file's name. Settings that are not the registry's defaults, made from the registry, so that a
+setting one front end forgot to pass shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.lab.analyses import ANALYSES, SETTINGS
+from tests.test_tui_support import make_test_app, sync, tui_ws, wait_for  # noqa: F401
+
+MEASURES = ["choice_entropy", "topk_entropy@5", "top1_prob"]   # a certainty among them
+PER_RUN = ("command", "process_argv", "created", "file")
+
+
+def other_value(key: str) -> Any:
+    """A value of setting ``key`` that is not its default."""
+    setting = SETTINGS[key]
+    if key == "measures":
+        return MEASURES
+    if setting.choices:
+        return next(c for c in setting.choices if c != setting.default)
+    return setting.default + 3
+
+
+CHANGED = {key: other_value(key) for key in SETTINGS}
+
+
+def cli_flags(keys: tuple[str, ...]) -> list[str]:
+    flags = []
+    for key in keys:
+        value = CHANGED[key]
+        flags += [SETTINGS[key].flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return flags
+
+
+def console_exports(ws: Path) -> dict[str, Path]:
+    """Each table (and the strata) exported as CSV from the running console."""
+    own = {"measures": tuple(MEASURES), "variant": CHANGED["variant"], "scale": CHANGED["scale"]}
+    app = make_test_app(ws, **own, tables={k: v for k, v in CHANGED.items() if k not in own})
+    exported: dict[str, Path] = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("s")
+            screen = app.section("results")
+            await wait_for(pilot, lambda: len(screen.results) == len(ANALYSES), 120, "the tables")
+            targets = [(name, f"#t-{name}") for name in ANALYSES] + [("alignment-strata",
+                                                                      "#t-strata")]
+            for label, table_id in targets:
+                screen.action_tab(label.split("-")[0])
+                screen.query_one(table_id).focus()
+                app.last_export = None
+                await pilot.press("e")
+                await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportDialog", 5,
+                               "the export dialog")
+                await pilot.press("c")
+                await wait_for(pilot, lambda: app.last_export, 30, f"the export of {label}")
+                exported[label] = Path(app.last_export[0])
+            assert not any(out.get("error") for out in screen.results.values())
+
+    sync(drive)()
+    return exported
+
+
+def provenance(path: Path) -> dict[str, Any]:
+    meta = json.loads(Path(str(path) + ".provenance.json").read_text())
+    return {key: value for key, value in meta.items() if key not in PER_RUN}
+
+
+@pytest.fixture(scope="module")
+def ws(tui_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("agree") / "ws"
+    shutil.copytree(tui_ws, root)
+    return root
+
+
+def test_every_table_of_the_registry_is_the_same_from_both_front_ends(cli, ws: Path,
+                                                                       tmp_path: Path) -> None:
+    console = console_exports(ws)
+    assert set(console) == {*ANALYSES, "alignment-strata"}
+    every = tmp_path / "all"
+    res = cli("analyze", "all", "-d", "coane", *cli_flags(tuple(SETTINGS)), "--out", every,
+              "--extras", "-w", ws)
+    assert res.code == 0, res.err
+    for label, exported in console.items():
+        name = label.split("-")[0]
+        spec = ANALYSES[name]
+        shown = ["--strata"] if label == "alignment-strata" else []
+        path = tmp_path / f"{label}.csv"
+        res = cli("analyze", name, "-d", "coane", *cli_flags(spec.settings), *shown, "--out",
+                  path, "-w", ws)
+        assert res.code == 0, res.err
+        assert exported.read_bytes() == path.read_bytes(), label
+        assert (every / f"{label}.csv").read_bytes() == path.read_bytes(), label
+        theirs = provenance(path)
+        assert provenance(exported) == theirs, label
+        assert provenance(every / f"{label}.csv") == theirs, label
+        used = theirs["settings"]
+        assert {k: used[k] for k in spec.settings} == {k: CHANGED[k] for k in spec.settings}
+        assert used["runs"] == ["c-toy-a", "c-toy-b"] and theirs["rows"] > 0
