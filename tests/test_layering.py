@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -60,3 +61,46 @@ def test_engine_and_importers_never_import_textual() -> None:
     assert "engine.store" in result["imported"]
     ui = [m for m in result["modules"] if m.split(".")[0] in {"textual", "textual_plotext", "plotext"}]
     assert ui == [], f"engine/datasets_io pulled in: {ui[:5]}"
+
+
+# What the front ends (tui/: the console and the CLI) may import from the packages below them:
+# the lab, the engine's client and protocol, the run spec, the run events and the error type.
+FRONT_END_MAY_IMPORT = ("engine.lab", "engine.client", "engine.protocol", "engine.run_spec",
+                        "engine.events", "common.errors")
+LOWER_PACKAGES = ("engine", "datasets_io", "common")
+
+
+def _imported_names(path) -> set[str]:
+    """Every module a file names in an import statement, at its top or inside a function."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            package_only = node.module in LOWER_PACKAGES  # `from engine import runs`
+            names.update(f"{node.module}.{a.name}" for a in node.names) if package_only \
+                else names.add(node.module)
+    return names
+
+
+def test_the_front_ends_reach_the_engine_only_through_the_lab() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    wrong = sorted(f"{path.relative_to(root)} imports {name}"
+                   for path in (root / "tui").rglob("*.py") for name in _imported_names(path)
+                   if name.split(".")[0] in LOWER_PACKAGES
+                   and not any(name == ok or name.startswith(ok + ".") for ok in FRONT_END_MAY_IMPORT))
+    assert wrong == []
+
+
+def test_no_engine_module_names_a_front_end_module() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    named = sorted(str(path.relative_to(root)) for package in ("engine", "datasets_io", "common")
+                   for path in (root / package).rglob("*.py")
+                   if re.search(r"\btui\b", path.read_text(encoding="utf-8")))
+    assert named == []

@@ -45,28 +45,10 @@ CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the 
 
 
 def analysis_runs(root: Path) -> list[dict[str, Any]]:
-    """The runs with results, for the Results screen's run picker: ``scan_runs``' dicts, each
-    with its ``coverage`` (``engine.analysis.coverage.RunCoverage``: stale, partial)."""
-    from common.errors import BadInput
-    from datasets_io.dataset import load_dataset
-    from engine.analysis.coverage import RunCoverage, is_stale
+    """The runs with results, for the Results screen's run picker (``engine.lab.tables``)."""
+    from engine.lab.tables import runs_to_pick
 
-    ws = workspace(root)
-    hashes: dict[str, str] = {}
-    out = []
-    for r in scan_runs(root):
-        if not r.get("n_done"):
-            continue
-        name = r.get("dataset")
-        if name and name not in hashes:
-            try:
-                hashes[name] = load_dataset(ws, name).report_hash()
-            except BadInput:
-                hashes[name] = ""       # the table says what is wrong with it
-        stale = is_stale(r["manifest"], hashes.get(name, ""))
-        out.append({**r, "coverage": RunCoverage(r["run_id"], r["status"], r["n_done"],
-                                                 r["n_total"], stale)})
-    return out
+    return runs_to_pick(workspace(root))
 
 
 def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: str,
@@ -98,34 +80,13 @@ def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: s
                                  for extra in table.spec.extras}}
 
 
-EXPORT_FORMATS = {"csv": ("csv", ".csv"), "md": ("markdown", ".md"), "tex": ("latex", ".tex")}
-
-
 def export_table(settings: Any, frame: Any, name: str, fmt: str,
                  provenance: dict[str, Any]) -> list[Path]:
     """Write ``frame`` under ``workspace/exports/`` as CSV, Markdown or LaTeX with its
-    ``.provenance.json`` sidecar (``engine.analysis.provenance.write_with_provenance``)."""
-    import re
-    import time
+    ``.provenance.json`` sidecar (``engine.lab.exports``)."""
+    from engine.lab.exports import export_table as export
 
-    from engine.analysis.provenance import package_versions, write_with_provenance
-
-    render_fmt, suffix = EXPORT_FORMATS[fmt]
-    ws = workspace(settings.workspace)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "table"
-    path = ws.exports / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = ws.exports / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{n}{suffix}"
-    prov = dict(provenance)
-    if "versions" not in prov:  # a table made by the console itself (questions, models, jobs)
-        from datetime import datetime, timezone
-
-        prov.update(table=name, workspace=str(ws.root), versions=package_versions(),
-                    command=CONSOLE_ARGV,
-                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    settings={"variant": settings.variant, "scale": settings.scale,
-                              "engine": settings.where, **prov.get("settings", {})})
-    side = write_with_provenance(frame.reset_index(drop=True), path, render_fmt, prov)
-    return [path, side]
+    return export(workspace(settings.workspace), frame, name, fmt, provenance,
+                  command=CONSOLE_ARGV, settings={"variant": settings.variant,
+                                                  "scale": settings.scale,
+                                                  "engine": settings.where})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ from datasets_io.workspace import Workspace, resolve_workspace
 from engine import runs as runs_mod
 from engine import store as store_mod
 from engine.analysis.render import format_for
+from engine.lab.exports import new_export_path
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
 
 LIST_COLUMNS = ("label_probs", "human_share")  # Parquet: list<double>; CSV: JSON text
@@ -187,7 +187,7 @@ def export_run(workspace: Path | None, run: str, out: Path | None = None, fmt: s
     ws = resolve_workspace(workspace).existing()
     run_dir = runs_mod.find_run(ws, run)
     if out is None:
-        out = _exports_file(ws, run_dir.name, fmt)
+        out = new_export_path(ws, f"run-{run_dir.name}", f".{fmt}")
     table, facts = run_table(ws, run_dir, with_prompts=with_prompts, with_dataset=with_dataset)
     out = Path(out).expanduser().resolve()
     with atomic_file(out) as tmp:
@@ -218,17 +218,6 @@ def export_run(workspace: Path | None, run: str, out: Path | None = None, fmt: s
     sidecar = out.with_name(out.name + ".provenance.json")
     write_text_atomic(sidecar, json.dumps(provenance, indent=2, sort_keys=False, default=str) + "\n")
     return ExportedRun(out, sidecar, provenance, _notes(provenance))
-
-
-def _exports_file(ws: Workspace, run_id: str, fmt: str) -> Path:
-    """A new file in the workspace's exports folder: ``run-<id>-<time>.<suffix>``."""
-    suffix = f".{fmt}"
-    stem = f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = ws.exports / f"{stem}{suffix}", 1
-    while path.exists():
-        n += 1
-        path = ws.exports / f"{stem}-{n}{suffix}"
-    return path
 
 
 def _notes(prov: dict[str, Any]) -> list[str]:

@@ -204,3 +204,27 @@ def file_format(path: str | Path, default: str | None = None, *, given: str | No
 def suffix_for(fmt: str) -> str:
     """The file suffix of a table in ``fmt`` (``.csv``, ``.md``, ``.tex``, ...)."""
     return next(suffix for suffix, named in SUFFIXES.items() if named == fmt)
+
+
+def runs_to_pick(ws: Workspace) -> list[dict[str, Any]]:
+    """The runs with results, for a picker of the runs a table takes: ``engine.lab.runs``'
+    listing, each with its ``coverage`` (``RunCoverage``: stale, partial), so that a front end
+    can say which ones a table would refuse before asking for it."""
+    from engine.analysis.coverage import is_stale
+    from engine.lab.runs import listing
+
+    hashes: dict[str, str] = {}
+    out = []
+    for r in listing(ws):
+        if not r.get("n_done"):
+            continue
+        name = r.get("dataset")
+        if name and name not in hashes:
+            try:
+                hashes[name] = load_dataset(ws, name).report_hash()
+            except BadInput:
+                hashes[name] = ""       # the table says what is wrong with it
+        stale = is_stale(r["manifest"], hashes.get(name, ""))
+        out.append({**r, "coverage": RunCoverage(r["run_id"], r["status"], r["n_done"],
+                                                 r["n_total"], stale)})
+    return out

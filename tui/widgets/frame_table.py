@@ -10,7 +10,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from engine.analysis.numbers import format_number
+from engine.lab.exports import format_number
 
 MAX_WIDTH = 60  # a column never grows past this; longer cells are cut (the full text is exported)
 

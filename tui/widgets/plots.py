@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
-from engine.analysis.numbers import format_number
+from engine.lab.exports import format_number
 
 
 class _Plot(PlotextPlot):
