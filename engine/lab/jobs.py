@@ -113,10 +113,11 @@ class JobQueue:
         await self.client.cancel(job.request_id)
         return True
 
-    async def run(self, engine_prefix: tuple[str, ...] = (), where: str = "local") -> None:
+    async def run(self, engine_prefix: tuple[str, ...] = (), where: str = "local") -> bool:
         """Run the queued jobs one at a time in one engine process (``engine_prefix``: the
-        engine command's argv prefix; empty for a local child). Returns when none is queued, or
-        when the engine cannot start or dies: the rest stays queued then."""
+        engine command's argv prefix; empty for a local child). True once none is queued; False
+        when the engine cannot start or dies (the rest stays queued: fix the engine command,
+        then resume)."""
         from engine.lab.engines import client_for, close
 
         client = None
@@ -126,9 +127,10 @@ class JobQueue:
                 if client is None or not client.running:
                     client = self.client = client_for(engine_prefix)
                     if not await self._start(client, job, where):
-                        return
+                        return False
                 if not await self._run_one(client, job):
-                    return
+                    return False
+            return True
         finally:
             self.client = None
             if client is not None:

@@ -268,9 +268,11 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     async def _run_queue(self, prefix: tuple[str, ...], where: str) -> None:
         try:
-            await self.queue.run(prefix, where)
+            finished = await self.queue.run(prefix, where)
         finally:
             self.pumping = False
+        if finished and self.queue.has_queued:  # resumed while the engine was being closed
+            self._pump()
 
     # ------------------------------------------------------------------ messages
     def on_run_progress(self, message: RunProgress) -> None:
