@@ -167,17 +167,17 @@ def test_the_results_screen_leaves_stale_and_partial_runs_out(mmlu_ws: dict, tmp
             assert sorted(screen.selected_runs()) == sorted([done, limited])
             assert f"partial, {k}/{N} questions, incomplete: p lets partial runs in" in screen.left_out
             calib = screen.results["calibration"]
-            assert not calib.get("error")
-            assert any(f"run {limited} answered 10 of the {N}" in n for n in calib["notes"])
+            assert not calib.error
+            assert any(f"run {limited} answered 10 of the {N}" in n for n in calib.notes)
             assert "partial runs left out (p)" in str(screen.query_one("#results-settings").render())
             # p lets the partial run in: selected, counted in the notes and the provenance
             await pilot.press("p")
             await wait_for(pilot, lambda: partial in screen.selected_runs()
-                           and screen.results.get("calibration", {}).get("notes")
-                           and any("is partial" in n for n in screen.results["calibration"]["notes"]),
+                           and "calibration" in screen.results
+                           and any("is partial" in n for n in screen.results["calibration"].notes),
                            120, "the tables with the partial run")
             assert screen.left_out == ""
-            prov = screen.results["calibration"]["provenance"]
+            prov = screen.results["calibration"].provenance[None]
             assert prov["settings"]["allow_partial"] is True
             cov = {r["run_id"]: r["coverage"] for r in prov["runs"]}
             assert (cov[partial]["n_done"], cov[partial]["n_total"]) == (k, N)
@@ -185,9 +185,10 @@ def test_the_results_screen_leaves_stale_and_partial_runs_out(mmlu_ws: dict, tmp
             await pilot.press("p")
             await wait_for(pilot, lambda: partial not in screen.selected_runs(), 60, "left out")
             screen.query_one("#results-runs").select(partial)
-            await wait_for(pilot, lambda: screen.results.get("calibration", {}).get("error"), 60,
+            await wait_for(pilot, lambda: "calibration" in screen.results
+                           and screen.results["calibration"].error, 60,
                            "the refusal")
-            error = screen.results["calibration"]["error"]
+            error = screen.results["calibration"].error
             assert f"run(s) {partial} ({k}/{N} questions, incomplete) are partial" in error
             notes = str(screen.query_one("#results-notes").render())
             assert notes.count("are partial") == 1
@@ -212,8 +213,9 @@ def test_the_results_screen_says_a_run_is_stale(cli, tmp_path: Path, data_dir: P
             assert screen.left_out == ("left out: toy (made on another import of the dataset: "
                                        "re-run it)")
             screen.query_one("#results-runs").select("c-toy")
-            await wait_for(pilot, lambda: screen.results.get("kendall", {}).get("error"), 60,
+            await wait_for(pilot, lambda: "kendall" in screen.results
+                           and screen.results["kendall"].error, 60,
                            "the refusal")
-            assert "made on another import of dataset 'coane'" in screen.results["kendall"]["error"]
+            assert "made on another import of dataset 'coane'" in screen.results["kendall"].error
 
     check()

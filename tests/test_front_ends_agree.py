@@ -3,7 +3,8 @@
 extra output the console exports), the real Textual app's export and `alignuq analyze`'s file are
 the same bytes, and their provenance is the same but for the command line, the time and the
 file's name. Settings that are not the registry's defaults, made from the registry, so that a
-setting one front end forgot to pass shows."""
+setting one front end forgot to pass shows; the console takes those without a field of their
+own through its table settings dialog, as a user types them."""
 
 from __future__ import annotations
 
@@ -42,10 +43,29 @@ def cli_flags(keys: tuple[str, ...]) -> list[str]:
     return flags
 
 
+async def set_in_dialog(pilot: Any, app: Any, values: dict[str, Any]) -> None:
+    """Open the table settings dialog (o), enter ``values``, apply."""
+    from textual.widgets import Input, Select
+
+    await pilot.press("o")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "TableSettingsDialog", 5,
+                   "the table settings dialog")
+    for name, value in values.items():
+        field = app.screen.query_one(f"#set-{name}")
+        if isinstance(field, Select):
+            field.value = value
+        else:
+            assert isinstance(field, Input)
+            field.value = str(value)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultsScreen", 5,
+                   "the dialog to close")
+
+
 def console_exports(ws: Path) -> dict[str, Path]:
     """Each table (and the strata) exported as CSV from the running console."""
     own = {"measures": tuple(MEASURES), "variant": CHANGED["variant"], "scale": CHANGED["scale"]}
-    app = make_test_app(ws, **own, tables={k: v for k, v in CHANGED.items() if k not in own})
+    app = make_test_app(ws, **own)
     exported: dict[str, Path] = {}
 
     async def drive() -> None:
@@ -53,6 +73,10 @@ def console_exports(ws: Path) -> dict[str, Path]:
             await pilot.press("s")
             screen = app.section("results")
             await wait_for(pilot, lambda: len(screen.results) == len(ANALYSES), 120, "the tables")
+            await set_in_dialog(pilot, app, {k: v for k, v in CHANGED.items() if k not in own})
+            await wait_for(pilot, lambda: all(out.generation == screen.generation
+                                              for out in screen.results.values()), 120,
+                           "the tables with the new settings")
             targets = [(name, f"#t-{name}") for name in ANALYSES] + [("alignment-strata",
                                                                       "#t-strata")]
             for label, table_id in targets:
@@ -65,7 +89,7 @@ def console_exports(ws: Path) -> dict[str, Path]:
                 await pilot.press("c")
                 await wait_for(pilot, lambda: app.last_export, 30, f"the export of {label}")
                 exported[label] = Path(app.last_export[0])
-            assert not any(out.get("error") for out in screen.results.values())
+            assert not any(out.error for out in screen.results.values())
 
     sync(drive)()
     return exported

@@ -58,10 +58,10 @@ async def test_import_run_alignment_export(ws_dir: Path, data_dir: Path, smollm_
         results = app.section("results")
         await wait_for(pilot, lambda: "alignment" in results.results, 120, "the alignment table")
         out = results.results["alignment"]
-        assert not out.get("error"), out
+        assert not out.error, out
         table = results.query_one("#t-alignment")
-        assert table.row_count == len(out["table"]) > 0
-        assert set(out["table"]["n"]) == {6}
+        assert table.row_count == len(out.frame) > 0
+        assert set(out.frame["n"]) == {6}
         # 4. export it: the CSV and its provenance sidecar
         await pilot.press("1")  # the alignment tab, table focused
         await pilot.press("e")
@@ -71,7 +71,7 @@ async def test_import_run_alignment_export(ws_dir: Path, data_dir: Path, smollm_
     csv_path, side = map(Path, app.last_export)
     assert csv_path.parent == ws_dir / "exports" and csv_path.suffix == ".csv"
     frame = pd.read_csv(csv_path)
-    assert len(frame) == len(out["table"])
+    assert len(frame) == len(out.frame)
     assert {"model", "measure", "r", "p", "partial_r"} <= set(frame.columns)
     meta = json.loads(side.read_text())
     assert meta["dataset"]["name"] == "roper" and len(meta["runs"]) == 1

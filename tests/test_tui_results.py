@@ -33,14 +33,14 @@ async def test_every_table_is_shown(tui_ws: Path) -> None:
         assert screen.dataset == "coane"
         assert sorted(screen.selected_runs()) == ["c-toy-a", "c-toy-b"]
         for key in ("alignment", "agreement", "kendall", "calibration", "ece", "jsd"):
-            assert not screen.results[key].get("error"), screen.results[key]
+            assert not screen.results[key].error, screen.results[key]
         align = screen.query_one("#t-alignment")
-        assert align.row_count == len(screen.results["alignment"]["table"]) > 0
+        assert align.row_count == len(screen.results["alignment"].frame) > 0
         assert {"model", "measure", "r", "p", "partial_r"} <= set(align.frame.columns)
         labels = [str(c.label) for c in align.columns.values()]
         assert "sig" in labels and "partial r" in labels
         # significance is marked where p < 0.05
-        frame = screen.results["alignment"]["table"]
+        frame = screen.results["alignment"].frame
         assert (frame["p"] < 0.05).any()
         sig_col = [k for k, c in align.columns.items() if str(c.label) == "sig"][0]
         marks = [str(align.get_cell(row, sig_col)) for row in align.rows]
@@ -61,7 +61,7 @@ async def test_every_table_is_shown(tui_ws: Path) -> None:
         assert screen.query_one("#results-tabs").active == "jsd"
         assert screen.query_one("#t-jsd").row_count > 0
         hist = screen.query_one("#null-hist")
-        first = screen.results["jsd"]["table"].iloc[0]
+        first = screen.results["jsd"].frame.iloc[0]
         assert hist.n_points == int(first["permutations"])
         assert hist.observed == pytest.approx(float(first["shift"]))
 
@@ -72,16 +72,16 @@ async def test_scale_switch_recomputes(tui_ws: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _computed(pilot, app)
         screen = _res(app)
-        assert set(screen.results["alignment"]["table"]["scale"]) == {"raw"}
-        raw_r = screen.results["alignment"]["table"].set_index(["model", "measure"])["r"]
+        assert set(screen.results["alignment"].frame["scale"]) == {"raw"}
+        raw_r = screen.results["alignment"].frame.set_index(["model", "measure"])["r"]
         await pilot.press("k")
-        await wait_for(pilot, lambda: set(screen.results["alignment"]["table"]["scale"])
+        await wait_for(pilot, lambda: set(screen.results["alignment"].frame["scale"])
                        == {"normalized"}, 120, "the normalized tables")
         assert app.settings.scale == "normalized"
         await pilot.press("k")
-        await wait_for(pilot, lambda: set(screen.results["alignment"]["table"]["scale"])
+        await wait_for(pilot, lambda: set(screen.results["alignment"].frame["scale"])
                        == {"paper"}, 120, "the paper-scale tables")
-        paper_r = screen.results["alignment"]["table"].set_index(["model", "measure"])["r"]
+        paper_r = screen.results["alignment"].frame.set_index(["model", "measure"])["r"]
         assert not raw_r.equals(paper_r)
 
 
@@ -116,7 +116,7 @@ async def test_the_console_shows_numbers_as_the_cli_does(tui_ws: Path) -> None:
                                   ("ece", ["n", "ece"]), ("jsd", ["shift", "p"])):
             cli_rows = _cli_cells(tui_ws, analysis)
             table = screen.query_one(f"#t-{analysis}")
-            frame = screen.results[analysis]["table"]
+            frame = screen.results[analysis].frame
             n_rows = 0
             for i, rec in enumerate(frame.to_dict("records")):
                 key = tuple(rec[c] for c in ("model", "measure", "method") if c in rec)
@@ -193,3 +193,42 @@ async def test_no_table_to_export_is_a_notification(tmp_path: Path) -> None:
         await pilot.pause(0.2)
         assert type(app.screen).__name__ == "ResultsScreen"
         assert any("No table" in str(n.message) for n in app._notifications)
+
+
+@sync
+async def test_table_settings_dialog_checks_and_applies(tui_ws: Path) -> None:
+    """`o` edits the registry's settings without a key of their own: a value the CLI would
+    refuse is refused in place, a valid one reaches the tables, Defaults goes back."""
+    from textual.widgets import Input, Select
+
+    app = make_test_app(tui_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _computed(pilot, app)
+        screen = _res(app)
+        assert "permutations 1000 (o)" in str(screen.query_one("#results-settings").render())
+        await pilot.press("o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TableSettingsDialog", 5)
+        dialog = app.screen
+        assert "Used by jsd" in text_of(dialog.query_one(".setting-help"))  # seed's line
+        dialog.query_one("#set-permutations", Input).value = "0"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is dialog
+        assert "--permutations must be at least 1 (got 0)" in text_of(
+            dialog.query_one("#settings-error"))
+        dialog.query_one("#set-permutations", Input).value = "37"
+        dialog.query_one("#set-adjust", Select).value = "holm"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen, 5, "the dialog to close")
+        assert dict(app.settings.tables) == {"permutations": 37, "adjust": "holm"}
+        assert "permutations 37 (o)" in str(screen.query_one("#results-settings").render())
+        await wait_for(pilot, lambda: all(out.generation == screen.generation
+                                          for out in screen.results.values()), 120,
+                       "the recomputed tables")
+        assert set(screen.results["jsd"].frame["permutations"]) == {37}
+        assert "p_adj" in screen.results["alignment"].frame
+        await pilot.press("o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TableSettingsDialog", 5)
+        await pilot.click("#defaults")
+        await wait_for(pilot, lambda: app.screen is screen, 5, "the dialog to close")
+        assert dict(app.settings.tables) == {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -27,6 +27,10 @@ from textual.worker import Worker, WorkerState
 from common.errors import BAD_INPUT, CANCELLED, AlignuqError, as_error
 from tui.messages import ExportWritten, WorkerFailed
 from tui.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.lab.models import ModelRef
+    from engine.protocol import Hello
 
 SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s"}
 
@@ -89,8 +93,8 @@ class AlignUQApp(App[None]):
         self.failures: list[AlignuqError] = []  # every failure shown, newest last (tests read it)
         self.sections: dict[str, Any] = {}       # mode -> its screen, once built
         self.last_export: list[str] = []
-        self.models_found: list[dict[str, Any]] = []  # the Models screen's last discovery
-        self.last_hello: dict[str, Any] | None = None
+        self.models_found: list[ModelRef] = []  # the Models screen's last discovery
+        self.last_hello: Hello | None = None
         self.first_paint_at: float | None = None  # time.perf_counter() of the first paint
 
     def mark_painted(self) -> None:

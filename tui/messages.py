@@ -7,18 +7,30 @@ same job replaces an older one still waiting in the queue, so a fast engine neve
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from common.errors import AlignuqError
 from engine.events import Progress
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.lab.datasets import DatasetFacts
+    from engine.lab.models import ModelRef
+    from engine.lab.tables import RunToPick, Table
+    from engine.protocol import Hello
+
+Provenance = Mapping[str, object]   # a sidecar record, as `alignuq analyze` writes it (JSON)
+
 
 class DatasetsListed(Message):
-    """The workspace's datasets and their summaries (``Dataset.summary()`` dicts)."""
+    """The workspace's datasets and what ``engine.lab.datasets.describe`` says of each."""
 
-    def __init__(self, summaries: list[dict[str, Any]]) -> None:
+    def __init__(self, summaries: list[DatasetFacts]) -> None:
         super().__init__()
         self.summaries = summaries
 
@@ -26,7 +38,7 @@ class DatasetsListed(Message):
 class DatasetLoaded(Message):
     """One dataset's questions, ready to browse (``frame`` has a ``human_entropy`` column)."""
 
-    def __init__(self, name: str, frame: Any, summary: dict[str, Any]) -> None:
+    def __init__(self, name: str, frame: pd.DataFrame, summary: DatasetFacts) -> None:
         super().__init__()
         self.name = name
         self.frame = frame
@@ -54,7 +66,7 @@ class DatasetDeleted(Message):
 class DatasetWritten(Message):
     """A new dataset (an import or a curated version) was written."""
 
-    def __init__(self, name: str, path: str, summary: dict[str, Any]) -> None:
+    def __init__(self, name: str, path: str, summary: DatasetFacts) -> None:
         super().__init__()
         self.name = name
         self.path = path
@@ -62,9 +74,9 @@ class DatasetWritten(Message):
 
 
 class ModelsFound(Message):
-    """Models found locally: dicts with name, path, architecture, parameters, size_bytes, kind."""
+    """The models found locally or where the engine runs (``source``)."""
 
-    def __init__(self, models: list[dict[str, Any]], source: str) -> None:
+    def __init__(self, models: list[ModelRef], source: str) -> None:
         super().__init__()
         self.models = models
         self.source = source
@@ -73,7 +85,7 @@ class ModelsFound(Message):
 class EngineHello(Message):
     """The engine's ``hello`` (device, versions) after a connection test."""
 
-    def __init__(self, hello: dict[str, Any], prefix: tuple[str, ...]) -> None:
+    def __init__(self, hello: Hello, prefix: tuple[str, ...]) -> None:
         super().__init__()
         self.hello = hello
         self.prefix = prefix
@@ -110,23 +122,43 @@ class JobChanged(Message):
 
 
 class RunsListed(Message):
-    """The workspace's runs (``engine.runs.list_runs`` records)."""
+    """The workspace's runs with results, and what a table would say of each."""
 
-    def __init__(self, runs: list[dict[str, Any]]) -> None:
+    def __init__(self, runs: list[RunToPick]) -> None:
         super().__init__()
         self.runs = runs
 
 
-class TableReady(Message):
-    """An analysis table (a pandas frame) computed by a worker, with what is needed to plot it."""
+@dataclass(frozen=True)
+class TableOutcome:
+    """One analysis of the Results screen: its table, or why it does not apply to the runs."""
 
-    def __init__(self, key: str, frame: Any, extra: dict[str, Any] | None = None,
-                 provenance: dict[str, Any] | None = None) -> None:
+    key: str                     # the analysis (``engine.lab.analyses.ANALYSES``)
+    generation: int              # the screen's computation it belongs to
+    table: Table | None = None
+    # the sidecar of the table (key None) and of each extra output (its key)
+    provenance: Mapping[str | None, Provenance] = field(default_factory=dict)
+    error: str = ""              # why the analysis does not apply (then ``table`` is None)
+
+    @property
+    def frame(self) -> pd.DataFrame | None:
+        return None if self.table is None else self.table.frame()
+
+    def extra(self, key: str) -> pd.DataFrame | None:
+        """The extra output ``key`` (strata, bins, null), None where the table made none."""
+        return None if self.table is None else self.table.result.extra.get(key)
+
+    @property
+    def notes(self) -> list[str]:
+        return [] if self.table is None else self.table.notes
+
+
+class TableReady(Message):
+    """An analysis computed by a worker (or why it does not apply)."""
+
+    def __init__(self, outcome: TableOutcome) -> None:
         super().__init__()
-        self.key = key
-        self.frame = frame
-        self.extra = extra or {}
-        self.provenance = provenance or {}
+        self.outcome = outcome
 
 
 class ExportWritten(Message):

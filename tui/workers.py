@@ -11,12 +11,23 @@ screen paints before they load.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from tui.messages import Provenance, TableOutcome
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.lab.runs import RunListing
+    from engine.lab.tables import Analysis, RunToPick
+    from engine.lab.workspaces import Workspace
+    from tui.settings import Settings
 
 # ---------------------------------------------------------------- the workspace
 
-def workspace(root: Path) -> Any:
+def workspace(root: Path) -> Workspace:
     """The console's workspace (``engine.lab.workspaces``): made if it does not exist."""
     from engine.lab.workspaces import workspace_to_write
 
@@ -32,7 +43,7 @@ def delete_run(root: Path, run_dir: str | Path) -> None:
     delete(workspace(root), run_dir)
 
 
-def scan_runs(root: Path) -> list[dict[str, Any]]:
+def scan_runs(root: Path) -> list[RunListing]:
     """Every run of the workspace, newest first, with its manifest (``engine.lab.runs``)."""
     from engine.lab.runs import listing
 
@@ -44,44 +55,62 @@ def scan_runs(root: Path) -> list[dict[str, Any]]:
 CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the console's files
 
 
-def analysis_runs(root: Path) -> list[dict[str, Any]]:
+def analysis_runs(root: Path) -> list[RunToPick]:
     """The runs with results, for the Results screen's run picker (``engine.lab.tables``)."""
     from engine.lab.tables import runs_to_pick
 
     return runs_to_pick(workspace(root))
 
 
-def compute_table(settings: Any, dataset: str, run_ids: list[str] | None, key: str,
-                  cache: dict[str, Any] | None = None, *,
-                  allow_partial: bool = False) -> dict[str, Any]:
+@dataclass
+class LoadCache:
+    """The last load of a dataset's runs (``engine.lab.tables.load``), kept between tables."""
+
+    key: tuple[str, tuple[str, ...], bool] | None = None   # dataset, runs, allow_partial
+    loaded: Analysis | None = None
+
+    def clear(self) -> None:
+        self.key = self.loaded = None
+
+
+def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, key: str,
+                  generation: int, cache: LoadCache | None = None, *,
+                  allow_partial: bool = False) -> TableOutcome:
     """Table ``key`` of the registry (``engine.lab.tables.compute``) with every setting the app
-    has for it (``Settings.table_settings``), its extra frames, its notes, and the provenance of
-    each (as `alignuq analyze` writes it, but for the command line and the time).
+    has for it (``Settings.table_settings``), and the provenance of it and of each extra output
+    (as `alignuq analyze` writes it, but for the command line and the time). An analysis that
+    does not apply to these runs (a BadInput) says why in the outcome.
 
     ``cache`` keeps the load (``engine.lab.tables.load``) between tables of the same dataset and
     runs. The measures chosen on the Models screen that these runs lack are left out."""
+    from common.errors import BAD_INPUT, as_error
     from engine.lab import tables
 
-    cache_key = (dataset, tuple(run_ids or ()), allow_partial)
-    if cache is not None and cache.get("key") == cache_key:
-        loaded = cache["loaded"]
-    else:
-        loaded = tables.load(workspace(settings.workspace), dataset, run_ids,
-                             allow_partial=allow_partial)
-        if cache is not None:
-            cache.update(key=cache_key, loaded=loaded)
-    chosen = settings.table_settings()
-    if chosen["measures"] is not None:
-        chosen["measures"] = [m for m in chosen["measures"] if m in loaded.measures] or None
-    table = tables.compute(loaded, key, chosen)
-    return {"table": table.frame(), "extra": table.result.extra, "notes": table.notes,
-            "provenance": table.provenance(argv=CONSOLE_ARGV),
-            "extra_provenance": {extra.key: table.provenance(extra.key, argv=CONSOLE_ARGV)
-                                 for extra in table.spec.extras}}
+    try:
+        cache_key = (dataset, tuple(run_ids or ()), allow_partial)
+        if cache is not None and cache.key == cache_key and cache.loaded is not None:
+            loaded = cache.loaded
+        else:
+            loaded = tables.load(workspace(settings.workspace), dataset, run_ids,
+                                 allow_partial=allow_partial)
+            if cache is not None:
+                cache.key, cache.loaded = cache_key, loaded
+        chosen = settings.table_settings()
+        if chosen["measures"] is not None:
+            chosen["measures"] = [m for m in chosen["measures"] if m in loaded.measures] or None
+        table = tables.compute(loaded, key, chosen)
+    except Exception as err:
+        error = as_error(err)
+        if error.code != BAD_INPUT:
+            raise
+        return TableOutcome(key, generation, error=error.message)
+    provenance = {extra: table.provenance(extra, argv=CONSOLE_ARGV)
+                  for extra in [None, *(e.key for e in table.spec.extras)]}
+    return TableOutcome(key, generation, table, provenance)
 
 
-def export_table(settings: Any, frame: Any, name: str, fmt: str,
-                 provenance: dict[str, Any]) -> list[Path]:
+def export_table(settings: Settings, frame: pd.DataFrame, name: str, fmt: str,
+                 provenance: Provenance) -> list[Path]:
     """Write ``frame`` under ``workspace/exports/`` as CSV, Markdown or LaTeX with its
     ``.provenance.json`` sidecar (``engine.lab.exports``)."""
     from engine.lab.exports import export_table as export

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import pandas as pd
 
@@ -23,15 +23,42 @@ __all__ = ["Dataset", "dataset_path", "delete", "derive", "describe", "letter", 
            "names", "questions_for_browsing", "questions_table", "read_id_file", "runs_of",
            "summaries", "filter_questions"]
 
+
+
+class DatasetFacts(TypedDict, total=False):
+    """What :func:`describe` says of a dataset (the json of `datasets show`; a folder that
+    cannot be read has its ``error`` and the first few keys only)."""
+
+    name: str
+    source: str
+    n_questions: int
+    n_dropped: int
+    dropped_by_reason: dict[str, int]
+    n_choices_histogram: dict[str, int]
+    subjects: dict[str, int]
+    has_human_share: bool
+    has_correct: bool
+    settings: dict[str, Any]          # the import's settings
+    warnings: list[str]
+    file: str | None
+    sample: dict[str, int] | None     # Dataset.sample()
+    created: str | None
+    parent: str | None
+    curation: dict[str, Any] | None   # what a derived version left out, and why
+    n_read: int | None
+    path: str | None
+    error: str
+
+
 names = list_datasets
 load = load_dataset
 runs_of = runs_mod.dataset_runs
 
 
-def describe(ds: Dataset) -> dict[str, Any]:
+def describe(ds: Dataset) -> DatasetFacts:
     """What `datasets show` and the console print about a dataset (``Dataset.summary()`` with
     when it was made, its parent version, how many questions were read and its folder)."""
-    s = ds.summary()
+    s = cast(DatasetFacts, ds.summary())
     s["created"] = ds.report.get("created")
     s["parent"] = (ds.report.get("parent") or {}).get("name")
     s["curation"] = ds.report.get("curation")
@@ -40,10 +67,10 @@ def describe(ds: Dataset) -> dict[str, Any]:
     return s
 
 
-def summaries(ws: Workspace) -> list[dict[str, Any]]:
+def summaries(ws: Workspace) -> list[DatasetFacts]:
     """Every dataset's :func:`describe`; a folder that cannot be read is listed with its
     ``error`` (one broken folder must not hide the others)."""
-    out = []
+    out: list[DatasetFacts] = []
     for name in list_datasets(ws):
         try:
             out.append(describe(load_dataset(ws, name)))
@@ -70,7 +97,7 @@ def questions_table(ds: Dataset) -> pd.DataFrame:
     })
 
 
-def questions_for_browsing(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def questions_for_browsing(ws: Workspace, name: str) -> tuple[pd.DataFrame, DatasetFacts]:
     """The questions with ``human_entropy`` (nats, SCIENCE.md §3) and ``human_entropy_norm``
     (divided by log n) added, and the dataset's :func:`describe`."""
     ds = load_dataset(ws, name)

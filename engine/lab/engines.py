@@ -5,11 +5,11 @@ prefix (``ssh gpu-node``, ``srun --gres=gpu:1 -n1``); started, asked, and closed
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from engine.client import EngineClient, default_argv
+from engine.models.resolve import ModelRef
+from engine.protocol import Hello
 
 
 def client_for(prefix: tuple[str, ...]) -> EngineClient:
@@ -28,20 +28,20 @@ async def close(client: EngineClient, timeout: float = 10.0) -> None:
         raise
 
 
-async def hello(prefix: tuple[str, ...]) -> dict[str, Any]:
+async def hello(prefix: tuple[str, ...]) -> Hello:
     """Start the engine at ``prefix``, return its ``hello`` (device, versions), close it."""
     client = client_for(prefix)
     try:
-        return asdict(await client.start())
+        return await client.start()
     finally:
         await close(client)
 
 
-async def models_on(prefix: tuple[str, ...], ws_root: Path) -> list[dict[str, Any]]:
+async def models_on(prefix: tuple[str, ...], ws_root: Path) -> list[ModelRef]:
     """The models the engine at ``prefix`` finds where it runs (its ``list_models``)."""
     client = client_for(prefix)
     try:
         await client.start()
-        return await client.list_models(ws_root)
+        return [ModelRef.from_dict(m) for m in await client.list_models(ws_root)]
     finally:
         await close(client)

@@ -42,7 +42,7 @@ def demo_assets() -> tuple[Path, Path, Path]:
     return mmlu, demo_survey_path(), model
 
 
-async def discover_in_child(ws_root: Path, extra_dirs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+async def discover_in_child(ws_root: Path, extra_dirs: tuple[str, ...] = ()) -> list[ModelRef]:
     """:func:`discover_dicts` in a child Python: reading GGUF headers is CPU-bound (seconds),
     and in a thread of a front end's process it would hold the GIL against its screen."""
     import asyncio
@@ -71,5 +71,5 @@ async def discover_in_child(ws_root: Path, extra_dirs: tuple[str, ...] = ()) -> 
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
         raise AlignuqError("model discovery failed: " + (lines[-1] if lines else "?"), code=INTERNAL)
-    return json.loads(out.decode().strip().splitlines()[-1])
+    return [ModelRef.from_dict(m) for m in json.loads(out.decode().strip().splitlines()[-1])]
 

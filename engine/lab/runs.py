@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from datasets_io.workspace import Workspace
 from engine import runs as runs_mod
@@ -26,15 +26,34 @@ manifest_of = runs_mod.read_manifest_or_empty
 status_of = runs_mod.run_status
 
 
-def listing(ws: Workspace, *, slurm: bool = False) -> list[dict[str, Any]]:
+class RunListing(TypedDict):
+    """A run as :func:`listing` gives it: ``RunInfo``'s fields, its manifest, and a label."""
+
+    run_id: str
+    dataset: str | None
+    model: str | None
+    n_done: int
+    n_total: int | None
+    status: str
+    reason: str
+    variant: str | None
+    run_dir: str
+    updated: str | None
+    slurm: bool
+    n_dataset: int | None
+    manifest: dict[str, Any]
+    label: str                   # the model, and the variant where it is not the default
+
+
+def listing(ws: Workspace, *, slurm: bool = False) -> list[RunListing]:
     """Every run, newest first (``RunInfo`` as a dict), with its manifest and a ``label`` that
     names the model (and the variant, where it is not the default)."""
-    out = []
+    out: list[RunListing] = []
     for info in runs_mod.list_runs(ws, slurm=slurm):
         manifest = runs_mod.read_manifest_or_empty(Path(info.run_dir))
         variant = "" if info.variant in (None, "corrected") else f" ({info.variant})"
-        out.append({**info.to_dict(), "manifest": manifest,
-                    "label": f"{info.model or '?'}{variant}"})
+        out.append(RunListing(**info.to_dict(), manifest=manifest,
+                              label=f"{info.model or '?'}{variant}"))
     return out
 
 

@@ -34,6 +34,7 @@ from engine.analysis.provenance import build_provenance, write_with_provenance
 from engine.analysis.render import SUFFIXES, format_for, render
 from engine.analysis.tables import TableResult
 from engine.lab.analyses import ANALYSES, SETTINGS, AnalysisSpec, analysis
+from engine.lab.runs import RunListing, listing
 from engine.runs import find_run
 from engine.store import read_manifest, read_results
 
@@ -206,15 +207,20 @@ def suffix_for(fmt: str) -> str:
     return next(suffix for suffix, named in SUFFIXES.items() if named == fmt)
 
 
-def runs_to_pick(ws: Workspace) -> list[dict[str, Any]]:
+class RunToPick(RunListing):
+    """A run with results (``engine.lab.runs.listing``) and what a table would say of it."""
+
+    coverage: RunCoverage
+
+
+def runs_to_pick(ws: Workspace) -> list[RunToPick]:
     """The runs with results, for a picker of the runs a table takes: ``engine.lab.runs``'
     listing, each with its ``coverage`` (``RunCoverage``: stale, partial), so that a front end
     can say which ones a table would refuse before asking for it."""
     from engine.analysis.coverage import is_stale
-    from engine.lab.runs import listing
 
     hashes: dict[str, str] = {}
-    out = []
+    out: list[RunToPick] = []
     for r in listing(ws):
         if not r.get("n_done"):
             continue
@@ -225,6 +231,6 @@ def runs_to_pick(ws: Workspace) -> list[dict[str, Any]]:
             except BadInput:
                 hashes[name] = ""       # the table says what is wrong with it
         stale = is_stale(r["manifest"], hashes.get(name, ""))
-        out.append({**r, "coverage": RunCoverage(r["run_id"], r["status"], r["n_done"],
-                                                 r["n_total"], stale)})
+        out.append(RunToPick(**r, coverage=RunCoverage(r["run_id"], r["status"], r["n_done"],
+                                                       r["n_total"], stale)))
     return out

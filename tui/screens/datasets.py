@@ -3,7 +3,7 @@ exclude / re-include (a new dataset version), and the import wizard."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -17,6 +17,11 @@ from tui.dialogs.filters import Filters, FiltersDialog
 from tui.messages import DatasetDeleted, DatasetLoaded, DatasetsListed, DatasetWritten
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.lab.datasets import DatasetFacts
 
 MAX_ROWS = 2000  # rows put into the table at once; the status line says when more matched
 
@@ -58,9 +63,9 @@ The workspace's datasets (left) and the questions of the selected one (right).
 
     def __init__(self) -> None:
         super().__init__()
-        self.summaries: dict[str, dict[str, Any]] = {}
+        self.summaries: dict[str, DatasetFacts] = {}
         self.current: str | None = None
-        self.frame: Any = None
+        self.frame: pd.DataFrame | None = None
         self.filters = Filters()
         self.excluded: set[str] = set()
         self.shown = 0
@@ -139,7 +144,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.run_worker(work, thread=True, group="questions", exclusive=True,
                         exit_on_error=False, name=f"load {name}")
 
-    def _show_summary(self, s: dict[str, Any]) -> None:
+    def _show_summary(self, s: DatasetFacts) -> None:
         if not s:
             return
         if s.get("error"):

@@ -3,15 +3,13 @@ the engine command prefix (local, ``ssh HOST``, ``srun …``) with a connection 
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Select, SelectionList, Static
 
-from engine.lab.models import VARIANTS, measure_names
+from engine.lab.models import VARIANTS, ModelRef, measure_names
 from tui.messages import EngineHello, ModelsFound
 from tui.screens.base import SectionScreen
 from tui.settings import parse_prefix
@@ -42,7 +40,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
 
     def __init__(self) -> None:
         super().__init__()
-        self.models: list[dict[str, Any]] = []
+        self.models: list[ModelRef] = []
         self.extra_dirs: tuple[str, ...] = ()
 
     def compose_body(self) -> ComposeResult:
@@ -102,11 +100,10 @@ Models found where the engine runs (left) and the settings every new run uses (r
 
         self.models = message.models
         self.app.models_found = message.models
-        rows = [{"name": m.get("name"), "short": _clip(str(m.get("name")), 26), "source": m.get("source"),
-                 "architecture": m.get("architecture") or "",
-                 "params": human_params(m.get("n_params")),
-                 "size": human_size(m.get("size_bytes")), "path": m.get("path"),
-                 "n_params": m.get("n_params"), "size_bytes": m.get("size_bytes")}
+        rows = [{"name": m.name, "short": _clip(m.name, 26), "source": m.source,
+                 "architecture": m.architecture or "", "params": human_params(m.n_params),
+                 "size": human_size(m.size_bytes), "path": m.path, "n_params": m.n_params,
+                 "size_bytes": m.size_bytes}
                 for m in message.models]
         frame = pd.DataFrame(rows, columns=["name", "short", "source", "architecture", "params", "size",
                                             "path", "n_params", "size_bytes"])
@@ -181,12 +178,12 @@ Models found where the engine runs (left) and the settings every new run uses (r
 
     def on_engine_hello(self, message: EngineHello) -> None:
         h = message.hello
-        gpus = ", ".join(h.get("cuda_devices") or []) or "none"
+        gpus = ", ".join(h.cuda_devices) or "none"
         self.query_one("#hello", Static).update(
-            f"[green]connected[/green] host {h.get('host', '?')} pid {h.get('pid', '?')}\n"
-            f"device {h.get('device', '?')}  GPUs: {gpus}\n"
-            f"torch {h.get('torch') or '—'}  transformers {h.get('transformers') or '—'}\n"
-            f"python {h.get('python', '?')}  protocol {h.get('protocol', '?')}")
+            f"[green]connected[/green] host {h.host or '?'} pid {h.pid or '?'}\n"
+            f"device {h.device}  GPUs: {gpus}\n"
+            f"torch {h.torch or '—'}  transformers {h.transformers or '—'}\n"
+            f"python {h.python or '?'}  protocol {h.protocol}")
         self.app.last_hello = h
 
     def on_worker_state_changed(self, event) -> None:

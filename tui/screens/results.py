@@ -8,7 +8,7 @@ histogram); an analysis without its own view gets its table."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -19,14 +19,19 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from engine.lab.analyses import ANALYSES
-from tui.messages import RunsListed, TableReady
+from engine.lab.analyses import ANALYSES, SETTINGS
+from tui.messages import RunsListed, TableOutcome, TableReady
 from tui.screens.base import SectionScreen
-from tui.settings import SCALES
+from tui.settings import OWN_FIELDS, SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
 from tui.widgets.plots import NullHistogram, ReliabilityPlot
+from tui.workers import LoadCache
 
-KEYS = {"scale": "k"}   # the settings the screen has a key for (the others: Settings.tables)
+if TYPE_CHECKING:
+    from engine.lab.tables import RunToPick
+
+KEYS = {"scale": "k"}   # the settings with a key of their own; the others are the dialog's (o)
+DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
 
 def stars(p: Any) -> str:
@@ -78,8 +83,10 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **JSD shift** with the permutation null of the highlighted row and the observed shift as a line.
 * `1`, `2`, … pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown /
   LaTeX) with the provenance `alignuq analyze` writes.
-* The settings panel (left) shows every setting of the tables; those without a key here are the
-  registry's defaults, as in `alignuq analyze` without the option.
+* The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
+  permutations, bins, cdf, adjust, min subject n), each with its help and the tables that use it;
+  they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
+  them.
 
 Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
 negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
@@ -92,6 +99,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("k", "cycle_scale", "Scale"),
         Binding("left_square_bracket", "measure(-1)", "Measure−", key_display="["),
         Binding("right_square_bracket", "measure(1)", "Measure+", key_display="]"),
+        Binding("o", "table_settings", "Settings"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
         *[Binding(str(i + 1), f"tab('{name}')", spec.title, show=False)
@@ -101,9 +109,9 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def __init__(self) -> None:
         super().__init__()
         self.dataset: str | None = None
-        self.runs: list[dict[str, Any]] = []
-        self.results: dict[str, dict[str, Any]] = {}
-        self.cache: dict[str, Any] = {}
+        self.runs: list[RunToPick] = []
+        self.results: dict[str, TableOutcome] = {}
+        self.cache = LoadCache()
         self.calib_measure_index = 0
         self.generation = 0
         self.allow_partial = False
@@ -152,8 +160,9 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         for key, value in self.app.settings.table_settings().items():
             if key == "measures":
                 value = "all" if value is None else len(value)
+            shortcut = KEYS.get(key, "o" if key in DIALOG else "")
             lines.append(f"{key.replace('_', ' ')} [b]{value}[/b]"
-                         + (f" ({KEYS[key]})" if key in KEYS else ""))
+                         + (f" ({shortcut})" if shortcut else ""))
         lines.append(f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
         self.query_one("#results-settings", Static).update("\n".join(lines))
 
@@ -230,7 +239,6 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     # ------------------------------------------------------------------ computing
     def compute(self) -> None:
         """Compute every table for the dataset and runs, one worker, tables posted as ready."""
-        from common.errors import BAD_INPUT, as_error
         from tui.workers import compute_table
 
         if not self.dataset:
@@ -250,29 +258,22 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
         def work() -> None:
             for key in ANALYSES:
-                try:
-                    out = compute_table(settings, dataset, run_ids, key, cache,
-                                        allow_partial=allow_partial)
-                except Exception as err:  # a table that does not apply says why, in place
-                    error = as_error(err)
-                    if error.code != BAD_INPUT:
-                        raise
-                    out = {"error": error.what, "suggestion": error.fix}
-                self.post_message(TableReady(key, out.get("table"), {**out, "gen": gen},
-                                             out.get("provenance")))
+                self.post_message(TableReady(compute_table(settings, dataset, run_ids, key, gen,
+                                                           cache, allow_partial=allow_partial)))
 
         self.run_worker(work, thread=True, group="results", exclusive=True,
                         exit_on_error=False, name="compute tables")
 
     def on_table_ready(self, message: TableReady) -> None:
-        if message.extra.get("gen") != self.generation:
+        out = message.outcome
+        if out.generation != self.generation:
             return  # a newer computation is on its way
-        self.results[message.key] = message.extra
-        show = getattr(self, f"_show_{message.key}", None)
+        self.results[out.key] = out
+        show = getattr(self, f"_show_{out.key}", None)
         if show is None:
-            self._show_table(message.key, message.extra)
+            self._show_table(out.key, out)
         else:
-            show(message.extra)
+            show(out)
         self._notes()
 
     def _left_out_line(self) -> str:
@@ -283,30 +284,30 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         tables_by_error: dict[str, list[str]] = {}
         for key in ANALYSES:
             out = self.results.get(key)
-            if out and out.get("error"):
-                tables_by_error.setdefault(out["error"], []).append(key)
+            if out and out.error:
+                tables_by_error.setdefault(out.error, []).append(key)
         lines = [self._left_out_line()] if self.left_out else []
         lines += [f"[yellow]{', '.join(keys)}[/yellow]: {escape(error)}"
                   for error, keys in tables_by_error.items()]
-        first = self.results.get("alignment") or {}
-        lines += [f"[dim]{escape(note)}[/dim]" for note in (first.get("notes") or [])[:2]]
+        first = self.results.get("alignment")
+        lines += [f"[dim]{escape(note)}[/dim]" for note in (first.notes if first else [])[:2]]
         self.query_one("#results-notes", Static).update("\n".join(lines[:4]))
 
-    def _empty(self, table_id: str, out: dict[str, Any]) -> bool:
+    def _empty(self, table_id: str, out: TableOutcome) -> bool:
         table = self.query_one(table_id, FrameTable)
-        if out.get("error") or out.get("table") is None:
+        if out.frame is None:
             import pandas as pd
 
-            table.show_frame(pd.DataFrame({"not available": [out.get("error", "no data")]}))
+            table.show_frame(pd.DataFrame({"not available": [out.error or "no data"]}))
             table.frame = None  # nothing to export
             return True
         return False
 
     # ------------------------------------------------------------------ tables
-    def _show_alignment(self, out: dict[str, Any]) -> None:
+    def _show_alignment(self, out: TableOutcome) -> None:
         if self._empty("#t-alignment", out):
             return
-        frame = with_short_models(out["table"])
+        frame = with_short_models(out.frame)
         frame["sig"] = frame["p"].map(stars)
 
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
@@ -322,13 +323,13 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                             "ci_low", "ci_high"],
             labels={"spearman_rho": "ρ", "partial_r": "partial r", "ci_low": "CI lo",
                     "ci_high": "CI hi"},
-            styler=styler, export_frame=out["table"], provenance=out["provenance"])
-        strata = out["extra"].get("strata")
+            styler=styler, export_frame=out.frame, provenance=out.provenance[None])
+        strata = out.extra("strata")
         st = self.query_one("#t-strata", FrameTable)
         if strata is not None and len(strata):
             st.show_frame(with_short_models(strata),
                           columns=["measure", "model", "n_choices", "n", "r", "p"],
-                          export_frame=strata, provenance=out["extra_provenance"]["strata"])
+                          export_frame=strata, provenance=out.provenance["strata"])
         else:
             import pandas as pd
 
@@ -336,31 +337,31 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             st.frame = None
         self.query_one("#t-alignment", FrameTable).export_name = f"alignment-{self.dataset}"
 
-    def _show_agreement(self, out: dict[str, Any]) -> None:
+    def _show_agreement(self, out: TableOutcome) -> None:
         if self._empty("#t-agreement", out):
             return
-        frame = with_short_models(out["table"])
+        frame = with_short_models(out.frame)
         frame["sig"] = frame["p_z"].map(stars)
         t = self.query_one("#t-agreement", FrameTable)
         t.show_frame(frame, columns=["model", "n", "agreement", "chance", "z", "sig", "p_z",
                                      "p_exact"],
-                     export_frame=out["table"], provenance=out["provenance"])
+                     export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"agreement-{self.dataset}"
 
-    def _show_table(self, name: str, out: dict[str, Any]) -> None:
+    def _show_table(self, name: str, out: TableOutcome) -> None:
         """The table as it is (an analysis without a view of its own: kendall, ...)."""
         if self._empty(f"#t-{name}", out):
             return
         t = self.query_one(f"#t-{name}", FrameTable)
-        t.show_frame(with_short_models(out["table"]), export_frame=out["table"],
-                     provenance=out["provenance"])
+        t.show_frame(with_short_models(out.frame), export_frame=out.frame,
+                     provenance=out.provenance[None])
         t.export_name = f"{name}-{self.dataset}"
 
-    def _calib_measures(self, out: dict[str, Any]) -> list[str]:
-        table = out.get("table")
+    def _calib_measures(self, out: TableOutcome) -> list[str]:
+        table = out.frame
         return [] if table is None else list(dict.fromkeys(table["measure"]))
 
-    def _show_calibration(self, out: dict[str, Any]) -> None:
+    def _show_calibration(self, out: TableOutcome) -> None:
         label = self.query_one("#calib-measure", Static)
         if self._empty("#t-calibration", out):
             label.update("")
@@ -371,7 +372,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             return
         self.calib_measure_index %= len(measures)
         measure = measures[self.calib_measure_index]
-        table = out["table"]
+        table = out.frame
         sub = table[table["measure"] == measure]
         subjects = list(dict.fromkeys(sub["subject"]))
         if "ALL" in subjects:
@@ -397,57 +398,57 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         t = self.query_one("#t-calibration", FrameTable)
         t.show_frame(pivot, styler=styler, export_frame=table,
                      labels={s: s[:14] for s in subjects},
-                     provenance=out["provenance"])
+                     provenance=out.provenance[None])
         t.export_name = f"calibration-{self.dataset}"
 
-    def _show_ece(self, out: dict[str, Any]) -> None:
+    def _show_ece(self, out: TableOutcome) -> None:
         if self._empty("#t-ece", out):
-            self.query_one(ReliabilityPlot).empty(out.get("error", "no data"))
+            self.query_one(ReliabilityPlot).empty(out.error or "no data")
             return
         t = self.query_one("#t-ece", FrameTable)
-        t.show_frame(with_short_models(out["table"]),
+        t.show_frame(with_short_models(out.frame),
                      columns=["measure", "model", "method", "n", "ece"],
-                     export_frame=out["table"], provenance=out["provenance"])
+                     export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"ece-{self.dataset}"
         self._plot_reliability(0)
 
     def _plot_reliability(self, row: int) -> None:
-        out = self.results.get("ece") or {}
-        table = out.get("table")
+        out = self.results.get("ece")
+        table = out.frame if out else None
         plot = self.query_one(ReliabilityPlot)
-        if table is None or not len(table) or row >= len(table):
+        if out is None or table is None or not len(table) or row >= len(table):
             plot.empty("no ECE rows")
             return
         rec = table.iloc[row]
         label = rec["measure"] if rec["method"] != "conventional" else f"conventional:{rec['measure']}"
-        bins = out["extra"]["bins"]
+        bins = out.extra("bins")
         b = bins[(bins["model"] == rec["model"]) & (bins["measure"] == label)]
         plot.show_bins(b["conf"].tolist(), b["acc"].tolist(), b["count"].tolist(),
                        f"{short(rec['model'])} · {rec['measure']} · ECE {fmt_cell(rec['ece'], 'ece')}")
 
-    def _show_jsd(self, out: dict[str, Any]) -> None:
+    def _show_jsd(self, out: TableOutcome) -> None:
         if self._empty("#t-jsd", out):
-            self.query_one(NullHistogram).empty(out.get("error", "no data"))
+            self.query_one(NullHistogram).empty(out.error or "no data")
             return
-        frame = with_short_models(out["table"])
+        frame = with_short_models(out.frame)
         frame["sig"] = frame["p"].map(stars)
         t = self.query_one("#t-jsd", FrameTable)
         t.show_frame(frame, columns=["measure", "model", "n_uncertain", "n_certain", "shift",
                                      "sig", "p"],
                      labels={"n_uncertain": "n unc", "n_certain": "n cert"},
-                     export_frame=out["table"], provenance=out["provenance"])
+                     export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"jsd-{self.dataset}"
         self._plot_null(0)
 
     def _plot_null(self, row: int) -> None:
-        out = self.results.get("jsd") or {}
-        table = out.get("table")
+        out = self.results.get("jsd")
+        table = out.frame if out else None
         plot = self.query_one(NullHistogram)
-        if table is None or not len(table) or row >= len(table):
+        if out is None or table is None or not len(table) or row >= len(table):
             plot.empty("no JSD rows")
             return
         rec = table.iloc[row]
-        null = out["extra"]["null"]
+        null = out.extra("null")
         n = null[(null["model"] == rec["model"]) & (null["measure"] == rec["measure"])]
         plot.show_null(n["null"].tolist(), float(rec["shift"]),
                        f"{short(rec['model'])} · {rec['measure']} · p {fmt_cell(rec['p'], 'p')}")
@@ -469,9 +470,27 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.notify(f"Scale: {scale}")
         self.compute()
 
+    def action_table_settings(self) -> None:
+        from tui.dialogs.table_settings import TableSettingsDialog
+
+        current = self.app.settings.table_settings()
+
+        def chosen(values: dict[str, str | int] | None) -> None:
+            if values is None or values == {name: current[name] for name in DIALOG}:
+                return
+            self.app.update_settings(tables={name: value for name, value in values.items()
+                                             if value != SETTINGS[name].default})
+            self._show_settings()
+            self.notify("Table settings: " + ", ".join(
+                f"{name.replace('_', ' ')} {value}" for name, value in values.items()
+                if value != current[name]))
+            self.compute()
+
+        self.app.push_screen(TableSettingsDialog(DIALOG, current), chosen)
+
     def action_measure(self, step: int) -> None:
         out = self.results.get("calibration")
-        if not out or out.get("error"):
+        if not out or out.error:
             return
         self.calib_measure_index += step
         self._show_calibration(out)

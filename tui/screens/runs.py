@@ -243,8 +243,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.notify("Looking for models…", timeout=3)
             models = await discover_in_child(settings.workspace)
             self.app.models_found = models
-        model_choices = [(m.get("name") or m.get("path"), m.get("path") or m.get("name"))
-                         for m in models]
+        model_choices = [(m.name or m.path, m.path or m.name) for m in models]
         datasets = await _to_thread(lambda: names(workspace(settings.workspace)))
         if not datasets:
             self.notify("No datasets yet: import one on the Datasets screen (d, then i).",
