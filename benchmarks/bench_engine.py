@@ -13,7 +13,10 @@ Prints, in one run:
   (d) shared passages: the prompt tokens left to run on all of MMLU and its history subjects
       with and without a prefix per shared reading passage (tokenizer only), and
       --passage-questions questions of European history, in text order, run both ways
-      (best of two each).
+      (best of two each);
+  (e) with --stock-layers, each repeat runs ours once more with transformers' own decoder
+      layers (no leaner layers, no last-position-only last layer), and prints what the leaner
+      layers save.
 On a GPU it also prints questions/s and MFU against the bf16 peak (--peak-tflops, default H100
 SXM dense 989) and, with --big, for a random-initialised >= 1B Llama config.
 """
@@ -21,6 +24,7 @@ SXM dense 989) and, with --big, for a random-initialised >= 1B Llama config.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -210,7 +214,23 @@ def run_ours(ws: Path, dataset: str, model: str, batch_tokens: int, device: str,
     manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text())
     return {"wall_total": t1 - t0, "wall_compute": t1 - marks["t_first"], "summary": summary,
             "tokens": int(frame["prompt_tokens"].sum()), "n_params": manifest["model"]["n_params"],
-            "rss": marks["rss"]}
+            "rss": marks["rss"], "forward_path": manifest["forward_path"]}
+
+
+@contextlib.contextmanager
+def stock_layers():
+    """Within this block, models load with transformers' own layers (the leaner forwards and
+    the last-position-only last layer are switched off), as a run would where they disengage."""
+    from engine.models import fast_decoder, fast_paths
+
+    saved = fast_decoder.use_fast_decoder, fast_paths.use_fast_paths
+    fast_decoder.use_fast_decoder = lambda model, **_: fast_decoder.DecoderPath(
+        0, len(fast_decoder.decoder_layers(model)), False, "switched off by --stock-layers")
+    fast_paths.use_fast_paths = lambda model: 0
+    try:
+        yield
+    finally:
+        fast_decoder.use_fast_decoder, fast_paths.use_fast_paths = saved
 
 
 def workers_extra(args: argparse.Namespace) -> dict:
@@ -235,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--passage-questions", type=int, default=48,
                     help="(d): questions of MMLU's European history; 0 skips it")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak for MFU")
+    ap.add_argument("--stock-layers", action="store_true",
+                    help="(e): also time ours with transformers' own decoder layers")
     ap.add_argument("--big", action="store_true", help="GPU: also a random >= 1B Llama")
     ap.add_argument("--paper-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -271,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     # the same N in a process of its own), so both see the same machine load; the best of each
     # is compared. The matmul rate is taken between repeats.
     mm_rates, ours_walls, paper_walls, ours = [matmul_rate(device)], [], [], {}
+    stock_walls: list[float] = []
     for r in range(1, max(1, args.repeats) + 1):
         ws_r = resolve_workspace(tmp / f"ws-{r}").ensure()
         write_dataset(ws_r, ds)
@@ -281,6 +304,15 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_paper:
             paper_walls.append(run_paper_process(model, device, bench, args.threads))
             line += f", paper {paper_walls[-1]:.2f} s"
+        if args.stock_layers:
+            ws_s = resolve_workspace(tmp / f"ws-stock-{r}").ensure()
+            write_dataset(ws_s, ds)
+            with stock_layers():
+                stock = run_ours(ws_s.root, "mmlu-bench", model, args.batch_tokens, device,
+                                 limit=args.questions, extra=workers_extra(args))
+            assert stock["forward_path"]["lean_layers"] == 0, stock["forward_path"]
+            stock_walls.append(stock["wall_compute"])
+            line += f", ours with stock layers {stock_walls[-1]:.2f} s"
         mm_rates.append(matmul_rate(device))
         print(line, flush=True)
     ours_wall = min(ours_walls)
@@ -297,6 +329,17 @@ def main(argv: list[str] | None = None) -> None:
         paired = [p / o for p, o in zip(paper_walls, ours_walls, strict=True)]
         print(f"    per repeat: {', '.join(f'{r:.2f}x' for r in paired)}; "
               f"median {float(np.median(paired)):.2f}x", flush=True)
+    if stock_walls:
+        stock_wall = min(stock_walls)
+        path = ours["forward_path"]
+        print(f"(e) leaner layers ({path['lean_layers']}/{path['decoder_layers']} layers, "
+              f"last position only: {path['last_position_only']}, transformers "
+              f"{path['transformers']}): {ours_wall:.2f} s against {stock_wall:.2f} s with "
+              f"transformers' own -> {1 - ours_wall / stock_wall:.1%} saved (best of "
+              f"{len(stock_walls)})", flush=True)
+        if paper_walls:
+            print(f"    speed-up over the paper's method without them: "
+                  f"{min(paper_walls) / stock_wall:.2f}x", flush=True)
     mm = max(mm_rates)
     eff = 2 * ours["n_params"] * ours["tokens"] / ours_wall
     print(f"(b) effective rate 2 x {ours['n_params'] / 1e6:.1f}M params x {ours['tokens']} prompt "
