@@ -25,10 +25,12 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import Worker, WorkerState
 
 from common.errors import BAD_INPUT, CANCELLED, AlignuqError, as_error
-from tui.messages import ExportWritten, WorkerFailed
+from tui.messages import ExportWritten, Provenance, WorkerFailed
 from tui.settings import Settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from engine.lab.models import ModelRef
     from engine.protocol import Hello
 
@@ -158,7 +160,7 @@ class AlignUQApp(App[None]):
 
         self.push_screen(ExportDialog(table.export_name, len(table.frame), folder), chosen)
 
-    def _export(self, frame: Any, name: str, fmt: str, provenance: dict[str, Any]) -> None:
+    def _export(self, frame: pd.DataFrame, name: str, fmt: str, provenance: Provenance) -> None:
         from tui.workers import export_table
 
         paths = export_table(self.settings, frame, name, fmt, provenance)

@@ -1,10 +1,10 @@
 """``a`` on the Runs screen: pick a run of the workspace to follow through its events files (or,
-with ``x``, to export, or with ``delete``, to delete: the dialog returns the run with
-``"export": True`` or ``"delete": True``)."""
+with ``x``, to export, or with ``delete``, to delete it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,12 +14,23 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+if TYPE_CHECKING:
+    from engine.lab.runs import RunListing
 
-class AttachDialog(ModalScreen[dict[str, Any] | None]):
+
+@dataclass(frozen=True)
+class RunChoice:
+    """The run picked, and what to do with it."""
+
+    run: RunListing
+    action: Literal["attach", "export", "delete"] = "attach"
+
+
+class AttachDialog(ModalScreen[RunChoice | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("x", "export", "Export run"),
                 Binding("delete", "delete", "Delete run")]
 
-    def __init__(self, runs: list[dict[str, Any]]) -> None:
+    def __init__(self, runs: list[RunListing]) -> None:
         super().__init__()
         self.runs = runs
 
@@ -29,18 +40,17 @@ class AttachDialog(ModalScreen[dict[str, Any] | None]):
                          "itself is not touched)[/dim]", classes="dialog-title")
             options = []
             for i, run in enumerate(self.runs):
-                m = run.get("manifest", {})
                 label = Text(f"{run['run_id'][:28]:28} ", style="bold")
-                label.append(f"{run.get('label', '?')[:24]:24} {str(run.get('dataset'))[:18]:18} ")
-                label.append(f"{run.get('status', '?')} {run.get('n_done', '?')}/"
-                             f"{run.get('n_total') or m.get('n_total', '?')}", style="dim")
+                label.append(f"{run['label'][:24]:24} {str(run['dataset'])[:18]:18} ")
+                label.append(f"{run['status']} {run['n_done']}/"
+                             f"{run['n_total'] or run['manifest'].get('n_total', '?')}", style="dim")
                 options.append(Option(label, id=str(i)))
             yield OptionList(*options, id="runs-list")
             yield Static("[dim]enter attaches · x exports the run (CSV to exports/) · delete "
                          "deletes it (asks first) · escape cancels[/dim]")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.runs[int(event.option.id or 0)])
+        self.dismiss(RunChoice(self.runs[int(event.option.id or 0)]))
 
     def action_export(self) -> None:
         self._dismiss_highlighted("export")
@@ -48,10 +58,10 @@ class AttachDialog(ModalScreen[dict[str, Any] | None]):
     def action_delete(self) -> None:
         self._dismiss_highlighted("delete")
 
-    def _dismiss_highlighted(self, what: str) -> None:
+    def _dismiss_highlighted(self, action: Literal["export", "delete"]) -> None:
         index = self.query_one("#runs-list", OptionList).highlighted
         if index is not None:
-            self.dismiss({**self.runs[index], what: True})
+            self.dismiss(RunChoice(self.runs[index], action))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -10,7 +10,7 @@ the code `alignuq import` runs: the same file and settings give the same dataset
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import on, work
@@ -31,6 +31,12 @@ from textual.worker import get_current_worker
 
 from tui.widgets.frame_table import FrameTable
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.lab.datasets import Dataset
+    from engine.lab.imports import ImportSettings, Parsed, Preview, Source, Target
+
 STEPS = ("step-file", "step-parse", "step-refusals", "step-report")
 STEP_TITLES = ("1 File", "2 Parse & columns", "3 Refusals", "4 Report & write")
 ORDERS = (("shuffled", True), ("as in the file", False))
@@ -45,15 +51,15 @@ class ImportWizard(ModalScreen[str | None]):
         Binding("ctrl+w", "write", "Write"),
     ]
 
-    def __init__(self, workspace: Any, path: str = "") -> None:
+    def __init__(self, workspace: Path | None, path: str = "") -> None:
         super().__init__()
         self.workspace = workspace
         self.initial_path = path
         self.step = 0
-        self.source: Any = None        # engine.lab.imports.Source: the file and how to read it
-        self.target: Any = None        # engine.lab.imports.Target: where the dataset goes
-        self.parsed: Any = None        # datasets_io.rules.Parsed
-        self.preview: Any = None       # the unwritten Dataset
+        self.source: Source | None = None    # the file and how to read it
+        self.target: Target | None = None    # where the dataset goes
+        self.parsed: Parsed | None = None
+        self.preview: Dataset | None = None  # the unwritten dataset
         self.written: str | None = None
 
     # ------------------------------------------------------------------ layout
@@ -181,7 +187,7 @@ class ImportWizard(ModalScreen[str | None]):
         self.action_next()
 
     # ------------------------------------------------------------------ step 2
-    def _mapping(self) -> dict[str, Any]:
+    def _mapping(self) -> dict[str, str | None]:
         from engine.lab.imports import MAPPING_FIELDS
 
         return {f: self.query_one(f"#map-{f}", Input).value.strip() or None for f in MAPPING_FIELDS}
@@ -189,7 +195,7 @@ class ImportWizard(ModalScreen[str | None]):
     def _refusals(self) -> list[str]:
         return self.query_one("#refusals", TextArea).text.splitlines()
 
-    def _source(self) -> Any:
+    def _source(self) -> Source:
         """What to read, as the form says (a table's mapping once the grid shows one)."""
         from engine.lab.imports import Source
 
@@ -203,7 +209,7 @@ class ImportWizard(ModalScreen[str | None]):
                       questions=tuple(q.strip() for q in questions if q.strip()),
                       weight=None if unweighted else weight or None, unweighted=unweighted)
 
-    def _settings(self, fmt: str) -> Any:
+    def _settings(self, fmt: str) -> ImportSettings:
         from engine.lab.imports import DEFAULT_SEED, settings
 
         seed = _whole_number(self.query_one("#seed", Input).value, "the seed")
@@ -212,18 +218,30 @@ class ImportWizard(ModalScreen[str | None]):
                         shuffle=bool(self.query_one("#shuffle", Select).value), sample=sample,
                         refusal_lines=self._refusals())
 
-    @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
     def parse(self, then_step: int | None = None) -> None:
+        """Parse the file as the form says (read here, on the screen's thread), in a worker."""
+        from common.errors import as_error
+
+        try:
+            source = self._source()
+            refusals = self._settings(source.fmt).refusals
+        except Exception as err:
+            f = as_error(err)
+            self._parse_failed(f.what, f.fix)
+            return
+        self.query_one("#parse-status", Static).update("[dim]parsing…[/dim]")
+        self._parse_in_thread(self.query_one("#name", Input).value.strip(), source, refusals,
+                              then_step)
+
+    @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
+    def _parse_in_thread(self, name: str, source: Source, refusals: tuple[str, ...],
+                         then_step: int | None) -> None:
         from common.errors import as_error
         from engine.lab import imports
 
-        name = self.query_one("#name", Input).value.strip()
-        self.app.call_from_thread(self.query_one("#parse-status", Static).update,
-                                  "[dim]parsing…[/dim]")
         try:
-            source = self._source()
             target = imports.target(self.workspace, name)
-            parsed = imports.parse(source, refusals=self._settings(source.fmt).refusals, name=name)
+            parsed = imports.parse(source, refusals=refusals, name=name)
             table = imports.question_rows(parsed)
             found = imports.describe(parsed)
         except Exception as err:
@@ -241,8 +259,8 @@ class ImportWizard(ModalScreen[str | None]):
         if self.step == 0:
             self.query_one("#file-status", Static).update(text)
 
-    def _parsed(self, source: Any, target: Any, parsed: Any, table: Any, found: list[str],
-                then_step: int | None) -> None:
+    def _parsed(self, source: Source, target: Target, parsed: Parsed, table: pd.DataFrame,
+                found: list[str], then_step: int | None) -> None:
         self.source, self.target, self.parsed = source, target, parsed
         lines = [f"[b]{parsed.format}[/b]: {len(parsed.raw)} question(s) read from "
                  f"{escape(str(parsed.file))}"]
@@ -270,8 +288,23 @@ class ImportWizard(ModalScreen[str | None]):
         if self.parsed is not None:
             self.recount()
 
-    @work(thread=True, exclusive=True, group="recount", exit_on_error=False)
     def recount(self) -> None:
+        """What the refusal list in the editor drops, counted in a worker."""
+        from common.errors import as_error
+
+        if self.source is None or self.parsed is None or self.target is None:
+            return
+        try:
+            chosen = self._settings(self.source.fmt)
+        except Exception as err:
+            f = as_error(err)
+            self._recount_failed(f.what, f.fix)
+            return
+        self._recount_in_thread(self.source, self.parsed, self.target.name, chosen)
+
+    @work(thread=True, exclusive=True, group="recount", exit_on_error=False)
+    def _recount_in_thread(self, source: Source, parsed: Parsed, name: str,
+                           chosen: ImportSettings) -> None:
         import time
 
         from common.errors import as_error
@@ -279,11 +312,10 @@ class ImportWizard(ModalScreen[str | None]):
 
         time.sleep(0.15)  # typing: let a burst of keys settle (exclusive cancels the older one)
         worker = get_current_worker()
-        if worker.is_cancelled or self.parsed is None:
+        if worker.is_cancelled:
             return
         try:
-            result = preview(self.source, self.parsed, self.target.name,
-                             self._settings(self.source.fmt))
+            result = preview(source, parsed, name, chosen)
         except Exception as err:
             f = as_error(err)
             self.app.call_from_thread(self._recount_failed, f.what, f.fix)
@@ -296,7 +328,7 @@ class ImportWizard(ModalScreen[str | None]):
         self.query_one("#refusal-summary", Static).update(f"[red]{message}[/red]\n{suggestion}")
         self.query_one("#report-summary", Static).update(f"[red]{message}[/red]\n{suggestion}")
 
-    def _recounted(self, result: Any) -> None:
+    def _recounted(self, result: Preview) -> None:
         self.parsed = result.parsed  # a Pew file is read again for another refusal list
         self.preview = preview = result.dataset
         counts = result.refusal_counts
@@ -368,22 +400,22 @@ class ImportWizard(ModalScreen[str | None]):
             self._show_step()
 
     def action_write(self) -> None:
-        if self.step != len(STEPS) - 1 or self.preview is None:
+        if self.step != len(STEPS) - 1 or self.preview is None or self.target is None:
             return
-        self.write_dataset()
+        self.write_dataset(self.target, self.preview)
 
     @work(thread=True, exclusive=True, group="write", exit_on_error=False)
-    def write_dataset(self) -> None:
+    def write_dataset(self, target: Target, dataset: Dataset) -> None:
         from common.errors import as_error
         from engine.lab.imports import write
 
         try:
-            write(self.target, self.preview)
+            write(target, dataset)
         except Exception as err:
             f = as_error(err)
             self.app.call_from_thread(self._recount_failed, f.what, f.fix)
             return
-        self.app.call_from_thread(self.dismiss, self.preview.name)
+        self.app.call_from_thread(self.dismiss, dataset.name)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         action = {"back": self.action_back, "next": self.action_next, "write": self.action_write,

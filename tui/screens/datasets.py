@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from engine.lab.datasets import DatasetFacts
+    from engine.lab.runs import RunInfo
 
 MAX_ROWS = 2000  # rows put into the table at once; the status line says when more matched
 
@@ -346,7 +347,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.run_worker(work, thread=True, group="delete", exclusive=True, exit_on_error=False,
                         name="runs of the dataset")
 
-    def _confirm_delete(self, name: str, runs: list[Any]) -> None:
+    def _confirm_delete(self, name: str, runs: list[RunInfo]) -> None:
         from tui.dialogs.ask import Confirm
 
         running = [r.run_id for r in runs if r.status == "running"]
@@ -364,7 +365,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
 
         self.app.push_screen(Confirm("Delete dataset", text), answered)
 
-    def _delete(self, name: str, runs: list[Any]) -> None:
+    def _delete(self, name: str, runs: list[RunInfo]) -> None:
         from engine.lab.datasets import delete
         from tui.workers import workspace
 

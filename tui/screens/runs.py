@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -29,6 +29,11 @@ from tui.messages import JobChanged, RunLog, RunProgress, WorkerFailed
 from tui.screens.base import SectionScreen
 from tui.widgets.frame_table import FrameTable
 from tui.widgets.job_status import JobStatus
+
+if TYPE_CHECKING:
+    from engine.events import Progress
+    from engine.lab.run_export import ExportedRun
+    from engine.lab.runs import RunListing
 
 COLUMNS = (("job", "job", 3), ("model", "model", 16), ("dataset", "dataset", 12),
            ("status", "status", 9), ("progress", "progress", 14), ("rate", "q/s", 5),
@@ -349,7 +354,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         self._pump()
 
     def action_attach(self) -> None:
-        from tui.dialogs.attach import AttachDialog
+        from tui.dialogs.attach import AttachDialog, RunChoice
         from tui.workers import scan_runs
 
         async def pick() -> None:
@@ -358,19 +363,17 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
                 self.notify("No runs in this workspace yet.", severity="warning")
                 return
 
-            def chosen(run: dict[str, Any] | None) -> None:
-                if run is not None and run.get("export"):
-                    self._export_run(run)
-                elif run is not None and run.get("delete"):
-                    self._confirm_delete(run)
-                elif run is not None:
-                    self.attach(run)
+            def chosen(choice: RunChoice | None) -> None:
+                if choice is None:
+                    return
+                {"export": self._export_run, "delete": self._confirm_delete,
+                 "attach": self.attach}[choice.action](choice.run)
 
             self.app.push_screen(AttachDialog(runs), chosen)
 
         self.run_worker(pick(), exit_on_error=False, name="list runs")
 
-    def _export_run(self, run: dict[str, Any]) -> None:
+    def _export_run(self, run: RunListing) -> None:
         """`alignuq export run` into the workspace's exports folder (engine.lab.run_export)."""
         from engine.lab.run_export import export_run
 
@@ -382,26 +385,26 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
         self.run_worker(work, thread=True, exit_on_error=False, name="export run")
 
-    def _run_exported(self, done: Any) -> None:
+    def _run_exported(self, done: ExportedRun) -> None:
         for note in done.notes:
             self.notify(note, severity="warning", timeout=10)
         self.notify(f"{done.provenance['rows']} rows to {done.path} (+ .provenance.json)",
                     title="Run exported", timeout=10)
 
-    def _confirm_delete(self, run: dict[str, Any]) -> None:
+    def _confirm_delete(self, run: RunListing) -> None:
         from tui.dialogs.ask import Confirm
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._delete_run(run)
 
-        total = run.get("n_total") or "?"
+        total = run["n_total"] or "?"
         self.app.push_screen(Confirm("Delete run", (
-            f"Delete run {run['run_id']} ({run.get('n_done', '?')}/{total} questions, "
-            f"{run.get('status', '?')})?\nIts results, manifest and events go; exported tables "
+            f"Delete run {run['run_id']} ({run['n_done']}/{total} questions, "
+            f"{run['status']})?\nIts results, manifest and events go; exported tables "
             "are kept.")), answered)
 
-    def _delete_run(self, run: dict[str, Any]) -> None:
+    def _delete_run(self, run: RunListing) -> None:
         from tui.workers import delete_run
 
         root = self.app.settings.workspace
@@ -417,20 +420,20 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         if (results := self.app.section("results")) is not None:
             results.runs_changed()
 
-    def attach(self, run: dict[str, Any]) -> Job:
+    def attach(self, run: RunListing) -> Job:
         """Follow a run started elsewhere through its events files and its status, as
         `alignuq runs watch` does (``engine.lab.follow``: a Slurm run's shards add up)."""
-        manifest = run.get("manifest", {})
+        manifest = run["manifest"]
         model = manifest.get("model", "")
         if isinstance(model, dict):  # resume needs what the engine resolves: the origin or path
             model = model.get("origin") or model.get("path") or model.get("name") or ""
-        job = Job(self.queue.new_id(), run.get("label", "?"), str(model),
-                  str(run.get("dataset") or "?"), status=ATTACHED,
+        job = Job(self.queue.new_id(), run["label"], str(model),
+                  str(run["dataset"] or "?"), status=ATTACHED,
                   variant=str(manifest.get("variant") or "corrected"),
                   limit=_limit_of(manifest),
                   run_id=run["run_id"], run_dir=run["run_dir"],
-                  total=int(run.get("n_total") or manifest.get("n_total") or 0),
-                  done=int(run.get("n_done") or 0))
+                  total=int(run["n_total"] or manifest.get("n_total") or 0),
+                  done=run["n_done"])
         self._add_job(job)
         self._log(job, f"attached to {run['run_dir']}")
         self._select(job.id)
@@ -471,7 +474,7 @@ class _Listener:
     def job_changed(self, job: Job) -> None:
         self.screen.post_message(JobChanged(job.id))
 
-    def job_progress(self, job: Job, progress: Any) -> None:
+    def job_progress(self, job: Job, progress: Progress) -> None:
         self.screen.post_message(RunProgress(job.id, progress))
 
     def job_log(self, job: Job, line: str) -> None:
