@@ -27,6 +27,9 @@ DROPPED_FILE = "dropped.csv"
 QUESTION_COLUMNS = ["question_id", "source", "text", "choices", "human_share", "correct",
                     "subject", "n_choices", "meta"]
 DROPPED_COLUMNS = ["question_id", "reason", "detail", "text"]
+# A per-question human variable (a share correct, a response time, ...) is a float64 column
+# "human:NAME" after the fixed ones; a question without a value has NaN.
+HUMAN_PREFIX = "human:"
 
 _SCHEMA = pa.schema([
     ("question_id", pa.string()),
@@ -59,6 +62,11 @@ class Dataset:
     def source(self) -> str:
         return str(self.report.get("source", ""))
 
+    @property
+    def human_variables(self) -> list[str]:
+        """The names of the dataset's per-question human variables, in file order."""
+        return [c[len(HUMAN_PREFIX):] for c in human_columns(self.questions)]
+
     def summary(self) -> dict[str, Any]:
         """The facts `alignuq datasets show` prints (json keys are a documented interface)."""
         q = self.questions
@@ -79,6 +87,8 @@ class Dataset:
             "warnings": self.report.get("warnings", []),
             "file": self.report.get("file"),
             "sample": self.sample(),
+            "human_variables": {name: int(q[HUMAN_PREFIX + name].notna().sum())
+                                for name in self.human_variables},
         }
 
     def sample(self) -> dict[str, int] | None:
@@ -107,11 +117,20 @@ def check_name(name: str) -> str:
     return name
 
 
+def human_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``human:NAME`` columns of a questions frame."""
+    return [str(c) for c in frame.columns if str(c).startswith(HUMAN_PREFIX)]
+
+
 def questions_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Build a questions frame with the canonical columns and dtypes from row dicts."""
-    frame = pd.DataFrame(rows, columns=QUESTION_COLUMNS)
+    """Build a questions frame with the canonical columns and dtypes from row dicts (and the
+    ``human:NAME`` keys they carry, as float64 columns in the order first seen)."""
+    human = list(dict.fromkeys(k for r in rows for k in r if str(k).startswith(HUMAN_PREFIX)))
+    frame = pd.DataFrame(rows, columns=QUESTION_COLUMNS + human)
     frame["correct"] = frame["correct"].astype("Int64")
     frame["n_choices"] = frame["n_choices"].astype("int64")
+    for column in human:
+        frame[column] = frame[column].astype("float64")
     return frame
 
 
@@ -127,7 +146,12 @@ def write_dataset(ws: Workspace, ds: Dataset, *, force: bool = False) -> Path:
     encode = _META_JSON.encode
     q["meta"] = [m if isinstance(m, str) else encode(m) for m in q["meta"]]
     q["correct"] = q["correct"].astype("Int64")
-    table = pa.Table.from_pandas(q[QUESTION_COLUMNS], schema=_SCHEMA, preserve_index=False)
+    human = human_columns(q)
+    schema = _SCHEMA
+    for column in human:
+        schema = schema.append(pa.field(column, pa.float64()))
+    table = pa.Table.from_pandas(q[QUESTION_COLUMNS + human].astype({c: "float64" for c in human}),
+                                 schema=schema, preserve_index=False)
     with atomic_dir(final, replace=force) as tmp:
         pq.write_table(table, tmp / QUESTIONS_FILE)
         (tmp / REPORT_FILE).write_text(json.dumps(ds.report, indent=2, sort_keys=True, default=str),

@@ -21,7 +21,7 @@ def _head_text(p: Path) -> str:
         raise BadInput("the file is empty", where=p, fix="export the data again")
     if looks_binary(data):
         raise BadInput("binary file of an unknown kind", where=p,
-                       fix="give a .sav, .xlsx, .csv, .jsonl or Roper topline .txt file")
+                       fix="give a .sav, .xlsx, .parquet, .csv, .jsonl or Roper topline .txt file")
     text, _, _ = decode(data, p)
     return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
 
@@ -48,7 +48,7 @@ def detect_format(path: str | Path) -> str:
     suffix = p.suffix.lower()
     if suffix in (".sav", ".zsav"):
         return "pew"
-    if suffix in (".xlsx", ".xlsm", ".xls"):
+    if suffix in (".xlsx", ".xlsm", ".xls", ".parquet", ".pq"):
         return "table"
     text = _head_text(p)
     if suffix in (".jsonl", ".json"):

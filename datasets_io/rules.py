@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from common.errors import BadInput
-from datasets_io.dataset import DROPPED_COLUMNS, Dataset, check_name, questions_frame
+from datasets_io.dataset import (
+    DROPPED_COLUMNS,
+    HUMAN_PREFIX,
+    Dataset,
+    check_name,
+    questions_frame,
+)
 
 if TYPE_CHECKING:
     from datasets_io.table import TableMapping
@@ -49,6 +55,7 @@ class RawQuestion:
     subject: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     location: str = ""  # "file:line" for messages
+    human: dict[str, float] = field(default_factory=dict)  # per-question human variables (NaN: none)
 
 
 @dataclass
@@ -343,7 +350,8 @@ def _build_dataset(name: str, source: str, raw: list[RawQuestion], settings: Imp
         if settings.shuffle:
             _shuffle(row, q.question_id, settings.seed)
         out.kept.append({"question_id": q.question_id, "source": source, "text": q.text,
-                         "subject": q.subject, "n_choices": len(row["choices"]), **row})
+                         "subject": q.subject, "n_choices": len(row["choices"]), **row,
+                         **{HUMAN_PREFIX + k: v for k, v in q.human.items()}})
     n_before_sample = len(out.kept)
     kept = out.kept
     if settings.sample is not None and settings.sample < len(kept):

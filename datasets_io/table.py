@@ -1,11 +1,16 @@
-"""Survey (or benchmark) tables, CSV or XLSX -> :class:`RawQuestion` list.
+"""Survey (or benchmark) tables, CSV, XLSX or Parquet -> :class:`RawQuestion` list.
 
 Two layouts:
 
 * ``long``: one row per (question, option): an id column (optional), the question text, the option
   label, its share (optional), and optionally the correct option and a subject.
 * ``wide``: one row per question with ``option_1..k`` and ``share_1..k`` columns (globs); trailing
-  empty option slots are allowed, so questions may have different numbers of options.
+  empty option slots are allowed, so questions may have different numbers of options. In a
+  Parquet file the options and the shares may each be one list column instead.
+
+Any other numeric column may be kept as a per-question human variable (``human``: ``NAME=COLUMN``,
+or a column name or glob, each column under its own name), such as a share answering correctly
+or a response time.
 
 Every column is given by :class:`TableMapping` or auto-detected from the header (the mapping used
 is returned so the CLI can print it for the user to check). Shares may be fractions or percents,
@@ -22,10 +27,12 @@ import fnmatch
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
@@ -34,6 +41,8 @@ from datasets_io.rules import Parsed, RawQuestion
 from datasets_io.textio import check_file, read_text
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_HUMAN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 HEAD_ROWS = 8  # the first rows a Parsed table keeps, for a preview
 
 _ID_NAMES = ("question_id", "questionid", "qid", "id", "item", "item_id", "variable", "var",
@@ -97,6 +106,8 @@ def read_frame(path: str | Path, *, sheet: str | None = None) -> tuple[pd.DataFr
         return _read_excel(p, sheet)
     if sheet is not None:
         raise BadInput("--sheet applies to .xlsx files only", where=p, fix="drop --sheet")
+    if p.suffix.lower() in PARQUET_SUFFIXES:
+        return _read_parquet(p)
     tf = read_text(p)
     lines = tf.text.split("\n")
     skip = 0
@@ -143,6 +154,32 @@ def _read_excel(p: Path, sheet: str | None) -> tuple[pd.DataFrame, int, list[str
     return frame, 1, [], {"sheet": chosen, "sheets": names}
 
 
+def _read_parquet(p: Path) -> tuple[pd.DataFrame, int, list[str], dict[str, Any]]:
+    """The table as Python objects; a list column's cells become lists. Row 1 is the first row."""
+    import pyarrow.parquet as pq
+
+    try:
+        frame = pq.read_table(p).to_pandas()
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise BadInput(f"cannot read the Parquet file ({type(err).__name__}: "
+                       f"{str(err).splitlines()[0][:100] if str(err) else ''})", where=p,
+                       fix="write it again with pandas or pyarrow, or export it as CSV") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.astype(object).map(lambda v: v.tolist() if isinstance(v, np.ndarray) else
+                                     "" if v is None else v)
+    return frame, 0, [], {"parquet": True}
+
+
+def list_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """The columns holding lists (Parquet), each ``"text"`` or ``"number"`` by its first item."""
+    out: dict[str, str] = {}
+    for column in frame.columns:
+        first = next((v for v in frame[column] if isinstance(v, list) and v), None)
+        if first is not None:
+            out[str(column)] = "number" if isinstance(first[0], (int, float)) else "text"
+    return out
+
+
 # ----------------------------------------------------------------------------------- detection
 
 def _find(columns: list[str], candidates: tuple[str, ...], taken: set[str]) -> str | None:
@@ -184,11 +221,19 @@ def _wide_prefix_glob(cols: list[str]) -> str:
     return cols[0][: m.start("n")] + "*"
 
 
-def detect_mapping(columns: list[str], given: TableMapping | None = None) -> TableMapping:
-    """Fill in what ``given`` leaves out from the header; never overrides what the user gave."""
+def detect_mapping(columns: list[str], given: TableMapping | None = None,
+                   lists: dict[str, str] | None = None) -> TableMapping:
+    """Fill in what ``given`` leaves out from the header; never overrides what the user gave.
+    ``lists``: the list columns (:func:`list_columns`): the first of text is the options, the
+    first of numbers the shares."""
     m = TableMapping(**(given.as_dict() if given else {}))
     given_names = {v for k, v in m.as_dict().items() if v and k != "layout"}
     groups = _numbered_groups(columns)
+    lists = lists or {}
+    if m.layout in (None, "wide") and m.choice_cols is None and m.choice_col is None:
+        m.choice_cols = next((c for c, kind in lists.items() if kind == "text"), None)
+        if m.choice_cols and m.share_cols is None and m.share_col is None:
+            m.share_cols = next((c for c, kind in lists.items() if kind == "number"), None)
     if m.layout is None:
         if m.choice_cols or m.share_cols:
             m.layout = "wide"
@@ -227,10 +272,12 @@ def detect_mapping(columns: list[str], given: TableMapping | None = None) -> Tab
 # ------------------------------------------------------------------------------------- parsing
 
 class _Ctx:
-    def __init__(self, path: Path, header_row: int, excel: bool):
+    def __init__(self, path: Path, header_row: int, excel: bool,
+                 human: dict[str, str] | None = None):
         self.path = path
         self.header_row = header_row
         self.excel = excel
+        self.human = human or {}   # variable name -> its column
 
     def row_no(self, index: int) -> int:
         """Spreadsheet-style row number (the header row counts; comment lines too, for CSV)."""
@@ -341,10 +388,8 @@ def _parse_wide(frame: pd.DataFrame, m: TableMapping, cols: dict[str, list[str]]
         qid = qid or text_hash_id(text)
         choices: list[str] = []
         shares: list[float] = []
-        for j, ccol in enumerate(choice_cols):
-            label = _text(rec[ccol])
-            scol = share_cols[j] if share_cols else None
-            svalue = rec[scol] if scol else None
+        for ccol, cell, scol, svalue in _option_cells(rec, choice_cols, share_cols, ctx, idx, qid):
+            label = _text(cell)
             if not label:
                 if scol and not is_empty(svalue):
                     raise ctx.fail(idx, "a share without an option label", column=ccol, qid=qid,
@@ -366,8 +411,70 @@ def _parse_wide(frame: pd.DataFrame, m: TableMapping, cols: dict[str, list[str]]
         raw.append(RawQuestion(question_id=qid, text=text, choices=choices,
                                shares=shares if share_cols else None, correct=correct,
                                subject=subject or None, meta={"row": ctx.row_no(idx)},
-                               location=f"{ctx.path}: row {ctx.row_no(idx)}"))
+                               location=f"{ctx.path}: row {ctx.row_no(idx)}",
+                               human={name: _human_value(ctx, idx, rec[column], column, qid)
+                                      for name, column in ctx.human.items()}))
     return raw
+
+
+def _option_cells(rec: dict[str, Any], choice_cols: list[str], share_cols: list[str] | None,
+                  ctx: _Ctx, idx: int, qid: str) -> list[tuple[str, Any, str | None, Any]]:
+    """``(column, label cell, share column, share cell)`` of each option slot of a wide row: one
+    per option column, or one per item of a list column (Parquet)."""
+    if not isinstance(rec[choice_cols[0]], list):
+        return [(c, rec[c], share_cols[j] if share_cols else None,
+                 rec[share_cols[j]] if share_cols else None) for j, c in enumerate(choice_cols)]
+    labels, scol = rec[choice_cols[0]], share_cols[0] if share_cols else None
+    shares = rec[scol] if scol else None
+    if scol and not (isinstance(shares, list) and len(shares) == len(labels)):
+        n = len(shares) if isinstance(shares, list) else "no"
+        raise ctx.fail(idx, f"{len(labels)} options but {n} shares", column=scol, qid=qid,
+                       fix="give one share per option")
+    return [(choice_cols[0], label, scol, shares[j] if scol else None)
+            for j, label in enumerate(labels)]
+
+
+def _human_value(ctx: _Ctx, idx: int, cell: Any, column: str, qid: str) -> float:
+    """A human variable's cell as a number (NaN where it is empty)."""
+    if is_empty(cell):
+        return float("nan")
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return float(cell)
+    try:
+        return float(str(cell).strip())
+    except ValueError:
+        raise ctx.fail(idx, f"{_text(cell)[:40]!r} is not a number (human variable)",
+                       column=column, qid=qid,
+                       fix="write a number, or leave the cell empty") from None
+
+
+def resolve_human(specs: Sequence[str], columns: list[str], path: Path) -> dict[str, str]:
+    """Each human variable's column: ``NAME=COLUMN``, or a column name or glob (each matching
+    column under its own name)."""
+    out: dict[str, str] = {}
+    present = ", ".join(columns)
+    for spec in specs:
+        name, sep, column = spec.partition("=")
+        if sep:
+            if column not in columns:
+                raise BadInput(f"column {column!r} (--human-col {spec}) not found", where=path,
+                               fix=f"columns present: {present}")
+            pairs = [(name.strip(), column)]
+        else:
+            matched = [c for c in columns if fnmatch.fnmatchcase(c, spec)]
+            if not matched:
+                raise BadInput(f"no column matches {spec!r} (--human-col)", where=path,
+                               fix=f"columns present: {present}")
+            pairs = [(c, c) for c in matched]
+        for name, column in pairs:
+            if not _HUMAN_NAME_RE.match(name):
+                raise BadInput(f"{name!r} cannot name a human variable (--human-col)", where=path,
+                               fix="use letters, digits, '_', '.' or '-': --human-col NAME=COLUMN")
+            if out.get(name, column) != column:
+                raise BadInput(f"two columns for human variable {name!r}: {out[name]!r} and "
+                               f"{column!r}", where=path, fix="give each variable one column")
+            out[name] = column
+    return out
 
 
 def _parse_long(frame: pd.DataFrame, m: TableMapping, ctx: _Ctx) -> list[RawQuestion]:
@@ -434,14 +541,32 @@ def _parse_long(frame: pd.DataFrame, m: TableMapping, ctx: _Ctx) -> list[RawQues
         raw.append(RawQuestion(question_id=key, text=text, choices=choices,
                                shares=shares if share_cells is not None else None, correct=correct,
                                subject=subject or None, meta={"row": ctx.row_no(first)},
-                               location=f"{ctx.path}: row {ctx.row_no(first)}"))
+                               location=f"{ctx.path}: row {ctx.row_no(first)}",
+                               human=_long_human(frame, rows, ctx, key)))
     return raw
 
 
+def _long_human(frame: pd.DataFrame, rows: list[int], ctx: _Ctx, qid: str) -> dict[str, float]:
+    """A question's human variables in the long layout: the value its rows give (one value, or
+    the same on every row that gives one)."""
+    out: dict[str, float] = {}
+    for name, column in ctx.human.items():
+        values = [(i, _human_value(ctx, i, frame.at[frame.index[i], column], column, qid))
+                  for i in rows]
+        given = [(i, v) for i, v in values if not np.isnan(v)]
+        if len({v for _, v in given}) > 1:
+            raise ctx.fail(given[1][0], f"human variable {name!r} is {given[1][1]:g} here but "
+                           f"{given[0][1]:g} on row {ctx.row_no(given[0][0])}", column=column,
+                           qid=qid, fix="give one value per question")
+        out[name] = given[0][1] if given else float("nan")
+    return out
+
+
 def parse_table(path: str | Path, mapping: TableMapping | None = None, *,
-                sheet: str | None = None) -> Parsed:
-    """Parse a CSV/XLSX table with the given (or detected) mapping; the result holds the
-    mapping used and the table's first rows (``HEAD_ROWS``)."""
+                sheet: str | None = None, human: Sequence[str] = ()) -> Parsed:
+    """Parse a CSV/XLSX/Parquet table with the given (or detected) mapping, keeping the human
+    variables ``human`` names (:func:`resolve_human`); the result holds the mapping used and the
+    table's first rows (``HEAD_ROWS``)."""
     frame, header_row, warnings, info = read_frame(path, sheet=sheet)
     p = Path(path).expanduser()
     columns = [str(c) for c in frame.columns]
@@ -449,9 +574,10 @@ def parse_table(path: str | Path, mapping: TableMapping | None = None, *,
         dup = sorted({c for c in columns if columns.count(c) > 1})
         raise BadInput(f"repeated column name(s) {', '.join(map(repr, dup))}", where=p,
                        fix="give every column a distinct header")
-    m = detect_mapping(columns, mapping)
+    m = detect_mapping(columns, mapping, list_columns(frame))
     cols = _check_columns(m, columns, p)
-    ctx = _Ctx(p, header_row, p.suffix.lower() in EXCEL_SUFFIXES)
+    ctx = _Ctx(p, header_row, p.suffix.lower() in EXCEL_SUFFIXES,
+               resolve_human(human, columns, p))
     if m.layout == "wide":
         raw = _parse_wide(frame, m, cols, ctx)
     else:
@@ -470,6 +596,8 @@ def parse_table(path: str | Path, mapping: TableMapping | None = None, *,
         seen[q.question_id] = q.location.split(": ", 1)[-1]
     details = {"format": "table", "mapping": m.as_dict(), "rows": int(len(frame)),
                "columns": columns, **info}
+    if ctx.human:
+        details["human_columns"] = ctx.human
     if m.layout == "wide":
         details["choice_columns"] = cols["choices"]
         details["share_columns"] = cols.get("shares")

@@ -255,3 +255,20 @@ async def test_import_wizard_table_shows_the_column_mapping(ws_dir: Path, data_d
         await wait_for(pilot, lambda: "cannot parse" in text_of(
             wizard.query_one("#parse-status")), 30, "the refusal")
         assert "no_such_column" in text_of(wizard.query_one("#parse-status"))
+
+
+@sync
+async def test_question_view_lists_the_human_variables(tmp_path: Path, cli) -> None:
+    survey = tmp_path / "survey.csv"
+    survey.write_text("item,question,option_1,option_2,share_1,share_2,rt,pc\n"
+                      "q1,Tea or coffee?,Tea,Coffee,0.4,0.6,1200.5,0.75\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    assert cli("import", "table", survey, "--name", "s", "--human-col", "rt_ms=rt",
+               "--human-col", "pc", "--workspace", ws).code == 0
+    app = make_test_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, app, "s")
+        _ds(app).query_one("#questions").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuestionDialog", 5, "dialog")
+        assert text_of(app.screen.query_one("#human-vars")).strip() == "rt_ms 1200.5  pc 0.75"

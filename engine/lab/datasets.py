@@ -14,12 +14,20 @@ from typing import Any, TypedDict, cast
 import pandas as pd
 
 from datasets_io.curate import derive_dataset, read_id_file
-from datasets_io.dataset import Dataset, dataset_path, letter, list_datasets, load_dataset
+from datasets_io.dataset import (
+    HUMAN_PREFIX,
+    Dataset,
+    dataset_path,
+    human_columns,
+    letter,
+    list_datasets,
+    load_dataset,
+)
 from datasets_io.workspace import Workspace
 from engine import runs as runs_mod
 from engine.analysis.stats_util import entropy
 
-__all__ = ["Dataset", "dataset_path", "delete", "derive", "describe", "letter", "load",
+__all__ = ["HUMAN_PREFIX", "Dataset", "dataset_path", "delete", "derive", "describe", "letter", "load",
            "names", "questions_for_browsing", "questions_table", "read_id_file", "runs_of",
            "summaries", "filter_questions"]
 
@@ -42,6 +50,7 @@ class DatasetFacts(TypedDict, total=False):
     warnings: list[str]
     file: str | None
     sample: dict[str, int] | None     # Dataset.sample()
+    human_variables: dict[str, int]   # each per-question human variable: questions with a value
     created: str | None
     parent: str | None
     curation: dict[str, Any] | None   # what a derived version left out, and why
@@ -94,6 +103,7 @@ def questions_table(ds: Dataset) -> pd.DataFrame:
         "correct": [letter(c) for c in q["correct"]],
         "subject": q["subject"].fillna(""),
         "n_choices": q["n_choices"],
+        **{column: q[column] for column in human_columns(q)},
     })
 
 

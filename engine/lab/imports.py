@@ -48,13 +48,15 @@ PREVIEW_COLUMNS = ["question_id", "text", "n", "choices", "shares", "correct", "
 @dataclass(frozen=True)
 class Source:
     """A file to import and how to read it: ``mapping`` (column roles; a role not given is
-    detected) and ``sheet`` for a table; ``questions`` (names, globs, ``re:REGEX``), ``weight``
-    and ``unweighted`` for a Pew file."""
+    detected), ``sheet`` and ``human`` (the human variables: ``NAME=COLUMN``, or a column name or
+    glob) for a table; ``questions`` (names, globs, ``re:REGEX``), ``weight`` and ``unweighted``
+    for a Pew file."""
 
     fmt: str
     file: Path
     mapping: dict[str, str | None] = field(default_factory=dict)
     sheet: str | None = None
+    human: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
     weight: str | None = None
     unweighted: bool = False
@@ -179,7 +181,7 @@ def _parse_table(source: Source, file: Path, name: str) -> Parsed:
 
     mapping = TableMapping(**{k: v or None for k, v in source.mapping.items()})
     try:
-        return parse_table(file, mapping, sheet=source.sheet)
+        return parse_table(file, mapping, sheet=source.sheet, human=source.human)
     except BadInput as err:
         raise _another_importer(file, name) or err from None
 

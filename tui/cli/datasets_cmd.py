@@ -2,8 +2,10 @@
 
 JSON keys of `show` (a documented interface): name, source, n_questions, n_dropped,
 dropped_by_reason, n_choices_histogram, subjects, has_human_share, has_correct, settings, warnings,
-file, sample (null, or n, of, seed, warnings_not_sampled), created, parent. `questions` columns: question_id, text, choices, human_share, correct,
-subject, n_choices (lists as JSON; correct as a letter or empty).
+file, sample (null, or n, of, seed, warnings_not_sampled), human_variables (name: questions with
+a value), created, parent. `questions` columns: question_id, text, choices, human_share, correct,
+subject, n_choices, then one `human:NAME` column per human variable (lists as JSON; correct as a
+letter or empty; an empty human cell has no value).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.", show_default=
         ("subjects", subj),
         ("human shares", "yes" if s["has_human_share"] else "no"),
         ("correct answers", "yes" if s["has_correct"] else "no"),
+        ("human variables", ", ".join(f"{name} ({n})" for name, n in
+                                      s["human_variables"].items()) or "none"),
         ("option order", f"shuffled, seed {settings.get('seed')}" if settings.get("shuffle")
          else "as in the file"),
         ("sample", sample_line(s["sample"], settings.get("sample"))),
@@ -128,7 +132,10 @@ def questions(name: Annotated[str, typer.Argument(help="Dataset name.", show_def
         print_json([{"question_id": r.question_id, "text": r.text, "choices": list(r.choices),
                      "human_share": None if r.human_share is None else list(r.human_share),
                      "correct": lab_datasets.letter(r.correct) or None, "subject": r.subject,
-                     "n_choices": int(r.n_choices)} for r in q.itertuples(index=False)])
+                     "n_choices": int(r.n_choices),
+                     "human": {name: None if pd.isna(r[f"human:{name}"]) else float(r[f"human:{name}"])
+                               for name in ds.human_variables}}
+                    for _, r in q.iterrows()])
         return
     print_csv(lab_datasets.questions_table(ds))
 

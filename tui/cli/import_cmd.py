@@ -112,7 +112,8 @@ def import_roper(
 
 @app.command("table")
 def import_table(
-    file: Annotated[Path, typer.Argument(help="CSV or XLSX table.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="CSV, XLSX or Parquet table.",
+                                         show_default=False)],
     name: NameOpt,
     layout: Annotated[str | None, typer.Option(
         "--layout", help="long (a row per question x option) or wide (option_k/share_k); "
@@ -125,12 +126,14 @@ def import_table(
                                                    help="Option label column (long).")] = None,
     choice_cols: Annotated[str | None, typer.Option("--choice-cols", show_default=False,
                                                     help="Option columns glob (wide), e.g. "
-                                                    "'option_*'.")] = None,
+                                                    "'option_*', or one list column "
+                                                    "(Parquet).")] = None,
     share_col: Annotated[str | None, typer.Option("--share-col", show_default=False,
                                                   help="Share column (long).")] = None,
     share_cols: Annotated[str | None, typer.Option("--share-cols", show_default=False,
                                                    help="Share columns glob (wide), e.g. "
-                                                   "'share_*'.")] = None,
+                                                   "'share_*', or one list column "
+                                                   "(Parquet).")] = None,
     correct_col: Annotated[str | None, typer.Option(
         "--correct-col", show_default=False,
         help="Correct answer: a letter, a 1-based number or the option text (long: or a 0/1 "
@@ -139,6 +142,10 @@ def import_table(
                                                     help="Subject column.")] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", show_default=False,
                                               help="XLSX sheet name or 1-based number.")] = None,
+    human_col: Annotated[list[str] | None, typer.Option(
+        "--human-col", show_default=False,
+        help="Keep a per-question human variable (a share correct, a response time): "
+        "NAME=COLUMN, or a column name or glob kept under its own name (repeatable).")] = None,
     seed: SeedOpt = DEFAULT_SEED,
     shuffle: ShuffleOpt = SHUFFLE_BY_DEFAULT["table"],
     sample: SampleOpt = None,
@@ -149,11 +156,11 @@ def import_table(
     with_runs: WithRunsOpt = False,
     workspace_dir: WorkspaceOpt = None,
 ) -> None:
-    """Import a survey or benchmark table (CSV/XLSX, long or wide)."""
+    """Import a survey or benchmark table (CSV/XLSX/Parquet, long or wide)."""
     mapping = {"layout": layout, "id_col": id_col, "question_col": question_col,
                "choice_col": choice_col, "choice_cols": choice_cols, "share_col": share_col,
                "share_cols": share_cols, "correct_col": correct_col, "subject_col": subject_col}
-    source = Source("table", file, mapping=mapping, sheet=sheet)
+    source = Source("table", file, mapping=mapping, sheet=sheet, human=tuple(human_col or ()))
     target = lab.target(workspace_dir, name, force=force, with_runs=with_runs)
     settings = _settings("table", seed, shuffle, sample, refusals_file, add_refusal, keep_refusal)
     _import(source, target, settings)

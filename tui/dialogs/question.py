@@ -1,4 +1,5 @@
-"""Enter on a question: its text, the human share bars and each model run's label probabilities."""
+"""Enter on a question: its text, its human variables, the human share bars and each model
+run's label probabilities."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from textual.widgets import Static
 
 from tui.messages import ModelProbs
 from tui.widgets.share_bars import ShareBars
+
+
+def human_line(row: dict[str, Any]) -> str:
+    """The question's human variables, ``name value`` each (``-`` where it has none)."""
+    from engine.lab.datasets import HUMAN_PREFIX
+
+    values = [(key[len(HUMAN_PREFIX):], value) for key, value in row.items()
+              if str(key).startswith(HUMAN_PREFIX)]
+    return "  ".join(f"[dim]{escape(name)}[/dim] {'-' if value != value else f'{value:.6g}'}"
+                     for name, value in values)
 
 
 class QuestionDialog(ModalScreen[None]):
@@ -33,6 +44,8 @@ class QuestionDialog(ModalScreen[None]):
             yield Static(f"[b]{escape(str(r['question_id']))}[/b]  [dim]{escape(where)}[/dim]"
                          f"{flag}", classes="dialog-title")
             yield Static(escape(str(r["text"])), id="question-text")
+            if human := human_line(r):
+                yield Static(human, id="human-vars")
             yield ShareBars(id="bars")
             yield Static("[dim]looking for runs on this dataset…[/dim]", id="runs-note")
             yield Static("[dim]escape closes[/dim]")
