@@ -24,7 +24,7 @@ from tests.test_runs_import import make_results
 ANALYSES = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
-    "alignment": "model, measure, scale, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
+    "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
     "agreement": "model, n, agreement, chance, z, p_z, p_exact",
     "kendall": "model, n, mean, std, tied_pairs",
     "calibration": "model, measure, subject, n, spearman_rho, p",
@@ -166,7 +166,7 @@ def test_ece_bins_out(cli, ws: Path, tmp_path: Path) -> None:
 def test_strata_variants_and_adjustment(cli, ws: Path) -> None:
     res = cli("analyze", "alignment", "-d", "coane", "--strata", "-f", "csv", "-w", ws)
     strata = pd.read_csv(io.StringIO(res.out))
-    assert list(strata.columns) == ["model", "measure", "scale", "n_choices", "n", "r", "p",
+    assert list(strata.columns) == ["model", "measure", "scale", "target", "n_choices", "n", "r", "p",
                                     "ci_low", "ci_high"]
     assert set(strata["n_choices"]) == {4} and (strata["n"] == 421).all()
     corr = pd.read_csv(io.StringIO(cli("analyze", "agreement", "-d", "coane", "-f", "csv",
@@ -209,7 +209,11 @@ def test_calibration_per_subject_on_mmlu(cli, ws: Path) -> None:
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("alignment", "-d", "mmlu"), "has no human response shares; alignment needs"),
+    (("alignment", "-d", "mmlu"), "has no human data (shares or human variables); alignment "
+                                   "needs human shares or a human variable"),
+    (("alignment", "-d", "coane", "--target", "rt"), "dataset 'coane' has no human variable "
+                                                     "'rt'; pass --target with one of: "
+                                                     "human_entropy"),
     (("kendall", "-d", "mmlu"), "has no human response shares"),
     (("calibration", "-d", "shares-only"), "has no correct answers; calibration needs"),
     (("jsd", "-d", "shares-only"), "has no correct answers"),
@@ -272,7 +276,7 @@ def test_undefined_correlations_are_empty_cells_with_a_note(cli, tmp_path: Path,
     table = pd.read_csv(io.StringIO(res.out))
     assert (table["n"] == 3).all() and table["r"].isna().all() and table["p"].isna().all()
     assert "note: toy: r is undefined (its cells are empty) for 2 measure(s), e.g. " \
-           "total_entropy: fewer than 2 questions, or values (or human entropies) that do not " \
+           "total_entropy: fewer than 2 questions, or values (or the targets, human_entropy) that do not " \
            "vary" in res.err
 
 
@@ -402,7 +406,7 @@ def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fm
 
 
 USED_OPTIONS = {
-    "alignment": {"--measures", "--scale", "--adjust", "--strata"},
+    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata"},
     "agreement": {"--variant"},
     "kendall": set(),
     "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n"},
@@ -442,7 +446,7 @@ def test_title_and_provenance_name_only_the_settings_the_table_uses(cli, ws: Pat
     heads = {name: cli("analyze", name, "-d", d, *FAST, "-w", ws).out.splitlines()[0]
              for name, d in (("alignment", "coane"), ("agreement", "coane"), ("kendall", "coane"),
                              ("calibration", "mmlu"), ("ece", "mmlu"), ("jsd", "mmlu"))}
-    assert heads == {"alignment": "alignment | dataset coane | scale raw",
+    assert heads == {"alignment": "alignment | dataset coane | scale raw | target human_entropy",
                      "agreement": "agreement | dataset coane | variant corrected",
                      "kendall": "kendall | dataset coane",
                      "calibration": "calibration | dataset mmlu | scale raw",
@@ -536,9 +540,11 @@ def test_all_prints_every_table_the_dataset_can_give(cli, ws: Path) -> None:
     same as each table alone; the others are named as left out, and why."""
     res = cli("analyze", "all", "-d", "mmlu", *FAST, "-w", ws)
     assert res.code == 0, res.err
-    for name in ("alignment", "agreement", "kendall"):
+    for name in ("agreement", "kendall"):
         assert (f"note: {name} left out: dataset 'mmlu' has no human response shares; {name} "
                 "needs a survey dataset") in res.err
+    assert ("note: alignment left out: dataset 'mmlu' has no human data (shares or human "
+            "variables); alignment needs human shares or a human variable") in res.err
     alone = [cli("analyze", name, "-d", "mmlu", *FAST, "-w", ws).out
              for name in ("calibration", "ece", "jsd")]
     assert res.out == "\n".join(alone) + "\n"

@@ -13,6 +13,7 @@ import pytest
 
 from datasets_io.dataset import load_dataset
 from datasets_io.workspace import Workspace
+from tests.test_tui_support import tui_ws  # noqa: F401
 
 SUCCESSOR_COANE = Path("moore2026/Results/coane/coane_data.parquet")
 
@@ -116,3 +117,32 @@ def test_parquet_list_columns_of_unequal_length_are_refused(tmp_path, ws_dir, cl
     res = cli("import", "table", path, "--name", "s")
     assert res.code == 2
     assert "row 1, column 'shares', question 't-" in res.err and "2 options but 1 shares" in res.err
+
+
+def test_alignment_against_a_human_variable_is_scipys(tui_ws: Path, cli) -> None:  # noqa: F811
+    """`--target correct_share`: each cell is scipy's Pearson r and Spearman rho of the variable
+    (the share choosing the correct answer, in the file) and the run's measure (its CSV), a
+    certainty negated; the table and its title say which target."""
+    from scipy import stats
+
+    res = cli("analyze", "alignment", "-d", "coane", "--target", "correct_share",
+              "--measures", "total_entropy,top1_prob", "-f", "csv", "-w", tui_ws)
+    assert res.code == 0, res.err
+    table = pd.read_csv(pd.io.common.StringIO(res.out)).set_index(["model", "measure"])
+    assert set(table["target"]) == {"correct_share"}
+    human = pd.read_csv(tui_ws.parent / "coane-with-pc.csv").set_index("item")["pc"]
+    for model in ("toy-a", "toy-b"):
+        run = pd.read_csv(tui_ws.parent / f"coane-{model}.csv").set_index("question_id")
+        x = human.loc[run.index].to_numpy()
+        for measure, values in (("total_entropy", run["total_entropy"]),
+                                ("-top1_prob", -run["top1_prob"])):
+            row = table.loc[(model, measure)]
+            assert row["n"] == 421
+            assert row["r"] == pytest.approx(stats.pearsonr(x, values).statistic, abs=1e-12)
+            assert row["p"] == pytest.approx(stats.pearsonr(x, values).pvalue, rel=1e-9)
+            assert row["spearman_rho"] == pytest.approx(stats.spearmanr(x, values).statistic,
+                                                        abs=1e-12)
+    human_table = cli("analyze", "alignment", "-d", "coane", "--target", "correct_share",
+                      "-w", tui_ws).out
+    assert human_table.splitlines()[0] == ("alignment | dataset coane | scale raw | target "
+                                           "correct_share")

@@ -154,7 +154,7 @@ async def test_export_writes_the_table_and_its_provenance(tui_ws: Path, tmp_path
     assert meta["settings"]["scale"] == "raw"
     if suffix == ".csv":
         frame = pd.read_csv(path)
-        assert list(frame.columns)[:4] == ["model", "measure", "scale", "n"]
+        assert list(frame.columns)[:5] == ["model", "measure", "scale", "target", "n"]
         assert len(frame) == meta["rows"] > 0
     elif suffix == ".md":
         assert path.read_text().startswith("| model")

@@ -25,11 +25,18 @@ def cli_main(*args: object) -> int:
 
 
 def build_workspace(root: Path, data_dir: Path, *, runs: bool = True) -> Path:
-    """``roper`` (the Roper sample), ``coane`` (trivia: human shares and correct answers) and,
+    """``roper`` (the Roper sample), ``coane`` (trivia: human shares, correct answers and one
+    human variable, ``correct_share``: the share of people who chose the correct answer) and,
     with ``runs``, two imported runs of seeded TEST results on coane (tests/test_runs_import.py)."""
+    import pandas as pd
+
     assert cli_main("import", "roper", data_dir / ROPER_SAMPLE, "--name", "roper", "-w", root) == 0
-    assert cli_main("import", "table", data_dir / "coane2021_trivia_mc.csv", "--name", "coane",
-                    "-w", root) == 0
+    trivia = pd.read_csv(data_dir / "coane2021_trivia_mc.csv")
+    trivia["pc"] = [row[f"share_{'ABCD'.index(row['correct']) + 1}"] for _, row in trivia.iterrows()]
+    root.parent.mkdir(parents=True, exist_ok=True)
+    trivia.to_csv(root.parent / "coane-with-pc.csv", index=False)
+    assert cli_main("import", "table", root.parent / "coane-with-pc.csv", "--name", "coane",
+                    "--human-col", "correct_share=pc", "-w", root) == 0
     if runs:
         from tests.test_runs_import import make_results
 

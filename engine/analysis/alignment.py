@@ -1,4 +1,6 @@
-"""Alignment of a measure with human entropy (SCIENCE.md §4), with the choice-count checks.
+"""Alignment of a measure with human entropy (SCIENCE.md §4), or with any other human variable of
+the dataset (the successor study's targets: a share correct, a response time), with the
+choice-count checks.
 
 The number of options n drives both human entropy (more options, more room to disagree) and most
 model measures; a correlation between the two can be nothing but n. Hence, next to Pearson r:
@@ -11,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
+from common.errors import BadInput
+from datasets_io.dataset import HUMAN_PREFIX
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale, scaled_human
 from engine.analysis.stats_util import corr_p, pearson_r, rank, t_p
@@ -24,7 +29,6 @@ from engine.analysis.tables import (
     sign_notes,
     table_frame,
     with_adjusted_p,
-    with_human,
 )
 from engine.lab.analyses import default
 
@@ -101,16 +105,41 @@ def strata(x: np.ndarray, y: np.ndarray, n_choices: np.ndarray, min_size: int = 
     return [(int(v), correlate(x[k == v], y[k == v])) for v in values if (k == v).sum() >= min_size]
 
 
+TARGET_ENTROPY = "human_entropy"
+
+
+def target_values(run: pd.DataFrame, target: str, scale: str) -> pd.Series:
+    """The target of each row: human entropy on ``scale``, or the human variable as it is."""
+    if target == TARGET_ENTROPY:
+        return scaled_human(run, scale)
+    return run[HUMAN_PREFIX + target].astype(float)
+
+
+def check_target(a: Analysis, target: str) -> None:
+    """A BadInput unless the dataset has values of ``target``, naming the targets it has."""
+    ds = a.dataset
+    has = ([TARGET_ENTROPY] if ds.questions["human_share"].notna().any() else []) + \
+        ds.human_variables
+    if target not in has:
+        what = ("no human shares, so no human entropy" if target == TARGET_ENTROPY
+                else f"no human variable {target!r}")
+        raise BadInput(f"dataset {ds.name!r} has {what}",
+                       fix=f"pass --target with one of: {', '.join(has) or 'none'}")
+
+
 def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
-                    scale: str = default("scale"), adjust: str = default("adjust")) -> TableResult:
-    """Pearson r etc. of each model x measure with human entropy; ``extra['strata']`` holds r
-    within each choice count with >= 30 questions."""
+                    scale: str = default("scale"), adjust: str = default("adjust"),
+                    target: str = default("target")) -> TableResult:
+    """Pearson r etc. of each model x measure with ``target`` (human entropy, or a human variable
+    of the dataset); ``extra['strata']`` holds r within each choice count with >= 30 questions.
+    Rows without a target value are left out."""
     check_scale(scale)
+    check_target(a, target)
     picked = pick_measures(a, measures)
     rows, strata_rows, notes = [], [], sign_notes(picked)
     for model, run in runs(a):
-        run = with_human(run)
-        human = scaled_human(run, scale).to_numpy(float)
+        run = run[target_values(run, target, scale).notna()]
+        human = target_values(run, target, scale).to_numpy(float)
         human_rank = rank(human) if np.isfinite(human).all() else None
         log_n = np.log(run["n_choices"].to_numpy(float))
         undefined = []
@@ -118,18 +147,19 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
             c = correlate(human, x, human_rank)
             if not np.isfinite(c.r):
                 undefined.append(measure)
-            rows.append({"model": model, "measure": measure, "scale": scale, "n": c.n, "r": c.r,
+            rows.append({"model": model, "measure": measure, "scale": scale, "target": target,
+                         "n": c.n, "r": c.r,
                          "p": c.p, "ci_low": c.ci_low, "ci_high": c.ci_high,
                          "spearman_rho": c.spearman_rho, "spearman_p": c.spearman_p,
                          "partial_r": partial_r(human, x, log_n)})
             for k, s in strata(human, x, run["n_choices"].to_numpy(float), whole=c):
                 strata_rows.append({"model": model, "measure": measure, "scale": scale,
-                                    "n_choices": k, "n": s.n, "r": s.r, "p": s.p,
+                                    "target": target, "n_choices": k, "n": s.n, "r": s.r, "p": s.p,
                                     "ci_low": s.ci_low, "ci_high": s.ci_high})
         if undefined:
             notes.append(f"{model}: r is undefined (its cells are empty) for {len(undefined)} "
                          f"measure(s), e.g. {undefined[0]}: fewer than 2 questions, or values "
-                         "(or human entropies) that do not vary")
+                         f"(or the targets, {target}) that do not vary")
     table = with_adjusted_p(table_frame(rows, "alignment"), adjust)
     return TableResult("alignment", table,
                        {"strata": table_frame(strata_rows, "alignment", "strata")}, notes)

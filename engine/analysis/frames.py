@@ -3,8 +3,9 @@
 One row per (run, question). Columns: ``run_id, model, vocab_size, question_id, n_choices,
 human_share, human_entropy, human_top`` (all tied top answers, as a list), ``human_first_top``
 (lowest index among them), ``human_tied`` (more than one top answer), ``correct``, ``subject``,
-``cloze``, ``label_probs``, ``choice_mass``, then every measure any of the runs has (NaN where a
-run lacks it). Human columns are NaN/None where the dataset has no shares.
+``cloze``, ``label_probs``, ``choice_mass``, the dataset's human variables (``human:NAME``), then
+every measure any of the runs has (NaN where a run lacks it). Human columns are NaN/None where the
+dataset has no shares.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from common.errors import BadInput
 from datasets_io.dataset import Dataset
+from datasets_io.dataset import human_columns as variable_columns
 from datasets_io.workspace import Workspace
 from engine.analysis.coverage import RunCoverage
 from engine.analysis.stats_util import entropy
@@ -109,8 +111,8 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
             results: dict[str, pd.DataFrame]) -> Analysis:
     """The tidy join (pure: no I/O). Results for ids the dataset lacks are dropped with a note."""
     q = ds.questions
-    qcols = pd.concat([q[["question_id", "n_choices", "human_share", "correct", "subject"]],
-                       human_columns(q)], axis=1)
+    qcols = pd.concat([q[["question_id", "n_choices", "human_share", "correct", "subject",
+                          *variable_columns(q)]], human_columns(q)], axis=1)
     ids = pd.Index(q["question_id"])
     labels = {rid: model_label(m, rid) for rid, m in manifests.items()}
     dupes = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}

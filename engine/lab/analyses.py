@@ -61,6 +61,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     # a subject's rho over fewer questions is mostly noise (often exactly +-1)
     Setting("min_subject_n", int, 20, "Leave out subjects with fewer questions (ALL is always "
             "shown; a note counts them).", minimum=1),
+    Setting("target", str, "human_entropy", "What each measure is correlated with: "
+            "human_entropy (of the shares; --scale applies) or a human variable of the dataset "
+            "(`datasets show` lists them; used as it is)."),
 )}
 
 
@@ -76,10 +79,14 @@ class Need:
     lacks: str        # "dataset 'x' has no ..."
     kind: str         # "...; alignment needs ..."
     fix: str
+    or_prefix: str = ""   # or any column named with this prefix (a human variable) with a value
 
 
 HUMAN = Need("human_share", "human response shares", "a survey dataset",
              "pick a dataset imported with shares")
+HUMAN_DATA = Need("human_share", "human data (shares or human variables)",
+                  "human shares or a human variable", "pick a dataset imported with shares, or "
+                  "import one with --human-col", or_prefix="human:")
 CORRECT = Need("correct", "correct answers", "a benchmark with answers",
                "pick a dataset imported with a correct column")
 
@@ -125,12 +132,14 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "alignment", "Alignment",
         "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with human "
-        "entropy (--strata: r within each choice count).",
-        HUMAN, ("measures", "scale", "adjust"), "engine.analysis.alignment:alignment_table",
-        ("model", "measure", "scale", "n", "r", "p", "ci_low", "ci_high", "spearman_rho",
-         "spearman_p", "partial_r"),
+        "entropy or another human variable (--target; --strata: r within each choice count).",
+        HUMAN_DATA, ("measures", "scale", "adjust", "target"),
+        "engine.analysis.alignment:alignment_table",
+        ("model", "measure", "scale", "target", "n", "r", "p", "ci_low", "ci_high",
+         "spearman_rho", "spearman_p", "partial_r"),
         (Extra("strata", "alignment-strata",
-               ("model", "measure", "scale", "n_choices", "n", "r", "p", "ci_low", "ci_high"),
+               ("model", "measure", "scale", "target", "n_choices", "n", "r", "p", "ci_low",
+                "ci_high"),
                "strata", "r within each choice count instead.", replaces_table=True),)),
     AnalysisSpec(
         "agreement", "Agreement",

@@ -39,7 +39,7 @@ from engine.runs import find_run
 from engine.store import read_manifest, read_results
 
 # the settings a table's human title line names (where the table takes them)
-TITLE_SETTINGS = ("variant", "scale")
+TITLE_SETTINGS = ("variant", "scale", "target")
 
 
 def load(ws: Workspace, dataset: str | Dataset, run_ids: Iterable[str] | None = None, *,
@@ -105,7 +105,10 @@ def _results(rid: str, run_dir: Path) -> pd.DataFrame:
 
 def lacks(ds: Dataset, spec: AnalysisSpec) -> str:
     """Why ``ds`` cannot give table ``spec`` ('' when it can)."""
-    if ds.questions[spec.needs.column].notna().any():
+    q = ds.questions
+    prefix = spec.needs.or_prefix
+    if q[spec.needs.column].notna().any() or (
+            prefix and any(q[c].notna().any() for c in q.columns if str(c).startswith(prefix))):
         return ""
     return f"dataset {ds.name!r} has no {spec.needs.lacks}; {spec.name} needs {spec.needs.kind}"
 

@@ -54,7 +54,8 @@ class TableSettingsDialog(ModalScreen[TableValues | None]):
                 yield Select([(c, c) for c in setting.choices], value=value, allow_blank=False,
                              id=f"set-{setting.name}")
             else:
-                yield Input(str(value), type="integer", id=f"set-{setting.name}")
+                yield Input(str(value), type="integer" if setting.kind is int else "text",
+                            id=f"set-{setting.name}")
         yield Static(f"[dim]{setting.help} Used by {users(setting.name)}; "
                      f"default {setting.default}.[/dim]", classes="setting-help")
 
@@ -67,6 +68,9 @@ class TableSettingsDialog(ModalScreen[TableValues | None]):
                 out[name] = str(self.query_one(f"#set-{name}", Select).value)
                 continue
             text = self.query_one(f"#set-{name}", Input).value.strip()
+            if setting.kind is str:      # checked by the table that takes it (a BadInput there)
+                out[name] = text or setting.default
+                continue
             try:
                 number = int(text)
             except ValueError:

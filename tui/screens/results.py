@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
@@ -84,7 +84,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * `1`, `2`, … pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown /
   LaTeX) with the provenance `alignuq analyze` writes.
 * The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
-  permutations, bins, cdf, adjust, min subject n), each with its help and the tables that use it;
+  permutations, bins, cdf, adjust, min subject n, target), each with its help and the tables that use it;
   they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
   them.
 
@@ -124,7 +124,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                 yield OptionList(id="results-datasets")
                 yield Static("[b]Runs[/b]", classes="pane-title")
                 yield SelectionList[str](id="results-runs")
-                yield Static("", id="results-settings")
+                with VerticalScroll(id="results-settings-pane"):
+                    yield Static("", id="results-settings")
             with Vertical(id="results-main"):
                 with TabbedContent(id="results-tabs"):
                     for name, spec in ANALYSES.items():
@@ -136,6 +137,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         """What tab ``name`` holds: its table, and what the analysis shows beside it."""
         if name == "calibration":
             yield Static("", id="calib-measure", classes="status-line")
+        elif name == "alignment":
+            yield Static("", id="align-target", classes="status-line")
         yield FrameTable(export_name=name, id=f"t-{name}")
         if name == "alignment":
             yield Static("[b]Choice-count strata[/b] (r within each n, ≥ 30 questions)",
@@ -155,15 +158,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self._show_settings()
 
     def _show_settings(self) -> None:
-        """Every setting of the tables (the registry's), then whether partial runs are in."""
-        lines = []
+        """Whether partial runs are in, then every setting of the tables (the registry's)."""
+        lines = [f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)"]
         for key, value in self.app.settings.table_settings().items():
             if key == "measures":
                 value = "all" if value is None else len(value)
             shortcut = KEYS.get(key, "o" if key in DIALOG else "")
             lines.append(f"{key.replace('_', ' ')} [b]{value}[/b]"
                          + (f" ({shortcut})" if shortcut else ""))
-        lines.append(f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)")
         self.query_one("#results-settings", Static).update("\n".join(lines))
 
     # ------------------------------------------------------------------ datasets and runs
@@ -305,6 +307,9 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     # ------------------------------------------------------------------ tables
     def _show_alignment(self, out: TableOutcome) -> None:
+        target = out.table.settings["target"] if out.table else ""
+        self.query_one("#align-target", Static).update(
+            f"each measure with [b]{escape(target)}[/b] (target, o)" if target else "")
         if self._empty("#t-alignment", out):
             return
         frame = with_short_models(out.frame)
