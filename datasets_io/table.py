@@ -17,7 +17,8 @@ is returned so the CLI can print it for the user to check). Shares may be fracti
 decided per question by :func:`datasets_io.rules.share_scale`. The correct answer may be a letter
 (``A``..``Z``), a 1-based option number, or the option's text; an option text that matches exactly
 wins over the letter/number reading (long layout: also a 0/1, true/false or yes/no flag per row).
-``question_id`` is the id column's value, else ``t-`` + the first 12 hex digits of the sha256 of the
+``question_id`` is the id column's value (``@index``: the row's 0-based index, a data file's only
+key in the successor study's release), else ``t-`` + the first 12 hex digits of the sha256 of the
 question text (stable across runs and machines). CSV files may begin with ``#`` comment lines.
 """
 
@@ -42,6 +43,7 @@ from datasets_io.textio import check_file, read_text
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+ROW_INDEX_ID = "@index"   # --id-col: the row's 0-based index (the successor's released files)
 _HUMAN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 HEAD_ROWS = 8  # the first rows a Parsed table keeps, for a preview
 
@@ -300,6 +302,11 @@ def _check_columns(m: TableMapping, columns: list[str], path: Path) -> dict[str,
                        ("--choice-col", "choice_col"), ("--share-col", "share_col"),
                        ("--correct-col", "correct_col"), ("--subject-col", "subject_col")):
         value = getattr(m, attr)
+        if attr == "id_col" and value == ROW_INDEX_ID:
+            if m.layout == "long":
+                raise BadInput(f"--id-col {ROW_INDEX_ID} applies to the wide layout (a row per "
+                               "question)", where=path, fix="name an id column instead")
+            continue
         if value and value not in columns:
             raise BadInput(f"column {value!r} ({flag}) not found", where=path,
                            fix=f"columns present: {present}")
@@ -381,7 +388,8 @@ def _parse_wide(frame: pd.DataFrame, m: TableMapping, cols: dict[str, list[str]]
         text = _text(rec[m.question_col])
         if not text and all(is_empty(v) for v in rec.values()):
             continue  # a blank row
-        qid = _text(rec[m.id_col]) if m.id_col else ""
+        qid = (str(idx) if m.id_col == ROW_INDEX_ID else
+               _text(rec[m.id_col]) if m.id_col else "")
         if not text:
             raise ctx.fail(idx, "empty question text", column=m.question_col, qid=qid or None,
                            fix="fill it in or delete the row")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.choice_measures import choice_measures
 from engine.measure_names import TOP_TOKENS_KEPT, topk_entropy, topp_entropy, topp_size
 
 TOPP_TOL = 1e-6
@@ -142,15 +143,3 @@ def compute_measures(logits: torch.Tensor, label_ids: Sequence[Sequence[int]],
                                 top_probs=top_probs[b].copy()))
     return rows
 
-
-def choice_measures(q: np.ndarray) -> dict[str, float]:
-    """choice_entropy, choice_top1 and choice_margin of the renormalised label probabilities."""
-    mass = float(q.sum())
-    if not mass > 0:
-        return {"choice_entropy": math.nan, "choice_top1": math.nan, "choice_margin": math.nan}
-    r = q / mass
-    nz = r[r > 0]
-    srt = np.sort(r)[::-1]
-    return {"choice_entropy": float(-(nz * np.log(nz)).sum()),
-            "choice_top1": float(srt[0]),
-            "choice_margin": float(srt[0] - srt[1]) if len(srt) > 1 else float(srt[0])}

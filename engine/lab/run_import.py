@@ -23,9 +23,9 @@ import pandas as pd
 
 from common.errors import BadInput
 from datasets_io.atomic import atomic_dir
-from datasets_io.dataset import LETTERS, load_dataset
+from datasets_io.dataset import LETTERS, Dataset, load_dataset
 from datasets_io.hashing import file_sha256
-from datasets_io.workspace import resolve_workspace
+from datasets_io.workspace import Workspace, resolve_workspace
 from engine.analysis.frames import is_measure
 from engine.analysis.provenance import package_versions
 from engine.measure_names import VARIANTS, fmt_p, parse_measure
@@ -191,13 +191,26 @@ def import_run(workspace: Path | None, file: Path, dataset: str, model_name: str
                force: bool = False) -> ImportedRun:
     """Validate ``file`` against ``dataset`` and write the run folder into ``workspace``
     (--workspace, else $ALIGNUQ_WORKSPACE, else ./alignuq-workspace; created if missing)."""
-    if variant not in VARIANTS:
-        raise BadInput(f"unknown variant {variant!r}", fix="use corrected or paper")
     ws = resolve_workspace(workspace).ensure()
     ds = load_dataset(ws, dataset)
     file = Path(file)
     frame, unit = read_table(file)
     rows, measures, ignored = parse_rows(frame, ds.questions, mapping or {}, file, unit)
+    return write_run(ws, ds, rows, measures, file, model_name, run_id=run_id,
+                     vocab_size=vocab_size, variant=variant, force=force,
+                     details={"mapping": mapping or {}, "ignored_columns": ignored})
+
+
+def write_run(ws: Workspace, ds: Dataset, rows: list[ResultRow], measures: list[str], file: Path,
+              model_name: str, *, run_id: str | None = None, vocab_size: int | None = None,
+              variant: str = "corrected", force: bool = False,
+              details: dict[str, Any] | None = None,
+              side_files: dict[str, pd.DataFrame] | None = None) -> ImportedRun:
+    """Write ``rows`` (checked against ``ds``) as a run folder, atomically: its manifest says
+    where they came from (``file`` and its sha256, and ``details``); ``side_files`` are written
+    beside the results as Parquet (the prompts a released file recorded)."""
+    if variant not in VARIANTS:
+        raise BadInput(f"unknown variant {variant!r}", fix="use corrected or paper")
     sha = file_sha256(file)
     if run_id is None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_name).strip("-.")[:60] or "model"
@@ -210,14 +223,14 @@ def import_run(workspace: Path | None, file: Path, dataset: str, model_name: str
                        fix="pass another --run-id, or --force to replace it")
     kinds = [parse_measure(m) for m in measures]
     manifest = {
-        "run_id": run_id, "dataset": dataset, "dataset_report_sha256": ds.report_hash(),
+        "run_id": run_id, "dataset": ds.name, "dataset_report_sha256": ds.report_hash(),
         "model": {"name": model_name, "vocab_size": vocab_size, "source": "import"},
         "variant": variant, "measures": measures,
         "topk": sorted({int(a) for k, a in kinds if k == "topk_entropy"}),
         "topp": sorted({a for k, a in kinds if k in ("topp_size", "topp_entropy")}, reverse=True),
         "seed": None, "source": "import",
         "import": {"file": str(file.resolve()), "file_sha256": sha, "rows": len(rows),
-                   "mapping": mapping or {}, "ignored_columns": ignored},
+                   **(details or {})},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
     }
@@ -226,4 +239,7 @@ def import_run(workspace: Path | None, file: Path, dataset: str, model_name: str
         with ResultStore(tmp / "results" / "main.sqlite", run_id, journal="delete") as store:
             store.add(rows)
         (tmp / "results" / "main.sqlite.lock").unlink(missing_ok=True)
-    return ImportedRun(run_id, final, manifest, len(rows), measures, ignored)
+        for name, frame in (side_files or {}).items():
+            frame.to_parquet(tmp / name, index=False)
+    return ImportedRun(run_id, final, manifest, len(rows), measures,
+                       list((details or {}).get("ignored_columns", [])))
