@@ -21,7 +21,8 @@ from scipy.spatial.distance import jensenshannon
 
 from tests.test_runs_import import make_results
 
-ANALYSES = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]
+ANALYSES = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]   # one model each
+REGISTRY = [*ANALYSES, "pairs"]          # pairs: base against instruct models (tests/test_pairs.py)
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -413,10 +414,11 @@ USED_OPTIONS = {
     "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out"},
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
             "--null-out"},
+    "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
 }
 
 
-@pytest.mark.parametrize("analysis", ANALYSES)
+@pytest.mark.parametrize("analysis", REGISTRY)
 def test_help_lists_the_options_the_table_uses(cli, analysis: str) -> None:
     res = cli("analyze", analysis, "--help")
     assert res.code == 0
@@ -431,7 +433,7 @@ def test_the_cli_options_are_the_tables_settings() -> None:
     from engine.lab import analyses as registry
     from tui.cli import analyze_cmd
 
-    assert list(registry.ANALYSES) == ANALYSES
+    assert list(registry.ANALYSES) == REGISTRY
     for name, spec in registry.ANALYSES.items():
         used = {f"--{key.replace('_', '-')}" for key in analyze_cmd.uses(name)}
         assert used == USED_OPTIONS[name]

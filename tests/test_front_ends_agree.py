@@ -29,6 +29,8 @@ def other_value(key: str) -> Any:
         return MEASURES
     if key == "target":
         return "correct_share"      # the human variable of the test workspace's coane
+    if key == "pair":
+        return ["toy-a=toy-b"]      # the test runs' models have no instruct names
     if setting.choices:
         return next(c for c in setting.choices if c != setting.default)
     return setting.default + 3
@@ -58,7 +60,7 @@ async def set_in_dialog(pilot: Any, app: Any, values: dict[str, Any]) -> None:
             field.value = value
         else:
             assert isinstance(field, Input)
-            field.value = str(value)
+            field.value = ",".join(value) if isinstance(value, list) else str(value)
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultsScreen", 5,
                    "the dialog to close")

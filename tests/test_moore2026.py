@@ -126,3 +126,16 @@ def test_released_rows_must_be_the_datasets_questions(study, released, cli, data
     res = cli("runs", "import", released / "coane_data.parquet", "--layout", "moore2026",
               "--dataset", "coane-s", "-w", study)
     assert res.code == 2 and "not a released results file" in res.err
+
+
+def test_pairs_reproduce_the_published_wilcoxon_cell(study, cli) -> None:
+    """SCIENCE-successor.md §6.1: Coane MCQA, human-ent, choice-ent: r = 0.900, p = 8.5e-4 over
+    the 15 pairs, found by name."""
+    res = cli("analyze", "pairs", "-d", "coane-graded", "--scale", "normalized", "--target",
+              "human-ent", "-f", "csv", "-w", study)
+    assert res.code == 0, res.err
+    table = pd.read_csv(io.StringIO(res.out)).set_index("measure")
+    row = table.loc["choice_entropy"]
+    assert (row["n_pairs"], round(row["r_rb"], 3), round(row["p"], 5)) == (15, 0.9, 0.00085)
+    assert row["threshold"] == pytest.approx(0.05 / len(table)) and row["significant"]
+    assert "Llama_2_7B = Llama_2_7B_Chat" in res.err

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from engine.lab.analyses import ANALYSES
 from tests.test_tui_support import make_test_app, sync, text_of, tui_ws, wait_for  # noqa: F401
 
 
@@ -20,7 +21,7 @@ def _res(app):
 
 async def _computed(pilot, app) -> None:
     await pilot.press("s")
-    await wait_for(pilot, lambda: _res(app) is not None and len(_res(app).results) == 6, 120,
+    await wait_for(pilot, lambda: _res(app) is not None and len(_res(app).results) == len(ANALYSES), 120,
                    "every table")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.lab.analyses import ANALYSES
 from tests.test_tui_support import make_test_app, tui_ws, wait_for  # noqa: F401
 
 
@@ -30,7 +31,7 @@ def _loaded(app, section: str):
         if section == "models":
             await wait_for(pilot, lambda: app.section("models").models, 120, "the models")
         if section == "results":
-            await wait_for(pilot, lambda: len(app.section("results").results) == 6, 120,
+            await wait_for(pilot, lambda: len(app.section("results").results) == len(ANALYSES), 120,
                            "the tables")
         if section == "runs":
             log = app.section("runs").query_one("#job-log")

@@ -64,6 +64,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("target", str, "human_entropy", "What each measure is correlated with: "
             "human_entropy (of the shares; --scale applies) or a human variable of the dataset "
             "(`datasets show` lists them; used as it is)."),
+    Setting("pair", list, None, "Base and instruct models to pair, BASE=INSTRUCT (repeat or "
+            "comma-separate; default: paired by name, the instruct model's having Instruct, "
+            "Ins, it or Chat)."),
 )}
 
 
@@ -172,6 +175,17 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         ("model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"),
         (Extra("null", "jsd-null", ("model", "measure", "permutation", "null"), "null_out",
                "Also write the null samples here."),)),
+    AnalysisSpec(
+        "pairs", "Base vs instruct",
+        "Base against instruct models: per measure, the matched-pairs rank-biserial r and "
+        "Wilcoxon p of the pairs' alignment (Spearman rho with the target); significant where "
+        "p < 0.05/M (the successor's column).",
+        HUMAN_DATA, ("measures", "scale", "target", "pair"), "engine.analysis.pairs:pairs_table",
+        ("measure", "target", "n_pairs", "r_rb", "p", "threshold", "significant"),
+        (Extra("differences", "pairs-differences",
+               ("base", "instruct", "measure", "target", "base_rho", "instruct_rho",
+                "difference"), "differences_out", "Also write each pair's cells and their "
+               "difference here."),)),
 )}
 
 

@@ -217,7 +217,9 @@ def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
 def _command(spec: AnalysisSpec | None) -> Callable[..., None]:
     def command(**given: Any) -> None:
         s = {key: value.value if isinstance(value, Enum) else value for key, value in given.items()}
-        s.update(runs=_split(s["runs"]), measures=_split(s["measures"]))
+        s.update(runs=_split(s["runs"]),
+                 **{key: _split(s[key]) for key, setting in SETTINGS.items()
+                    if setting.kind is list and key in s})
         if spec is None:
             run_all(s)
         else:

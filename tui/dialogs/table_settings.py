@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from common.errors import AlignuqError
 from engine.lab.analyses import ANALYSES, SETTINGS, Setting
 
-TableValues = dict[str, str | int]
+TableValues = dict[str, str | int | list[str] | None]
 
 
 def users(name: str) -> str:
@@ -28,7 +28,8 @@ class TableSettingsDialog(ModalScreen[TableValues | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
 
-    def __init__(self, names: tuple[str, ...], current: Mapping[str, str | int]) -> None:
+    def __init__(self, names: tuple[str, ...],
+                 current: Mapping[str, str | int | list[str] | None]) -> None:
         super().__init__()
         self.names = names
         self.current = current
@@ -47,17 +48,20 @@ class TableSettingsDialog(ModalScreen[TableValues | None]):
                 yield Button("Cancel", id="cancel")
 
     @staticmethod
-    def _field(setting: Setting, value: str | int) -> ComposeResult:
+    def _field(setting: Setting, value: str | int | list[str] | None) -> ComposeResult:
         with Horizontal(classes="field"):
             yield Label(setting.name.replace("_", " "))
             if setting.choices:
                 yield Select([(c, c) for c in setting.choices], value=value, allow_blank=False,
                              id=f"set-{setting.name}")
             else:
-                yield Input(str(value), type="integer" if setting.kind is int else "text",
+                shown = ",".join(value) if isinstance(value, list) else "" if value is None \
+                    else str(value)
+                yield Input(shown, type="integer" if setting.kind is int else "text",
                             id=f"set-{setting.name}")
-        yield Static(f"[dim]{setting.help} Used by {users(setting.name)}; "
-                     f"default {setting.default}.[/dim]", classes="setting-help")
+        default = "automatic" if setting.default is None else setting.default
+        yield Static(f"[dim]{escape(setting.help)} Used by {users(setting.name)}; "
+                     f"default {escape(str(default))}.[/dim]", classes="setting-help")
 
     def values(self) -> TableValues:
         """Every field's value, checked; an AlignuqError names the first that is not valid."""
@@ -70,6 +74,9 @@ class TableSettingsDialog(ModalScreen[TableValues | None]):
             text = self.query_one(f"#set-{name}", Input).value.strip()
             if setting.kind is str:      # checked by the table that takes it (a BadInput there)
                 out[name] = text or setting.default
+                continue
+            if setting.kind is list:     # comma-separated; empty: the default
+                out[name] = [item.strip() for item in text.split(",") if item.strip()] or None
                 continue
             try:
                 number = int(text)

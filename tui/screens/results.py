@@ -163,8 +163,12 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         for key, value in self.app.settings.table_settings().items():
             if key == "measures":
                 value = "all" if value is None else len(value)
+            elif isinstance(value, list):
+                value = ",".join(value)
+            elif value is None:
+                value = "auto"
             shortcut = KEYS.get(key, "o" if key in DIALOG else "")
-            lines.append(f"{key.replace('_', ' ')} [b]{value}[/b]"
+            lines.append(f"{key.replace('_', ' ')} [b]{escape(str(value))}[/b]"
                          + (f" ({shortcut})" if shortcut else ""))
         self.query_one("#results-settings", Static).update("\n".join(lines))
 
