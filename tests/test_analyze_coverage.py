@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from common.errors import CANCELLED, AlignuqError
+from engine.lab.analyses import ANALYSES
 from tests.engine_helpers import finished_run, mmlu_dataset
 from tests.test_runs_import import make_results
 
@@ -163,7 +164,7 @@ def test_the_results_screen_leaves_stale_and_partial_runs_out(mmlu_ws: dict, tmp
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("s")
             screen = app.section("results")
-            await wait_for(pilot, lambda: len(screen.results) == 6, 120, "every table")
+            await wait_for(pilot, lambda: len(screen.results) == len(ANALYSES), 120, "every table")
             assert sorted(screen.selected_runs()) == sorted([done, limited])
             assert f"partial, {k}/{N} questions, incomplete: p lets partial runs in" in screen.left_out
             calib = screen.results["calibration"]
