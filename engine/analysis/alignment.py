@@ -138,8 +138,9 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
     picked = pick_measures(a, measures)
     rows, strata_rows, notes = [], [], sign_notes(picked)
     for model, run in runs(a):
-        run = run[target_values(run, target, scale).notna()]
-        human = target_values(run, target, scale).to_numpy(float)
+        values = target_values(run, target, scale)
+        run = run[values.notna()]
+        human = values[values.notna()].to_numpy(float)
         human_rank = rank(human) if np.isfinite(human).all() else None
         log_n = np.log(run["n_choices"].to_numpy(float))
         undefined = []

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
-from datasets_io.dataset import Dataset, load_dataset
-from datasets_io.workspace import resolve_workspace
+from datasets_io.dataset import LETTERS, Dataset, load_dataset
+from datasets_io.workspace import Workspace, resolve_workspace
 from engine.choice_measures import choice_measures
 from engine.lab.run_import import ImportedRun, write_run
 from engine.measure_names import fmt_p
@@ -111,7 +111,7 @@ def import_released(workspace: Path | None, path: Path, dataset: str, *,
     return [_import_one(ws, ds, rows_of, f, force) for f in released_files(path)]
 
 
-def _import_one(ws, ds: Dataset, rows_of: dict[int, tuple[str, list[int], str]],
+def _import_one(ws: Workspace, ds: Dataset, rows_of: dict[int, tuple[str, list[int], str]],
                 released: ReleasedFile, force: bool) -> ImportedRun:
     frame = pd.read_parquet(released.path)
     vocab = vocab_size(released.model)
@@ -151,7 +151,7 @@ def _row(rec: dict, qid: str, order: list[int], vocab: int | None, where: Path,
         raise BadInput(f"row {i + 1}: {len(log_q)} choice probabilities, but question {qid!r} "
                        f"has {len(order)} options", where=where)
     q = np.exp(log_q)[order]                     # unnormalised, as the runner stores them
-    file_index = "ABCDEFGHIJKLMNOPQRSTUVWXYZ".index(str(rec["cloze_pred"]).strip().upper())
+    file_index = LETTERS.index(str(rec["cloze_pred"]).strip().upper())
     measures: dict[str, float | None] = {
         "top1_prob": math.exp(rec["mc_top-1-prob"]),
         "total_entropy": rec["mc_total-ent"] * math.log(vocab) if vocab else None,

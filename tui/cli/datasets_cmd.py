@@ -19,6 +19,7 @@ import typer
 
 from common.errors import BadInput
 from engine.lab import datasets as lab_datasets
+from engine.lab.datasets import HUMAN_PREFIX
 from tui.cli.common import (
     Format,
     WorkspaceOpt,
@@ -133,7 +134,8 @@ def questions(name: Annotated[str, typer.Argument(help="Dataset name.", show_def
                      "human_share": None if r.human_share is None else list(r.human_share),
                      "correct": lab_datasets.letter(r.correct) or None, "subject": r.subject,
                      "n_choices": int(r.n_choices),
-                     "human": {name: None if pd.isna(r[f"human:{name}"]) else float(r[f"human:{name}"])
+                     "human": {name: None if pd.isna(r[HUMAN_PREFIX + name])
+                               else float(r[HUMAN_PREFIX + name])
                                for name in ds.human_variables}}
                     for _, r in q.iterrows()])
         return
