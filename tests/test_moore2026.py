@@ -139,3 +139,25 @@ def test_pairs_reproduce_the_published_wilcoxon_cell(study, cli) -> None:
     assert (row["n_pairs"], round(row["r_rb"], 3), round(row["p"], 5)) == (15, 0.9, 0.00085)
     assert row["threshold"] == pytest.approx(0.05 / len(table)) and row["significant"]
     assert "Llama_2_7B = Llama_2_7B_Chat" in res.err
+
+
+def test_successor_scale_gives_the_released_values_back(study: Path, released: Path) -> None:
+    """--scale successor is the successor's stored form (§4.2): every released mc_* column, the
+    choice probability (not renormalised) from the label probabilities and their mass."""
+    from engine.analysis.normalise import scaled_measure
+    from engine.lab.tables import load
+
+    a = load(Workspace(study), "coane-graded", ["moore2026-Llama_3.2_1B_Ins"])
+    run = a.frame.set_index(a.frame["question_id"].astype(int)).sort_index()
+    results, _ = _released(released, "Llama_3.2_1B_Ins")
+    vocab = float(run["vocab_size"].iloc[0])
+    pairs = {"mc_choice-prob": "choice_top1", "mc_top-1-prob": "top1_prob",
+             "mc_total-ent": "total_entropy", "mc_choice-ent": "choice_entropy",
+             **{f"mc_top-k-ent-{k}": f"topk_entropy@{k}" for k in (5, 100)},
+             **{f"mc_top-p-ent-{p}": f"topp_entropy@{p}" for p in (0.95, 0.5)},
+             "mc_top-p-len-0.9": "topp_size@0.9"}
+    for column, measure in pairs.items():
+        ours = scaled_measure(run, measure, "successor", vocab).to_numpy(float)
+        theirs = results[column].to_numpy(float)
+        assert ours == pytest.approx(theirs, abs=1e-12), column
+    assert (results["mc_top-p-len-0.95"] == 128256).mean() > 0.9   # §4.2's bf16 stall, kept

@@ -6,12 +6,17 @@
   / log m with m = the stored ``topp_size@p``, ``choice_entropy`` / log n; human entropy / log n.
   A top-p set of size 1 has normalised entropy 0; an empty one (``paper`` runs only, stored NaN)
   has normalised entropy 1, as the authors defined it.
+- ``successor``: the successor study's stored form (SCIENCE-successor.md §4.2): each normalised
+  form clipped with ``min(1, .)``; ``top1_prob`` as its log; ``choice_top1`` as the log of the
+  largest label probability *not* renormalised over the choices (the successor's
+  ``mc_choice-prob``: ``log(choice_top1 * choice_mass)``); human entropy / log n.
 - ``paper``: every model measure in its normalised form multiplied by log n, against raw human
   entropy (the published Figure 2, SCIENCE.md §7 fault 1); measures without a normalised form are
   multiplied by log n too, as the authors' code did.
 
 Measures without a normalised form (``top1_prob``, ``topp_size@p``, ``choice_top1``,
-``choice_margin``) are used as they are in ``raw`` and ``normalized``.
+``choice_margin``) are used as they are in ``raw`` and ``normalized`` (and, but for the two
+log-probabilities, ``successor``).
 
 The sign rule (:func:`as_uncertainty`): every table reads a measure as an uncertainty; a
 certainty enters negated, named ``-NAME``.
@@ -27,6 +32,7 @@ from engine.lab.analyses import SETTINGS
 from engine.measure_names import is_uncertainty_like, parse_measure, topp_size
 
 SCALES = SETTINGS["scale"].choices
+NORMALISED_KINDS = ("total_entropy", "topk_entropy", "choice_entropy", "topp_entropy")
 
 
 def check_scale(scale: str) -> str:
@@ -70,17 +76,33 @@ def scaled_measure(frame: pd.DataFrame, measure: str, scale: str,
     check_scale(scale)
     if scale == "raw":
         return frame[measure].astype(float)
+    if scale == "successor":
+        return successor_form(frame, measure, vocab_size)
     norm = normalised_form(frame, measure, vocab_size)
     if scale == "normalized":
         return norm
     return norm * np.log(frame["n_choices"].astype(float))
 
 
+def successor_form(frame: pd.DataFrame, measure: str, vocab_size: float | None = None) -> pd.Series:
+    """``measure`` as the successor stored it: normalised and clipped at 1, or a log-probability."""
+    kind, _ = parse_measure(measure)
+    with np.errstate(divide="ignore"):
+        if kind == "top1_prob":
+            return np.log(frame[measure].astype(float))
+        if kind == "choice_top1":
+            return np.log(frame[measure].astype(float) * frame["choice_mass"].astype(float))
+    if kind in NORMALISED_KINDS:
+        return normalised_form(frame, measure, vocab_size).clip(upper=1.0)
+    return frame[measure].astype(float)
+
+
 def scaled_human(frame: pd.DataFrame, scale: str) -> pd.Series:
-    """Human entropy on ``scale``: divided by log n for ``normalized``, raw otherwise."""
+    """Human entropy on ``scale``: divided by log n for ``normalized`` and ``successor``, raw
+    otherwise."""
     check_scale(scale)
     h = frame["human_entropy"].astype(float)
-    if scale == "normalized":
+    if scale in ("normalized", "successor"):
         return h / np.log(frame["n_choices"].astype(float))
     return h
 

@@ -49,8 +49,9 @@ MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("measures", list, None, MEASURES_HELP),
     Setting("variant", str, "corrected", "corrected or paper (SCIENCE.md).", choices=VARIANTS),
-    Setting("scale", str, "raw", "raw, normalized or paper (SCIENCE.md §4).",
-            choices=("raw", "normalized", "paper")),
+    Setting("scale", str, "raw", "raw, normalized, paper (SCIENCE.md §4) or successor "
+            "(normalised and clipped at 1, probabilities as log-probabilities; "
+            "SCIENCE-successor.md §4.2).", choices=("raw", "normalized", "paper", "successor")),
     Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations)."),
     Setting("permutations", int, 1000, "Permutations of the test.", minimum=1),
     Setting("bins", int, 10, "ECE bins.", minimum=1),

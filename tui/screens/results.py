@@ -75,7 +75,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **Alignment**: Pearson r of each model × measure with human entropy (`*` p<0.05, `**` p<0.01,
   `***` p<0.001; bold when |r| ≥ 0.3), Spearman ρ, and the choice-count confound: the partial r
   controlling for log n, and r within each choice-count stratum (≥ 30 questions) below.
-  `k` switches the scale: raw, normalized, paper (SCIENCE.md §4).
+  `k` switches the scale: raw, normalized, paper (SCIENCE.md §4), successor.
 * **Agreement** (top-answer, with chance and tests) and **Kendall** τ distance.
 * **Calibration**: Spearman ρ(correct, measure) per subject as a model × subject table, green =
   calibrated (negative), red = the wrong way; `[` and `]` change the measure.
