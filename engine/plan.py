@@ -22,7 +22,8 @@ from engine import store as store_mod
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
 from engine.prompts import PromptError, default_spellings, few_shot_examples, template_string
-from engine.run_spec import RunSpec, auto_batch_tokens
+from engine.protocols import SUCCESSOR_SPELLINGS, SUCCESSOR_TEMPLATE
+from engine.run_spec import RunSpec, auto_batch_tokens, check_protocol
 
 
 @dataclass
@@ -67,6 +68,8 @@ def run_hash(dataset_sha: str, weights_sha: str, spec: RunSpec, template: str,
            "template": template, "spellings": list(spellings), "topk": [int(k) for k in spec.topk],
            "topp": [float(p) for p in spec.topp], "chat_template": bool(spec.chat_template),
            "few_shot": int(spec.few_shot), "seed": int(spec.seed), "dtype": dtype}
+    if spec.protocol:   # only then: the ids of runs made before protocols existed stay the same
+        key["protocol"] = spec.protocol
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -80,18 +83,15 @@ def plan_run(spec: RunSpec) -> RunPlan:
         raise BadInput("batch_tokens must be >= 0 (0: automatic)")
     if spec.limit is not None and spec.limit < 0:
         raise BadInput("limit must be >= 0")
+    check_protocol_spec(spec)
     ws = resolve_workspace(spec.workspace).ensure()
     dataset = load_dataset(ws, spec.dataset)
-    try:
-        template = template_string(spec.template, spec.variant)
-    except PromptError as err:
-        raise BadInput(f"template: {err}") from None
-    spellings = tuple(spec.spellings) if spec.spellings else default_spellings(spec.variant)
+    template, spellings = prompt_settings(spec)
     model = resolve_model(spec.model, ws.cache)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     h = run_hash(dataset.report_hash(), model.weights_sha256 or "", spec, template, spellings, dtype)
-    run_id = f"{dataset.name}-{model.slug}-{h}"
+    run_id = "-".join([dataset.name, model.slug, *([spec.protocol] if spec.protocol else []), h])
     ids = [str(q) for q in dataset.questions["question_id"]]
     if spec.question_ids is not None:
         known = set(ids)
@@ -111,6 +111,31 @@ def plan_run(spec: RunSpec) -> RunPlan:
     return RunPlan(spec=spec, ws=ws, dataset=dataset, model=model, device=device, dtype=dtype,
                    template=template, spellings=spellings, run_id=run_id,
                    run_dir=ws.runs / run_id, target_ids=ids, few_shot=few_shot)
+
+
+def check_protocol_spec(spec: RunSpec) -> None:
+    """A protocol fixes the template, the spellings and the examples: none may be given too."""
+    check_protocol(spec.protocol)
+    if not spec.protocol:
+        return
+    given = [flag for flag, value in (("--template", spec.template), ("--spellings", spec.spellings),
+                                      ("--few-shot", spec.few_shot), ("--variant paper",
+                                                                      spec.variant == "paper"))
+             if value]
+    if given:
+        raise BadInput(f"--protocol {spec.protocol} fixes the prompt whole; it cannot be combined "
+                       f"with {', '.join(given)}", fix="leave those out, or the protocol")
+
+
+def prompt_settings(spec: RunSpec) -> tuple[str, tuple[str, ...]]:
+    """The run's exact template and label spelling patterns."""
+    if spec.protocol:
+        return SUCCESSOR_TEMPLATE, SUCCESSOR_SPELLINGS
+    try:
+        template = template_string(spec.template, spec.variant)
+    except PromptError as err:
+        raise BadInput(f"template: {err}") from None
+    return template, tuple(spec.spellings) if spec.spellings else default_spellings(spec.variant)
 
 
 def run_id_for(spec: RunSpec) -> tuple[str, Path]:
@@ -137,6 +162,7 @@ def manifest_for(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, s
                   "architecture": m.architecture, "n_params": m.n_params, "vocab_size": vocab_size,
                   "weights_sha256": m.weights_sha256, "size_bytes": m.size_bytes},
         "variant": spec.variant,
+        "protocol": spec.protocol,
         "template": plan.template,
         "spelling_patterns": list(plan.spellings),
         "spellings": spellings,

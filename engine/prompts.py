@@ -218,8 +218,13 @@ def prompt_for_question(row: Any, settings: dict[str, Any]) -> str:
 
     ``settings`` is the run's manifest (or a dict with the same keys): ``template`` (the exact
     string), ``few_shot_examples`` (list, may be empty), ``chat_template`` (bool) and, when it is
-    on, ``chat_template_string`` and ``chat_special`` (bos/eos token strings).
+    on, ``chat_template_string`` and ``chat_special`` (bos/eos token strings); or a ``protocol``
+    (``engine.protocols``), which builds the whole prompt.
     """
+    if settings.get("protocol"):
+        from engine.protocols import protocol_prompt
+
+        return protocol_prompt(row, settings)
     get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
     template = settings.get("template") or TEMPLATES["corrected"]
     question, choices = str(get("text")), [str(c) for c in get("choices")]

@@ -8,11 +8,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from common.errors import BadInput
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP
 
 DEFAULT_BATCH_TOKENS = 0          # 0: automatic, see auto_batch_tokens
 CPU_BATCH_TOKENS = 512            # best measured on a 2-core CPU (benchmarks/bench_engine.py)
 GPU_BATCH_TOKENS = 32768
+
+
+PROTOCOLS = ("successor", "successor-as-released")   # prompt protocols, engine.protocols
+
+
+def check_protocol(name: str | None) -> None:
+    if name is not None and name not in PROTOCOLS:
+        raise BadInput(f"unknown prompt protocol {name!r}", fix=f"use one of {', '.join(PROTOCOLS)}")
 
 
 def auto_batch_tokens(device: str) -> int:
@@ -38,6 +47,7 @@ class RunSpec:
     topp: tuple[float, ...] = DEFAULT_TOPP
     chat_template: bool = False
     few_shot: int = 0
+    protocol: str | None = None      # a named protocol (engine.protocols) fixing the prompt whole
     trust_remote_code: bool = False
     seed: int = 0
     question_ids: tuple[str, ...] | None = None  # a shard's subset (Slurm); None = all

@@ -41,6 +41,7 @@ from engine.events import (
 from engine.plan import RunPlan, manifest_for, plan_run, utc_now
 from engine.prefixes import PASSAGE_MIN_TOKENS, PassagePrefixes, SharedPrefix, shared_prefix
 from engine.prompts import LETTERS, PromptError, prompt_for_question, resolve_spellings
+from engine.protocols import SUCCESSOR_EXAMPLES, supports_system_role
 from engine.run_spec import RunSpec, RunSummary, auto_batch_tokens
 
 EventSink = Callable[[RunEvent], None]
@@ -206,10 +207,9 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
         resolved = resolve_spellings(tokenizer, labels, plan.spellings)
     except PromptError as err:
         raise BadInput(str(err)) from None
-    for d in resolved.dropped:
-        log(f"label spelling {d['text']!r} dropped: {d['reason']}", "warning")
+    _log_dropped_spellings(resolved.dropped, spec.protocol, log)
     settings: dict[str, Any] = {"few_shot_examples": plan.few_shot,
-                                "add_special_tokens": not spec.chat_template}
+                                "add_special_tokens": adds_special_tokens(spec)}
     if spec.chat_template:
         chat = getattr(tokenizer, "chat_template", None)
         if not chat or not isinstance(chat, str):
@@ -218,11 +218,42 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
         settings["chat_template_string"] = chat
         settings["chat_special"] = {k: v for k, v in tokenizer.special_tokens_map.items()
                                     if isinstance(v, str)}
+    if spec.protocol:
+        settings.update(protocol_settings(tokenizer, settings))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return _Loaded(model=model, tokenizer=tokenizer, device=device,
                    label_ids=resolved.token_ids(), pad_id=pad_id if pad_id < vocab_size else 0,
                    manifest_args={"spellings": resolved.to_dict(), "vocab_size": vocab_size,
                                   "settings": settings, "forward_path": loaded.forward_path})
+
+
+def adds_special_tokens(spec: RunSpec) -> bool:
+    """Whether the tokenizer adds its special tokens (BOS) to a prompt: not where the prompt
+    already holds them (a chat template's, or a protocol's literal BOS)."""
+    return not (spec.chat_template or spec.protocol)
+
+
+def protocol_settings(tokenizer: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a protocol's prompts take from the tokenizer, recorded so they can be rebuilt."""
+    out: dict[str, Any] = {"bos": tokenizer.bos_token or "",
+                           "few_shot_examples": [dict(e) for e in SUCCESSOR_EXAMPLES]}
+    if "chat_template_string" in settings:
+        out["system_role"] = supports_system_role(settings["chat_template_string"],
+                                                  settings["chat_special"])
+    return out
+
+
+def _log_dropped_spellings(dropped: list[dict[str, Any]], protocol: str | None,
+                           log: Callable[..., None]) -> None:
+    """Each dropped spelling is a warning, but a protocol's: they are expected (most of its 18
+    spellings per letter are several tokens, or the same token, for any one tokenizer)."""
+    if protocol:
+        if dropped:
+            log(f"{len(dropped)} label spellings of protocol {protocol} are not single tokens "
+                "here (or repeat one): left out, as the protocol says (the manifest lists them)")
+        return
+    for d in dropped:
+        log(f"label spelling {d['text']!r} dropped: {d['reason']}", "warning")
 
 
 def _log_forward_path(path: dict[str, Any], log: Callable[..., None]) -> None:
@@ -244,12 +275,12 @@ def _encode(plan: RunPlan, loaded: _Loaded, todo_ids: list[str]) -> tuple[list[d
     spec = plan.spec
     records = {str(r["question_id"]): r for r in plan.dataset.questions.to_dict("records")}
     prompt_settings = {"template": plan.template, "few_shot": spec.few_shot, **loaded.settings,
-                       "chat_template": spec.chat_template}
+                       "chat_template": spec.chat_template, "protocol": spec.protocol}
     rows = [records[q] for q in todo_ids]
     texts = [prompt_for_question(r, prompt_settings) for r in rows]
     if not texts:
         return rows, []
-    return rows, loaded.tokenizer(texts, add_special_tokens=not spec.chat_template)["input_ids"]
+    return rows, loaded.tokenizer(texts, add_special_tokens=adds_special_tokens(spec))["input_ids"]
 
 
 def context_length(config: Any) -> int | None:

@@ -1,6 +1,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests.test_tui_support)
 """End to end with a REAL engine child process and the real small model (SmolLM2-135M): import the
-Roper sample in the wizard -> queue a run of 8 questions -> the alignment table is shown -> export
+Roper sample in the wizard -> queue a run of 8 questions under the successor's protocol -> the alignment table is shown -> export
 it -> the CSV exists and parses. The same path is driven in tmux by scripts/tui_tmux_e2e.sh
 (tests/test_tui_tmux.py)."""
 
@@ -44,6 +44,7 @@ async def test_import_run_alignment_export(ws_dir: Path, data_dir: Path, smollm_
         dialog.query_one("#pick-models").deselect_all()
         dialog.query_one("#model-ref").value = str(smollm_dir)
         dialog.query_one("#limit").value = "8"
+        dialog.query_one("#protocol").value = "successor"     # the successor's (tmux: default)
         assert dialog.query_one("#pick-datasets").selected == ["roper"]
         await pilot.press("ctrl+s")
         runs = app.section("runs")
@@ -53,6 +54,9 @@ async def test_import_run_alignment_export(ws_dir: Path, data_dir: Path, smollm_
         assert job.status == "done", job.log[-5:]
         assert job.done == job.total == 6  # 8 asked; the sample keeps 6 after the rules
         assert any("engine ready" in line for line in job.log)
+        assert "-successor-" in job.run_id
+        assert json.loads((Path(job.run_dir) / "manifest.json").read_text())["protocol"] == \
+            "successor"
         # 3. the alignment table
         await pilot.press("s")
         results = app.section("results")

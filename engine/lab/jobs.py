@@ -36,6 +36,8 @@ class Job:
     limit: int | None = None
     device: str = "auto"
     variant: str = "corrected"
+    protocol: str | None = None
+    chat_template: bool = False
     status: str = QUEUED
     done: int = 0
     total: int = 0
@@ -150,7 +152,8 @@ class JobQueue:
     async def _run_one(self, client: Any, job: Job) -> bool:
         """Run ``job``; False when the engine itself failed (the queue stops)."""
         spec = RunSpec(workspace=str(self.workspace), dataset=job.dataset, model=job.model,
-                       variant=job.variant, limit=job.limit, device=job.device)
+                       variant=job.variant, limit=job.limit, device=job.device,
+                       protocol=job.protocol, chat_template=job.chat_template)
         try:
             pending = await client.start_run(spec, on_progress=lambda n: self._progress(job, n),
                                              on_log=lambda n: self.listener.job_log(

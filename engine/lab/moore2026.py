@@ -26,6 +26,7 @@ from datasets_io.workspace import Workspace, resolve_workspace
 from engine.choice_measures import choice_measures
 from engine.lab.run_import import ImportedRun, write_run
 from engine.measure_names import fmt_p
+from engine.protocols import unicode_clean
 from engine.store import ResultRow
 
 LAYOUT = "moore2026"
@@ -37,8 +38,6 @@ VOCAB_SIZES = (("Llama_2", 32000), ("Mistral_0.1", 32000), ("Mistral_0.3", 32768
 NOT_RECOVERABLE = ["the label token sets", "the top-k token lists",
                    "values above the clip at 1 (none is possible for an entropy ratio)",
                    "the options' shuffle seed (Coane's shuffle had none)"]
-UNICODE_CLEAN = {"\u2013": "-", "\u2014": "-", "\u2019": "'", "\u2018": "'", "\u201d": '"',
-                 "\u201c": '"', "\u2026": "..."}
 _FILE_RE = re.compile(r"^(?P<ds>[a-z]+)_(?P<model>.+)\.parquet$")
 
 
@@ -46,13 +45,6 @@ _FILE_RE = re.compile(r"^(?P<ds>[a-z]+)_(?P<model>.+)\.parquet$")
 class ReleasedFile:
     path: Path
     model: str
-
-
-def unicode_clean(text: str) -> str:
-    """The released code's clean-up of every prompt text (SCIENCE-successor.md §2)."""
-    for old, new in UNICODE_CLEAN.items():
-        text = text.replace(old, new)
-    return text
 
 
 def vocab_size(model: str) -> int | None:

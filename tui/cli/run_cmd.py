@@ -23,7 +23,7 @@ from common.errors import (
 )
 from engine.client import SyncEngineClient
 from engine.lab.runs import SlurmOptions
-from engine.run_spec import DEFAULT_BATCH_TOKENS, RunSpec
+from engine.run_spec import DEFAULT_BATCH_TOKENS, PROTOCOLS, RunSpec, check_protocol
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
 from tui.cli.progress_view import ProgressView
 
@@ -67,6 +67,10 @@ def run(
     chat_template: Annotated[bool, typer.Option("--chat-template",
                                                 help="Wrap prompts in the model's chat template.")] = False,
     few_shot: Annotated[int, typer.Option("--few-shot", min=0, help="Few-shot examples per prompt.")] = 0,
+    protocol: Annotated[str | None, typer.Option(
+        "--protocol", help="A named prompt protocol fixing template, examples and label "
+        f"spellings: {' or '.join(PROTOCOLS)} (SCIENCE-successor.md §3; with --chat-template "
+        "for instruct models).")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code",
                                                     help="Allow the model's own code.")] = False,
     engine_cmd: Annotated[str | None, typer.Option(
@@ -95,9 +99,10 @@ def run(
     ws = workspace(ws_path)
     if not device or not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise BadInput(f"unknown device {device!r}", fix="use auto, cpu, cuda or cuda:N")
+    check_protocol(protocol)
     spec = RunSpec(workspace=str(ws.root), dataset=dataset, model=_model_arg(model), variant=variant.value,
                    limit=limit, device=device, dtype=dtype.value, batch_tokens=batch_tokens,
-                   chat_template=chat_template, few_shot=few_shot,
+                   chat_template=chat_template, few_shot=few_shot, protocol=protocol,
                    trust_remote_code=trust_remote_code, store_journal=store_journal.value)
     if slurm:
         options = SlurmOptions(partition=partition, gpus_per_task=gpus_per_task, time=time_limit,

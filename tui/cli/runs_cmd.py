@@ -71,6 +71,9 @@ def _prompt_line(manifest: dict) -> str | None:
         return None
     start = template if len(template) <= 48 else template[:47] + "…"
     n_shot = int(manifest.get("few_shot") or 0)
+    if manifest.get("protocol"):
+        return (f"protocol {manifest['protocol']}; chat template "
+                f"{'on' if manifest.get('chat_template') else 'off'}")
     return (f"{start!r}; chat template {'on' if manifest.get('chat_template') else 'off'}; "
             f"{n_shot} few-shot example{'s' if n_shot != 1 else ''}")
 

@@ -8,7 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from engine.run_spec import PROTOCOLS
+
+NO_PROTOCOL = "the first paper's"
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,8 @@ class JobRequest:
     datasets: tuple[str, ...]
     limit: int | None
     device: str
+    protocol: str | None = None          # engine.run_spec.PROTOCOLS
+    chat_template: bool = False
 
 
 class NewJobsDialog(ModalScreen[JobRequest | None]):
@@ -54,6 +60,11 @@ class NewJobsDialog(ModalScreen[JobRequest | None]):
             with Horizontal(classes="field"):
                 yield Label("device")
                 yield Input("auto", id="device")
+            with Horizontal(classes="field"):
+                yield Label("prompt protocol")
+                yield Select([(NO_PROTOCOL, NO_PROTOCOL), *[(p, p) for p in PROTOCOLS]],
+                             value=NO_PROTOCOL, allow_blank=False, id="protocol")
+            yield Checkbox("chat template (instruct models)", id="chat-template")
             yield Static("", id="jobs-error", classes="error-text")
             with Horizontal(classes="buttons"):
                 yield Button("Queue (ctrl+s)", variant="primary", id="queue")
@@ -83,7 +94,10 @@ class NewJobsDialog(ModalScreen[JobRequest | None]):
             error.update("first N questions: at least 1")
             return
         device = self.query_one("#device", Input).value.strip() or "auto"
-        self.dismiss(JobRequest(tuple(chosen), tuple(datasets), limit, device))
+        protocol = str(self.query_one("#protocol", Select).value)
+        self.dismiss(JobRequest(tuple(chosen), tuple(datasets), limit, device,
+                                None if protocol == NO_PROTOCOL else protocol,
+                                self.query_one("#chat-template", Checkbox).value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_queue()

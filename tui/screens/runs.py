@@ -218,15 +218,19 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     # ------------------------------------------------------------------ queue
     def queue_jobs(self, models: list[tuple[str, str]], datasets: list[str],
-                   limit: int | None = None, device: str = "auto") -> list[Job]:
+                   limit: int | None = None, device: str = "auto", protocol: str | None = None,
+                   chat_template: bool = False) -> list[Job]:
         """Add one job per model × dataset and start the queue (also used by tests)."""
         added = []
         for label, ref in models:
             for dataset in datasets:
                 job = Job(self.queue.new_id(), label, ref, dataset, limit, device,
-                          variant=self.app.settings.variant)
+                          variant=self.app.settings.variant, protocol=protocol,
+                          chat_template=chat_template)
                 self._add_job(job)
-                self._log(job, f"queued: {ref} on {dataset}" + (f", first {limit}" if limit else ""))
+                self._log(job, f"queued: {ref} on {dataset}" + (f", first {limit}" if limit else "")
+                          + (f", protocol {protocol}" if protocol else "")
+                          + (", chat template" if chat_template else ""))
                 added.append(job)
         self._pump()
         return added
@@ -259,7 +263,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
         def chosen(req: Any) -> None:
             if req is not None:
-                self.queue_jobs(list(req.models), list(req.datasets), req.limit, req.device)
+                self.queue_jobs(list(req.models), list(req.datasets), req.limit, req.device,
+                                req.protocol, req.chat_template)
 
         self.app.push_screen(dialog_cls(model_choices, datasets, current), chosen)
 
