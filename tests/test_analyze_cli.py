@@ -21,8 +21,10 @@ from scipy.spatial.distance import jensenshannon
 
 from tests.test_runs_import import make_results
 
-ANALYSES = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]   # one model each
-REGISTRY = [*ANALYSES, "pairs"]          # pairs: base against instruct models (tests/test_pairs.py)
+PAPER = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]   # one model each
+SUCCESSOR = ["rms-ce", "ece-sweep", "agreement-successor"]   # tests/test_successor_calibration.py
+ANALYSES = [*PAPER, *SUCCESSOR]
+REGISTRY = [*PAPER, "pairs", *SUCCESSOR]   # pairs: base against instruct models (tests/test_pairs.py)
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -31,6 +33,9 @@ COLUMNS = {
     "calibration": "model, measure, subject, n, spearman_rho, p",
     "ece": "model, measure, method, bins, n, ece",
     "jsd": "model, measure, n_uncertain, n_certain, shift, p, permutations, seed",
+    "rms-ce": "model, measure, bins, n, accuracy, rms_ce",
+    "ece-sweep": "model, measure, bins, n, accuracy, ece_sweep",
+    "agreement-successor": "model, n_fact_mc, fact_mc, fact_mc_mean, n_human, human, human_mean",
 }
 FAST = ["--permutations", "200"]
 
@@ -97,7 +102,8 @@ def test_every_analysis_in_every_format(cli, ws: Path, analysis: str, fmt: str) 
     else:
         assert lines[0].startswith(analysis) and lines[2].split() == cols
         n_rows = len(lines) - 4
-    per_model = {"alignment": 8, "agreement": 1, "kendall": 1, "calibration": 8, "ece": 6, "jsd": 5}
+    per_model = {"alignment": 8, "agreement": 1, "kendall": 1, "calibration": 8, "ece": 6, "jsd": 5,
+                 "rms-ce": 7, "ece-sweep": 7, "agreement-successor": 1}   # no choice_margin
     assert n_rows == 2 * per_model[analysis]
 
 
@@ -415,6 +421,9 @@ USED_OPTIONS = {
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
             "--null-out"},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
+    "rms-ce": {"--measures"},
+    "ece-sweep": {"--measures"},
+    "agreement-successor": set(),
 }
 
 
@@ -538,8 +547,9 @@ def test_certainties_enter_every_table_negated(cli, ws: Path) -> None:
 
 
 def test_all_prints_every_table_the_dataset_can_give(cli, ws: Path) -> None:
-    """MMLU has answers, not human shares: calibration, ece and jsd, each under its title, the
-    same as each table alone; the others are named as left out, and why."""
+    """MMLU has answers, not human shares: calibration, ece, jsd and the successor's tables (its
+    agreement without the human part), each under its title, the same as each table alone; the
+    others are named as left out, and why."""
     res = cli("analyze", "all", "-d", "mmlu", *FAST, "-w", ws)
     assert res.code == 0, res.err
     for name in ("agreement", "kendall"):
@@ -547,12 +557,13 @@ def test_all_prints_every_table_the_dataset_can_give(cli, ws: Path) -> None:
                 "needs a survey dataset") in res.err
     assert ("note: alignment left out: dataset 'mmlu' has no human data (shares or human "
             "variables); alignment needs human shares or a human variable") in res.err
-    alone = [cli("analyze", name, "-d", "mmlu", *FAST, "-w", ws).out
-             for name in ("calibration", "ece", "jsd")]
+    answers = ("calibration", "ece", "jsd", "rms-ce", "ece-sweep", "agreement-successor")
+    alone = [cli("analyze", name, "-d", "mmlu", *FAST, "-w", ws).out for name in answers]
     assert res.out == "\n".join(alone) + "\n"
     assert [line for line in res.out.splitlines() if " | dataset mmlu" in line] == [
         "calibration | dataset mmlu | scale raw", "ece | dataset mmlu | scale raw",
-        "jsd | dataset mmlu | variant corrected | scale raw"]
+        "jsd | dataset mmlu | variant corrected | scale raw", "rms-ce | dataset mmlu",
+        "ece-sweep | dataset mmlu", "agreement-successor | dataset mmlu"]
 
 
 def test_all_writes_a_file_per_table_into_a_folder(cli, ws: Path, tmp_path: Path) -> None:

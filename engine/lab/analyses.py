@@ -93,6 +93,11 @@ HUMAN_DATA = Need("human_share", "human data (shares or human variables)",
                   "import one with --human-col", or_prefix="human:")
 CORRECT = Need("correct", "correct answers", "a benchmark with answers",
                "pick a dataset imported with a correct column")
+# the prefix names the share column itself: either part of the successor's agreement will do
+CORRECT_OR_HUMAN = Need("correct", "correct answers or human response shares",
+                        "a benchmark with answers or a survey dataset",
+                        "pick a dataset imported with a correct column or with shares",
+                        or_prefix="human_share")
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,24 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
                ("base", "instruct", "measure", "target", "base_rho", "instruct_rho",
                 "difference"), "differences_out", "Also write each pair's cells and their "
                "difference here."),)),
+    AnalysisSpec(
+        "rms-ce", "RMS-CE",
+        "The successor's calibration error (SCIENCE-successor.md §6.2 \"width\"): each measure "
+        "as a confidence, RMS over 15 equal-width bins on [0, 1].",
+        CORRECT, ("measures",), "engine.analysis.successor_calibration:rms_ce_table",
+        ("model", "measure", "bins", "n", "accuracy", "rms_ce")),
+    AnalysisSpec(
+        "ece-sweep", "ECE-sweep",
+        "The successor's ECE-sweep (§6.2 \"sweep\"): equal-mass bins, as many as keep the "
+        "accuracies non-decreasing; L2 error.",
+        CORRECT, ("measures",), "engine.analysis.successor_calibration:ece_sweep_table",
+        ("model", "measure", "bins", "n", "accuracy", "ece_sweep")),
+    AnalysisSpec(
+        "agreement-successor", "Agreement (successor)",
+        "The successor's agreement cells (§6.3): percent of cloze answers that are correct "
+        "(fact_mc) or the first human top answer (human), truncated as published.",
+        CORRECT_OR_HUMAN, (), "engine.analysis.successor_calibration:agreement_successor_table",
+        ("model", "n_fact_mc", "fact_mc", "fact_mc_mean", "n_human", "human", "human_mean")),
 )}
 
 
