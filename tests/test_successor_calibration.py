@@ -241,7 +241,9 @@ def test_sweep_edges() -> None:
 
 def test_confidence_of_each_kind() -> None:
     run = pd.DataFrame({"top1_prob": [0.5, 0.25], "choice_top1": [0.5, 1.0],
-                        "choice_mass": [0.5, 0.1], "choice_entropy": [0.0, np.log(4) * 2],
+                        "choice_mass": [0.5, 0.1],
+                        "label_probs": [[0.25, 0.15, 0.1, 0.0], [0.1, 0.0, 0.0, 0.0]],
+                        "choice_entropy": [0.0, np.log(4) * 2],
                         "n_choices": [4, 4], "topp_size@0.9": [3, 5], "topp_size@0.5": [1, 2],
                         "vocab_size": [None, None], "choice_margin": [0.1, 0.2]})
     sizes = ["topp_size@0.9", "topp_size@0.5"]
