@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_moore2026)
 """The successor's alignment heatmap (SCIENCE-successor.md §6.1) over its 30 released Coane runs:
 every cell against scipy on the released files, the Bonferroni blanks, and published facts of the
 figures (293 printed cells in the human-entropy figure; the largest printed p of the response-time
