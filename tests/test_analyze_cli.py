@@ -424,8 +424,8 @@ USED_OPTIONS = {
             "--null-out"},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
     "heatmap": {"--measures", "--scale", "--target", "--pair", "--tests", "--wide"},
-    "rms-ce": {"--measures"},
-    "ece-sweep": {"--measures"},
+    "rms-ce": {"--measures", "--pair", "--wide"},
+    "ece-sweep": {"--measures", "--pair", "--wide"},
     "agreement-successor": set(),
 }
 

@@ -76,3 +76,32 @@ def test_the_wide_form_is_the_figure_with_the_wilcoxon_column(study, cli) -> Non
 def test_the_divisor_can_be_given() -> None:
     assert threshold(0, 17, 30) == pytest.approx(2.45e-5, rel=1e-3)
     assert threshold(2040, 17, 32) == threshold(0, 17, 30)
+
+
+@pytest.mark.parametrize(("analysis", "value"), [("rms-ce", "rms_ce"), ("ece-sweep", "ece_sweep")])
+def test_the_calibration_figures_pair_their_errors(study, cli, analysis, value) -> None:
+    """§6.2: the Wilcoxon column with v = the error, negative r where the base models are better
+    calibrated; checked against scipy on the long table's cells."""
+    long = pd.read_csv(io.StringIO(cli("analyze", analysis, "-d", "coane-graded", "-f", "csv",
+                                       "-w", study).out)).set_index(["model", "measure"])[value]
+    res = cli("analyze", analysis, "-d", "coane-graded", "--wide", "-f", "csv", "-w", study)
+    assert res.code == 0, res.err
+    wide = pd.read_csv(io.StringIO(res.out)).set_index("measure")
+    models = {m for m, _ in long.index}
+    bases = sorted(m for m in models if not m.endswith(("_Ins", "_Chat")))
+    instruct = {b: next(m for m in models if m.startswith(b + "_") and m != b and
+                        m[len(b) + 1:] in ("Ins", "Chat")) for b in bases}
+    assert len(bases) == 15
+    for measure, row in wide.iterrows():
+        assert row[list(models)].to_dict() == pytest.approx(
+            {m: long[(m, measure)] for m in models}, abs=1e-15)
+        d = np.array([long[(b, measure)] - long[(instruct[b], measure)] for b in bases])
+        d = d[d != 0]
+        ranks = stats.rankdata(np.abs(d))
+        r = (ranks[d > 0].sum() - ranks[d < 0].sum()) / (d.size * (d.size + 1) / 2)
+        p = stats.wilcoxon(d).pvalue
+        assert row["wilcoxon_p"] == pytest.approx(p, rel=1e-9)
+        if p < 0.05 / len(wide):
+            assert row["wilcoxon_r"] == pytest.approx(r, abs=1e-12)
+        else:
+            assert np.isnan(row["wilcoxon_r"])

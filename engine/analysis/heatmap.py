@@ -6,21 +6,16 @@ measure named prob"); the target is used as it is, so a share correct gives nega
 is shown only where its p < 0.05 / T; T = 4 * M * K by default, M the measure rows and K the
 models of the table (the successor's figures: K = 30; the 4 is theirs, of unknown origin,
 perhaps their four datasets), or the ``--tests`` given. The wide form is the figure: a row per
-measure, a column per model, and the base-versus-instruct column (the pairs' rank-biserial r,
-shown where its Wilcoxon p < 0.05 / M; ``engine.analysis.pairs``).
+measure, a column per model, and the base-versus-instruct column (``engine.analysis.figure``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-import pandas as pd
-
-from common.errors import BadInput
 from engine.analysis.alignment import alignment_table
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
-from engine.analysis.pairs import detect_pairs, given_pairs, rank_biserial, wilcoxon_p
 from engine.analysis.tables import TableResult, table_frame
 from engine.lab.analyses import default
 
@@ -48,34 +43,5 @@ def heatmap_table(a: Analysis, measures: Sequence[str] | None = default("measure
     table = table_frame(cells.to_dict("records"), "heatmap")
     notes = [*alignment.notes, f"a cell is shown where p < {cut:.3g} (0.05 / "
              f"{tests or f'(4 x {len(row_names)} measures x {len(models)} models)'})"]
-    return TableResult("heatmap", table, {"wide": _wide(table, models, row_names, target,
-                                                        _pairs(pair, models, notes))}, notes)
-
-
-def _pairs(pair: Sequence[str] | None, models: list[str], notes: list[str]) -> list[tuple[str, str]]:
-    try:
-        pairs = given_pairs(pair, models) if pair else detect_pairs(models)
-    except BadInput as err:
-        notes.append(f"no base-versus-instruct column: {err.what}")
-        return []
-    if not pairs:
-        notes.append("no base-versus-instruct column: no base/instruct pairs among the models")
-    return pairs
-
-
-def _wide(table: pd.DataFrame, models: list[str], row_names: list[str], target: str,
-          pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Measures down, models across (shown cells only), then the pairs' r and p."""
-    shown = table.pivot(index="measure", columns="model", values="cell")
-    rho = table.set_index(["model", "measure"])["rho"]
-    rows = []
-    for measure in row_names:
-        d = np.array([rho.get((b, measure), np.nan) - rho.get((i, measure), np.nan)
-                      for b, i in pairs], float)
-        d = d[np.isfinite(d)]
-        p = wilcoxon_p(d) if d.size else np.nan
-        r = rank_biserial(d) if d.size else np.nan
-        rows.append({"measure": measure, "target": target,
-                     **{m: shown.at[measure, m] for m in models},
-                     "wilcoxon_r": r if p < 0.05 / len(row_names) else np.nan, "wilcoxon_p": p})
-    return pd.DataFrame(rows, columns=["measure", "target", *models, "wilcoxon_r", "wilcoxon_p"])
+    wide = figure(table, "rho", "cell", pairs_or_note(pair, models, notes), {"target": target})
+    return TableResult("heatmap", table, {"wide": wide}, notes)

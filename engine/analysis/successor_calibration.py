@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import successor_form
 from engine.analysis.tables import (
@@ -130,10 +131,10 @@ def ece_sweep(conf: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return l2_error(sweep_chunks(y.size, best), conf, y, best), best
 
 
-def _cells(a: Analysis, measures: Sequence[str] | None, name: str,
-           statistic: Callable[[np.ndarray, np.ndarray], dict]) -> TableResult:
+def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | None, name: str,
+           value: str, statistic: Callable[[np.ndarray, np.ndarray], dict]) -> TableResult:
     """One row per model x measure with a confidence: ``statistic(conf, y)`` gives the row's
-    ``bins`` and value columns."""
+    ``bins`` and ``value`` columns; ``extra['wide']``: the figure (``engine.analysis.figure``)."""
     picked = pick_measures(a, measures)
     notes = [f"{m}: no successor confidence (the successor stored no {m}); skipped"
              for m in picked if parse_measure(m)[0] in NO_CONFIDENCE]
@@ -161,25 +162,28 @@ def _cells(a: Analysis, measures: Sequence[str] | None, name: str,
     if not rows:
         raise BadInput(f"no measure of these runs has a successor confidence ({name})",
                        fix="pick runs with entropies, top-p sizes or probabilities")
-    return TableResult(name, table_frame(rows, name), notes=notes)
+    table = table_frame(rows, name)
+    pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
+    return TableResult(name, table, {"wide": figure(table, value, value, pairs)}, notes)
 
 
-def rms_ce_table(a: Analysis, measures: Sequence[str] | None = default("measures")) -> TableResult:
+def rms_ce_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+                 pair: Sequence[str] | None = default("pair")) -> TableResult:
     """The successor's "width" calibration error per model x measure (§6.2)."""
     def statistic(conf: np.ndarray, y: np.ndarray) -> dict:
         return {"bins": WIDTH_BINS, "accuracy": float(y.mean()), "rms_ce": rms_ce(conf, y)}
 
-    return _cells(a, measures, "rms-ce", statistic)
+    return _cells(a, measures, pair, "rms-ce", "rms_ce", statistic)
 
 
-def ece_sweep_table(a: Analysis,
-                    measures: Sequence[str] | None = default("measures")) -> TableResult:
+def ece_sweep_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
+                    pair: Sequence[str] | None = default("pair")) -> TableResult:
     """The successor's "sweep" calibration error per model x measure (§6.2)."""
     def statistic(conf: np.ndarray, y: np.ndarray) -> dict:
         value, bins = ece_sweep(conf, y)
         return {"bins": bins, "accuracy": float(y.mean()), "ece_sweep": value}
 
-    return _cells(a, measures, "ece-sweep", statistic)
+    return _cells(a, measures, pair, "ece-sweep", "ece_sweep", statistic)
 
 
 def truncated_agreement(cloze: np.ndarray, other: np.ndarray) -> tuple[int, float, float]:

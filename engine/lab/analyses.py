@@ -139,6 +139,16 @@ class AnalysisSpec:
         return {key: settings.get(key, default(key)) for key in self.settings}
 
 
+
+def figure(analysis: str, *fixed: str) -> Extra:
+    """The successor's figure of a table (engine.analysis.figure), ``--wide``."""
+    return Extra("wide", f"{analysis}-wide", ("measure", *fixed, "MODEL...", "wilcoxon_r",
+                                               "wilcoxon_p"), "wide",
+                 "The figure instead: a row per measure, a column per model (its shown cells), "
+                 "the base-versus-instruct pairs' rank-biserial r (shown where p < "
+                 "0.05/measures) and Wilcoxon p.", replaces_table=True)
+
+
 ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "alignment", "Alignment",
@@ -202,23 +212,20 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         HUMAN_DATA, ("measures", "scale", "target", "pair", "tests"),
         "engine.analysis.heatmap:heatmap_table",
         ("model", "measure", "target", "n", "rho", "p", "threshold", "cell"),
-        (Extra("wide", "heatmap-wide", ("measure", "target", "MODEL...", "wilcoxon_r",
-                                        "wilcoxon_p"), "wide",
-               "The figure instead: a row per measure, a column per model (shown cells), the "
-               "pairs' rank-biserial r (shown where p < 0.05/measures) and Wilcoxon p.",
-               replaces_table=True),)),
+        (figure("heatmap", "target"),)),
     AnalysisSpec(
         "rms-ce", "RMS-CE",
         "The successor's calibration error (SCIENCE-successor.md §6.2 \"width\"): each measure "
         "as a confidence, RMS over 15 equal-width bins on [0, 1].",
-        CORRECT, ("measures",), "engine.analysis.successor_calibration:rms_ce_table",
-        ("model", "measure", "bins", "n", "accuracy", "rms_ce")),
+        CORRECT, ("measures", "pair"), "engine.analysis.successor_calibration:rms_ce_table",
+        ("model", "measure", "bins", "n", "accuracy", "rms_ce"), (figure("rms-ce"),)),
     AnalysisSpec(
         "ece-sweep", "ECE-sweep",
         "The successor's ECE-sweep (§6.2 \"sweep\"): equal-mass bins, as many as keep the "
         "accuracies non-decreasing; L2 error.",
-        CORRECT, ("measures",), "engine.analysis.successor_calibration:ece_sweep_table",
-        ("model", "measure", "bins", "n", "accuracy", "ece_sweep")),
+        CORRECT, ("measures", "pair"), "engine.analysis.successor_calibration:ece_sweep_table",
+        ("model", "measure", "bins", "n", "accuracy", "ece_sweep"),
+        (figure("ece-sweep"),)),
     AnalysisSpec(
         "agreement-successor", "Agreement (successor)",
         "The successor's agreement cells (§6.3): percent of cloze answers that are correct "
