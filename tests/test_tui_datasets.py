@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.test_tui_support import (  # noqa: F401
@@ -255,6 +256,42 @@ async def test_import_wizard_table_shows_the_column_mapping(ws_dir: Path, data_d
         await wait_for(pilot, lambda: "cannot parse" in text_of(
             wizard.query_one("#parse-status")), 30, "the refusal")
         assert "no_such_column" in text_of(wizard.query_one("#parse-status"))
+
+
+@sync
+async def test_import_wizard_reads_human_variables(ws_dir: Path, data_dir: Path,
+                                                   tmp_path: Path) -> None:
+    """The share answering correctly (a column `pc`) as the human variable correct_share, typed
+    in the wizard as `import table --human-col` takes it."""
+    from datasets_io.dataset import load_dataset
+    from datasets_io.workspace import Workspace
+
+    raw = pd.read_csv(data_dir / "coane2021_trivia_mc.csv")
+    raw["pc"] = [row[f"share_{'ABCD'.index(row['correct']) + 1}"] for _, row in raw.iterrows()]
+    raw.to_csv(tmp_path / "trivia-pc.csv", index=False)
+    app = make_test_app(ws_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await pilot.pause()
+        await pilot.press("i")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ImportWizard", 5, "the wizard")
+        wizard = app.screen
+        wizard.query_one("#path").value = str(tmp_path / "trivia-pc.csv")
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        wizard.query_one("#name").value = "trivia-pc"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.parsed is not None, 30, "parse")
+        wizard.query_one("#human-cols").value = "correct_share=pc"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "human variables: correct_share" in text_of(
+            wizard.query_one("#parse-status")), 30, "the re-parse")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: wizard.preview is not None, 30, "the counts")
+        await pilot.press("ctrl+n", "ctrl+w")
+        await wait_for(pilot, lambda: _ds(app).current == "trivia-pc", 30, "written")
+    questions = load_dataset(Workspace(ws_dir), "trivia-pc").questions.set_index("question_id")
+    assert questions.loc[raw["item"], "human:correct_share"].tolist() == pytest.approx(
+        raw["pc"].tolist())
 
 
 @sync

@@ -64,6 +64,9 @@ class Source:
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise BadInput(f"unknown format {self.fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+        if self.human and self.fmt != "table":
+            raise BadInput(f"human variables are read from tables (CSV, XLSX, Parquet), not from "
+                           f"a {self.fmt} file", fix="leave the human variables out")
         layout = self.mapping.get("layout")
         if layout is not None and layout not in ("long", "wide"):
             raise BadInput(f"unknown --layout {layout!r}", fix="use --layout long or --layout wide")
@@ -236,6 +239,9 @@ def _describe_table(parsed: Parsed) -> list[str]:
         n_correct = sum(q.correct is not None for q in parsed.raw)
         lines.append(f"correct answers read: {n_correct} (accepted: a letter, a 1-based number "
                      "or the option text)")
+    human = sorted({name for q in parsed.raw for name in (q.human or {})})
+    if human:
+        lines.append(f"human variables: {', '.join(human)}")
     return lines
 
 

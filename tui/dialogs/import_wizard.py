@@ -102,6 +102,10 @@ class ImportWizard(ModalScreen[str | None]):
                             with Vertical(classes="map-field"):
                                 yield Label(name)
                                 yield Input(id=f"map-{name}", placeholder="auto", compact=True)
+                    with Horizontal(classes="field"):
+                        yield Label("human variables")
+                        yield Input(placeholder="NAME=COLUMN or a column name or glob, "
+                                    "comma-separated (ctrl+r reads them)", id="human-cols")
                     yield Static("[dim]file head[/dim]", id="head-title", classes="pane-title")
                     yield FrameTable(export_name="import-head", id="head")
                     yield Static("[dim]parsed questions[/dim]", classes="pane-title")
@@ -204,8 +208,10 @@ class ImportWizard(ModalScreen[str | None]):
         unweighted = weight.lower() == "unweighted"
         questions = self.query_one("#pew-vars", Input).value.split(",")
         mapped = self.parsed is not None and self.parsed.format == "table"
+        human = self.query_one("#human-cols", Input).value.split(",")
         return Source(str(self.query_one("#format", Select).value), Path(path),
                       mapping=self._mapping() if mapped else {},
+                      human=tuple(h.strip() for h in human if h.strip()),
                       questions=tuple(q.strip() for q in questions if q.strip()),
                       weight=None if unweighted else weight or None, unweighted=unweighted)
 
