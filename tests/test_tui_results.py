@@ -65,6 +65,19 @@ async def test_every_table_is_shown(tui_ws: Path) -> None:
         first = screen.results["jsd"].frame.iloc[0]
         assert hist.n_points == int(first["permutations"])
         assert hist.observed == pytest.approx(float(first["shift"]))
+        # past the ninth tab: 0, then . and , step through the tabs (and wrap)
+        names = list(ANALYSES)
+        await pilot.press("0")
+        await pilot.pause(0.2)
+        assert screen.query_one("#results-tabs").active == names[9]
+        for expected in (names[10 % len(names)], names[11 % len(names)]):
+            await pilot.press("full_stop")
+            await pilot.pause(0.2)
+            assert screen.query_one("#results-tabs").active == expected
+        await pilot.press("comma")
+        await pilot.pause(0.2)
+        assert screen.query_one("#results-tabs").active == names[10 % len(names)]
+        assert screen.query_one(f"#t-{names[10 % len(names)]}").row_count == 2   # a row a model
 
 
 @sync

@@ -81,7 +81,10 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
   calibrated (negative), red = the wrong way; `[` and `]` change the measure.
 * **ECE** with the reliability diagram of the highlighted row (bins against the diagonal).
 * **JSD shift** with the permutation null of the highlighted row and the observed shift as a line.
-* `1`, `2`, … pick a tab; `g` recomputes; `e` exports the focused table (CSV / Markdown /
+* The successor study's tables (SCIENCE-successor.md): **Base vs instruct** (the pairs'
+  Wilcoxon column), **Heatmap** (its alignment cells, blank unless p < 0.05/(4·M·K)),
+  **RMS-CE** and **ECE-sweep** (its calibration errors), **Agreement (successor)**.
+* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes; `e` exports the focused table (CSV / Markdown /
   LaTeX) with the provenance `alignuq analyze` writes.
 * The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
   permutations, bins, cdf, adjust, min subject n, target), each with its help and the tables that use it;
@@ -102,8 +105,10 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("o", "table_settings", "Settings"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
-        *[Binding(str(i + 1), f"tab('{name}')", spec.title, show=False)
-          for i, (name, spec) in enumerate(ANALYSES.items())],
+        *[Binding(key, f"tab('{name}')", spec.title, show=False)
+          for key, (name, spec) in zip("1234567890", ANALYSES.items())],
+        Binding("full_stop", "next_tab(1)", "Next tab", key_display="."),
+        Binding("comma", "next_tab(-1)", "Previous tab", key_display=",", show=False),
     ]
 
     def __init__(self) -> None:
@@ -515,6 +520,12 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def action_recompute(self) -> None:
         self.cache.clear()
         self.runs_changed()
+
+    def action_next_tab(self, step: int) -> None:
+        names = list(ANALYSES)
+        active = self.query_one("#results-tabs", TabbedContent).active
+        self.action_tab(names[(names.index(active) + step) % len(names)]
+                        if active in names else names[0])
 
     def action_tab(self, key: str) -> None:
         self.query_one("#results-tabs", TabbedContent).active = key
