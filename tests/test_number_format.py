@@ -28,6 +28,9 @@ from engine.analysis.render import render
     ("spearman_p", 1.6e-4, "<0.001", r"$1.6\times10^{-4}$"),
     ("p_exact", 5.8139241192630575e-154, "<0.001", r"$5.8\times10^{-154}$"),
     ("p_adj", 0.0, "<0.001", "$<0.001$"),
+    # a Bonferroni threshold: 3 significant digits (the heatmap's 0.05 / 2040)
+    ("threshold", 0.05 / 2040, "2.45e-05", r"$2.45\times10^{-5}$"),
+    ("threshold", 0.05 / 18, "0.00278", "0.00278"),
     # counts stay integers, even in a float column
     ("n", 421.0, "421", "421"),
     ("n_uncertain", np.float64(221), "221", "221"),

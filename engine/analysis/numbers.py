@@ -3,6 +3,8 @@ column means.
 
 - p-values (``p``, ``p_z``, ``p_exact``, ``spearman_p``, ``p_adj``: any ``p``, ``p_*`` or ``*_p``
   column): 3 decimals, and ``<0.001`` below that (LaTeX: ``$1.6\\times10^{-4}$``).
+- p thresholds (``threshold``, a Bonferroni cut such as 0.05 / 2040): 3 significant digits,
+  ``2.45e-05`` (LaTeX: ``$2.45\\times10^{-5}$``), since 3 decimals would show them as 0.000.
 - counts (``n``, ``n_*``, ``bins``, ``count``, ``seed``, ...): integers, even when a missing value
   made the column float.
 - every other number (r, rho, shifts, ECE, agreement, chance, z, mean, std, conf, acc, bin edges,
@@ -51,6 +53,14 @@ def _p_value(value: float, *, latex: bool) -> str:
     return f"${mantissa}\\times10^{{{int(exponent)}}}$"
 
 
+def _significant(value: float, *, latex: bool) -> str:
+    text = f"{value:.3g}"
+    if not latex or "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"${mantissa}\\times10^{{{int(exponent)}}}$"
+
+
 def format_number(value: numbers.Real, column: object = "", *, latex: bool = False) -> str:
     """``value`` (a number, not a bool) of column ``column`` as a reader sees it; ``""`` for NaN.
     With ``latex``, the text is LaTeX source (a small p in math mode), not to be escaped."""
@@ -61,6 +71,8 @@ def format_number(value: numbers.Real, column: object = "", *, latex: bool = Fal
         return ""
     if is_p_column(column):
         return _p_value(v, latex=latex)
+    if str(column) == "threshold":
+        return _significant(v, latex=latex)
     if is_count_column(column) and v.is_integer():
         return str(int(v))
     return _fixed(v)
