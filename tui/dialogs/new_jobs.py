@@ -55,16 +55,14 @@ class NewJobsDialog(ModalScreen[JobRequest | None]):
                 yield Input(placeholder="optional: a folder, .gguf file or HF repo id",
                             id="model-ref")
             with Horizontal(classes="field"):
-                yield Label("first N questions")
-                yield Input(placeholder="all", id="limit", type="integer")
-            with Horizontal(classes="field"):
-                yield Label("device")
-                yield Input("auto", id="device")
+                yield Label("first N · device")
+                yield Input(placeholder="first N questions: all", id="limit", type="integer")
+                yield Input("auto", placeholder="device", id="device")
             with Horizontal(classes="field"):
                 yield Label("prompt protocol")
                 yield Select([(NO_PROTOCOL, NO_PROTOCOL), *[(p, p) for p in PROTOCOLS]],
                              value=NO_PROTOCOL, allow_blank=False, id="protocol")
-            yield Checkbox("chat template (instruct models)", id="chat-template")
+                yield Checkbox("chat template", id="chat-template")
             yield Static("", id="jobs-error", classes="error-text")
             with Horizontal(classes="buttons"):
                 yield Button("Queue (ctrl+s)", variant="primary", id="queue")
