@@ -415,13 +415,13 @@ def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fm
 
 
 USED_OPTIONS = {
-    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata"},
+    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata", "--pair", "--wide"},
     "agreement": {"--variant"},
     "kendall": set(),
-    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n"},
-    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out"},
+    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n", "--pair", "--wide"},
+    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out", "--pair", "--wide"},
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
-            "--null-out"},
+            "--null-out", "--pair", "--wide"},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
     "heatmap": {"--measures", "--scale", "--target", "--pair", "--tests", "--wide"},
     "rms-ce": {"--measures", "--pair", "--wide"},

@@ -78,24 +78,37 @@ def test_the_divisor_can_be_given() -> None:
     assert threshold(2040, 17, 32) == threshold(0, 17, 30)
 
 
-@pytest.mark.parametrize(("analysis", "value"), [("rms-ce", "rms_ce"), ("ece-sweep", "ece_sweep")])
-def test_the_calibration_figures_pair_their_errors(study, cli, analysis, value) -> None:
-    """§6.2: the Wilcoxon column with v = the error, negative r where the base models are better
-    calibrated; checked against scipy on the long table's cells."""
-    long = pd.read_csv(io.StringIO(cli("analyze", analysis, "-d", "coane-graded", "-f", "csv",
-                                       "-w", study).out)).set_index(["model", "measure"])[value]
-    res = cli("analyze", analysis, "-d", "coane-graded", "--wide", "-f", "csv", "-w", study)
-    assert res.code == 0, res.err
-    wide = pd.read_csv(io.StringIO(res.out)).set_index("measure")
-    models = {m for m, _ in long.index}
+@pytest.mark.parametrize(("analysis", "value", "options"), [
+    ("rms-ce", "rms_ce", ()), ("ece-sweep", "ece_sweep", ()),
+    ("alignment", "r", ("--target", "human-ent")), ("calibration", "spearman_rho", ()),
+    ("ece", "ece", ()), ("jsd", "shift", ("--permutations", "20")),
+])
+def test_every_figure_pairs_its_cells(study, cli, analysis, value, options) -> None:
+    """The base-versus-instruct column of each table's figure (§6.2 for the calibration errors,
+    where negative r means the base models are better calibrated) against scipy on the long
+    table's cells, the 15 pairs found here by name."""
+    def run(*extra: str) -> pd.DataFrame:
+        res = cli("analyze", analysis, "-d", "coane-graded", *options, *extra, "-f", "csv",
+                  "-w", study)
+        assert res.code == 0, res.err
+        return pd.read_csv(io.StringIO(res.out))
+
+    long = run()
+    if "subject" in long:
+        long = long[long["subject"] == "ALL"]
+    rows = ["measure", "method"] if "method" in long else ["measure"]
+    cells = long.set_index(["model", *rows])[value]
+    wide = run("--wide").set_index(rows)
+    models = set(long["model"])
     bases = sorted(m for m in models if not m.endswith(("_Ins", "_Chat")))
     instruct = {b: next(m for m in models if m.startswith(b + "_") and m != b and
                         m[len(b) + 1:] in ("Ins", "Chat")) for b in bases}
-    assert len(bases) == 15
-    for measure, row in wide.iterrows():
+    assert len(bases) == 15 and len(wide) == len(long) / 30
+    for key, row in wide.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
         assert row[list(models)].to_dict() == pytest.approx(
-            {m: long[(m, measure)] for m in models}, abs=1e-15)
-        d = np.array([long[(b, measure)] - long[(instruct[b], measure)] for b in bases])
+            {m: cells[(m, *key)] for m in models}, abs=1e-15)
+        d = np.array([cells[(b, *key)] - cells[(instruct[b], *key)] for b in bases])
         d = d[d != 0]
         ranks = stats.rankdata(np.abs(d))
         r = (ranks[d > 0].sum() - ranks[d < 0].sum()) / (d.size * (d.size + 1) / 2)
@@ -105,3 +118,4 @@ def test_the_calibration_figures_pair_their_errors(study, cli, analysis, value) 
             assert row["wilcoxon_r"] == pytest.approx(r, abs=1e-12)
         else:
             assert np.isnan(row["wilcoxon_r"])
+    assert wide["wilcoxon_r"].notna().any() or analysis == "jsd"   # no jsd pair differs

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.errors import BadInput
-from engine.analysis.pairs import detect_pairs, given_pairs, rank_biserial, wilcoxon_p
+from engine.analysis.pairing import detect_pairs, given_pairs, rank_biserial, wilcoxon_p
 
 
 def test_pairs_by_name_across_naming_habits() -> None:

@@ -18,6 +18,7 @@ from scipy import special
 
 from common.errors import BadInput
 from datasets_io.dataset import HUMAN_PREFIX
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale, scaled_human
 from engine.analysis.stats_util import corr_p, pearson_r, rank, t_p
@@ -129,10 +130,12 @@ def check_target(a: Analysis, target: str) -> None:
 
 def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                     scale: str = default("scale"), adjust: str = default("adjust"),
-                    target: str = default("target")) -> TableResult:
+                    target: str = default("target"),
+                    pair: Sequence[str] | None = default("pair")) -> TableResult:
     """Pearson r etc. of each model x measure with ``target`` (human entropy, or a human variable
-    of the dataset); ``extra['strata']`` holds r within each choice count with >= 30 questions.
-    Rows without a target value are left out."""
+    of the dataset); ``extra['strata']`` holds r within each choice count with >= 30 questions,
+    ``extra['wide']`` the figure of r (``engine.analysis.figure``). Rows without a target value
+    are left out."""
     check_scale(scale)
     check_target(a, target)
     picked = pick_measures(a, measures)
@@ -162,5 +165,7 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
                          f"measure(s), e.g. {undefined[0]}: fewer than 2 questions, or values "
                          f"(or the targets, {target}) that do not vary")
     table = with_adjusted_p(table_frame(rows, "alignment"), adjust)
+    pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
     return TableResult("alignment", table,
-                       {"strata": table_frame(strata_rows, "alignment", "strata")}, notes)
+                       {"strata": table_frame(strata_rows, "alignment", "strata"),
+                        "wide": figure(table, "r", "r", pairs)}, notes)

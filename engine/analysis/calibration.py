@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import t_p_many
@@ -134,7 +135,8 @@ def spearman_by_group(y: np.ndarray, u: np.ndarray,
 
 def calibration_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                       scale: str = default("scale"), adjust: str = default("adjust"),
-                      min_subject_n: int = default("min_subject_n")) -> TableResult:
+                      min_subject_n: int = default("min_subject_n"),
+                      pair: Sequence[str] | None = default("pair")) -> TableResult:
     """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
     least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
     left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
@@ -156,5 +158,8 @@ def calibration_table(a: Analysis, measures: Sequence[str] | None = default("mea
         t = t[~small]
         t.insert(0, "model", model)
         parts.append(t)
-    return TableResult("calibration", with_adjusted_p(stack(parts, "calibration"), adjust),
-                       notes=notes)
+    table = with_adjusted_p(stack(parts, "calibration"), adjust)
+    overall = table[table["subject"] == ALL]
+    pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
+    return TableResult("calibration", table,
+                       {"wide": figure(overall, "spearman_rho", "spearman_rho", pairs)}, notes)

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import special
 
 from common.errors import BadInput
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import standardise
@@ -120,7 +121,8 @@ def conventional_ece(confidence: np.ndarray, correct: np.ndarray,
 
 def ece_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
               scale: str = default("scale"), bins: int = DEFAULT_BINS,
-              cdf: str = default("cdf")) -> TableResult:
+              cdf: str = default("cdf"),
+              pair: Sequence[str] | None = default("pair")) -> TableResult:
     """Standardised ECE per model x measure (default: the uncertainty measures) and the
     conventional ECE of ``choice_top1``; ``extra['bins']`` holds every reliability bin (the
     conventional baseline's bins under measure ``conventional:choice_top1``)."""
@@ -150,5 +152,8 @@ def ece_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
         if CONVENTIONAL_MEASURE in run and run[CONVENTIONAL_MEASURE].notna().any():
             res = conventional_ece(run[CONVENTIONAL_MEASURE].to_numpy(float), y, bins)
             add(model, CONVENTIONAL_MEASURE, "conventional", res, f"conventional:{CONVENTIONAL_MEASURE}")
-    return TableResult("ece", table_frame(rows, "ece"), {"bins": stack(bin_parts, "ece", "bins")},
-                       notes)
+    table = table_frame(rows, "ece")
+    pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
+    return TableResult("ece", table, {"bins": stack(bin_parts, "ece", "bins"),
+                                      "wide": figure(table, "ece", "ece", pairs,
+                                                     ("measure", "method"))}, notes)

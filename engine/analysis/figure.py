@@ -12,41 +12,38 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
-from engine.analysis.pairs import detect_pairs, given_pairs, rank_biserial, wilcoxon_p
+from engine.analysis.pairing import detect_pairs, given_pairs, rank_biserial, wilcoxon_p
 
 
 def pairs_or_note(pair: Sequence[str] | None, models: list[str],
                   notes: list[str]) -> list[tuple[str, str]]:
-    """The pairs given, or found by name; none (with a note) where there are none to find."""
+    """The pairs given (a wrong one is a BadInput), or found by name: none where there are none
+    (the column is empty), none with a note where names fit two ways."""
+    if pair:
+        return given_pairs(pair, models)
     try:
-        pairs = given_pairs(pair, models) if pair else detect_pairs(models)
+        return detect_pairs(models)
     except BadInput as err:
-        if pair:
-            raise
-        notes.append(f"no base-versus-instruct column: {err.what}")
+        notes.append(f"no base-versus-instruct column: {err.what} ({err.fix})")
         return []
-    if not pairs:
-        notes.append("no base-versus-instruct column: no base/instruct pairs among the models")
-    return pairs
 
 
 def figure(table: pd.DataFrame, value: str, shown: str, pairs: list[tuple[str, str]],
-           fixed: dict[str, object] | None = None) -> pd.DataFrame:
-    """``table`` (a row per model x measure) as the figure: ``shown`` in the model columns,
-    ``value`` paired for the base-versus-instruct column; ``fixed`` columns after the measure."""
+           rows: Sequence[str] = ("measure",)) -> pd.DataFrame:
+    """``table`` (a row per model x ``rows``) as the figure: ``shown`` in the model columns,
+    ``value`` paired for the base-versus-instruct column."""
+    rows = list(rows)
     models = list(dict.fromkeys(table["model"]))
-    row_names = list(dict.fromkeys(table["measure"]))
-    cells = table.pivot(index="measure", columns="model", values=shown)
-    values = table.set_index(["model", "measure"])[value]
-    rows = []
-    for measure in row_names:
-        d = np.array([values.get((b, measure), np.nan) - values.get((i, measure), np.nan)
+    keys = list(dict.fromkeys(map(tuple, table[rows].itertuples(index=False, name=None))))
+    cells = table.set_index(["model", *rows])
+    out = []
+    for key in keys:
+        d = np.array([cells[value].get((b, *key), np.nan) - cells[value].get((i, *key), np.nan)
                       for b, i in pairs], float)
         d = d[np.isfinite(d)]
         p = wilcoxon_p(d) if d.size else np.nan
-        rows.append({"measure": measure, **(fixed or {}),
-                     **{m: cells.at[measure, m] for m in models},
-                     "wilcoxon_r": rank_biserial(d) if p < 0.05 / len(row_names) else np.nan,
-                     "wilcoxon_p": p})
-    return pd.DataFrame(rows, columns=["measure", *(fixed or {}), *models, "wilcoxon_r",
-                                       "wilcoxon_p"])
+        out.append({**dict(zip(rows, key, strict=True)),
+                    **{m: cells[shown].get((m, *key), np.nan) for m in models},
+                    "wilcoxon_r": rank_biserial(d) if p < 0.05 / len(keys) else np.nan,
+                    "wilcoxon_p": p})
+    return pd.DataFrame(out, columns=[*rows, *models, "wilcoxon_r", "wilcoxon_p"])

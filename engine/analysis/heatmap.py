@@ -43,5 +43,5 @@ def heatmap_table(a: Analysis, measures: Sequence[str] | None = default("measure
     table = table_frame(cells.to_dict("records"), "heatmap")
     notes = [*alignment.notes, f"a cell is shown where p < {cut:.3g} (0.05 / "
              f"{tests or f'(4 x {len(row_names)} measures x {len(models)} models)'})"]
-    wide = figure(table, "rho", "cell", pairs_or_note(pair, models, notes), {"target": target})
+    wide = figure(table, "rho", "cell", pairs_or_note(pair, models, notes), ("measure", "target"))
     return TableResult("heatmap", table, {"wide": wide}, notes)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
+from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale
 from engine.analysis.stats_util import standardise
@@ -232,9 +233,10 @@ def jsd_shift(model_answers: np.ndarray, correct_answers: np.ndarray, u: np.ndar
 def jsd_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
               scale: str = default("scale"), variant: str = default("variant"),
               seed: int = default("seed"), permutations: int = DEFAULT_PERMUTATIONS,
-              adjust: str = default("adjust")) -> TableResult:
+              adjust: str = default("adjust"),
+              pair: Sequence[str] | None = default("pair")) -> TableResult:
     """JSD shift and permutation p per model x measure (default: the uncertainty measures);
-    ``extra['null']`` holds every null sample."""
+    ``extra['null']`` holds every null sample, ``extra['wide']`` the figure of the shifts."""
     check_scale(scale)
     n_labels = int(a.frame["n_choices"].max())
     picked = pick_measures(a, measures, uncertainty_only=True)
@@ -256,4 +258,6 @@ def jsd_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
             nulls.append(pd.DataFrame({"model": model, "measure": measure,
                                        "permutation": np.arange(r.null.size), "null": r.null}))
     table = with_adjusted_p(table_frame(rows, "jsd"), adjust)
-    return TableResult("jsd", table, {"null": stack(nulls, "jsd", "null")}, notes)
+    pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
+    return TableResult("jsd", table, {"null": stack(nulls, "jsd", "null"),
+                                      "wide": figure(table, "shift", "shift", pairs)}, notes)

@@ -140,13 +140,13 @@ class AnalysisSpec:
 
 
 
-def figure(analysis: str, *fixed: str) -> Extra:
+def figure(analysis: str, cells: str, *fixed: str) -> Extra:
     """The successor's figure of a table (engine.analysis.figure), ``--wide``."""
     return Extra("wide", f"{analysis}-wide", ("measure", *fixed, "MODEL...", "wilcoxon_r",
                                                "wilcoxon_p"), "wide",
-                 "The figure instead: a row per measure, a column per model (its shown cells), "
-                 "the base-versus-instruct pairs' rank-biserial r (shown where p < "
-                 "0.05/measures) and Wilcoxon p.", replaces_table=True)
+                 f"The figure instead: a row per measure, a column per model ({cells}), the "
+                 "base-versus-instruct pairs' rank-biserial r of those (shown where p < "
+                 "0.05/rows) and Wilcoxon p.", replaces_table=True)
 
 
 ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
@@ -154,14 +154,15 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         "alignment", "Alignment",
         "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with human "
         "entropy or another human variable (--target; --strata: r within each choice count).",
-        HUMAN_DATA, ("measures", "scale", "adjust", "target"),
+        HUMAN_DATA, ("measures", "scale", "adjust", "target", "pair"),
         "engine.analysis.alignment:alignment_table",
         ("model", "measure", "scale", "target", "n", "r", "p", "ci_low", "ci_high",
          "spearman_rho", "spearman_p", "partial_r"),
         (Extra("strata", "alignment-strata",
                ("model", "measure", "scale", "target", "n_choices", "n", "r", "p", "ci_low",
                 "ci_high"),
-               "strata", "r within each choice count instead.", replaces_table=True),)),
+               "strata", "r within each choice count instead.", replaces_table=True),
+         figure("alignment", "r"))),
     AnalysisSpec(
         "agreement", "Agreement",
         "Share of questions whose cloze answer is a human top answer, vs chance.",
@@ -175,24 +176,27 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "calibration", "Calibration",
         "Spearman(correct, measure) overall (subject ALL) and per subject.",
-        CORRECT, ("measures", "scale", "adjust", "min_subject_n"),
+        CORRECT, ("measures", "scale", "adjust", "min_subject_n", "pair"),
         "engine.analysis.calibration:calibration_table",
-        ("model", "measure", "subject", "n", "spearman_rho", "p")),
+        ("model", "measure", "subject", "n", "spearman_rho", "p"),
+        (figure("calibration", "rho over all subjects"),)),
     AnalysisSpec(
         "ece", "ECE",
         "The paper's standardised ECE per measure and the conventional ECE of choice_top1.",
-        CORRECT, ("measures", "scale", "bins", "cdf"), "engine.analysis.ece:ece_table",
+        CORRECT, ("measures", "scale", "bins", "cdf", "pair"), "engine.analysis.ece:ece_table",
         ("model", "measure", "method", "bins", "n", "ece"),
         (Extra("bins", "ece-bins", ("model", "measure", "bin", "lo", "hi", "count", "conf", "acc"),
-               "bins_out", "Also write every reliability bin here."),)),
+               "bins_out", "Also write every reliability bin here."),
+         figure("ece", "ECE", "method"))),
     AnalysisSpec(
         "jsd", "JSD shift",
         "JSD shift between uncertain and certain questions, with a permutation test.",
-        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust"),
+        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust", "pair"),
         "engine.analysis.jsd:jsd_table",
         ("model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"),
         (Extra("null", "jsd-null", ("model", "measure", "permutation", "null"), "null_out",
-               "Also write the null samples here."),)),
+               "Also write the null samples here."),
+         figure("jsd", "shift"))),
     AnalysisSpec(
         "pairs", "Base vs instruct",
         "Base against instruct models: per measure, the matched-pairs rank-biserial r and "
@@ -212,20 +216,20 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         HUMAN_DATA, ("measures", "scale", "target", "pair", "tests"),
         "engine.analysis.heatmap:heatmap_table",
         ("model", "measure", "target", "n", "rho", "p", "threshold", "cell"),
-        (figure("heatmap", "target"),)),
+        (figure("heatmap", "the shown cells", "target"),)),
     AnalysisSpec(
         "rms-ce", "RMS-CE",
         "The successor's calibration error (SCIENCE-successor.md §6.2 \"width\"): each measure "
         "as a confidence, RMS over 15 equal-width bins on [0, 1].",
         CORRECT, ("measures", "pair"), "engine.analysis.successor_calibration:rms_ce_table",
-        ("model", "measure", "bins", "n", "accuracy", "rms_ce"), (figure("rms-ce"),)),
+        ("model", "measure", "bins", "n", "accuracy", "rms_ce"), (figure("rms-ce", "RMS-CE"),)),
     AnalysisSpec(
         "ece-sweep", "ECE-sweep",
         "The successor's ECE-sweep (§6.2 \"sweep\"): equal-mass bins, as many as keep the "
         "accuracies non-decreasing; L2 error.",
         CORRECT, ("measures", "pair"), "engine.analysis.successor_calibration:ece_sweep_table",
         ("model", "measure", "bins", "n", "accuracy", "ece_sweep"),
-        (figure("ece-sweep"),)),
+        (figure("ece-sweep", "ECE-sweep"),)),
     AnalysisSpec(
         "agreement-successor", "Agreement (successor)",
         "The successor's agreement cells (§6.3): percent of cloze answers that are correct "

@@ -106,7 +106,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
         *[Binding(key, f"tab('{name}')", spec.title, show=False)
-          for key, (name, spec) in zip("1234567890", ANALYSES.items())],
+          for key, (name, spec) in zip("1234567890", ANALYSES.items(), strict=False)],
         Binding("full_stop", "next_tab(1)", "Next tab", key_display="."),
         Binding("comma", "next_tab(-1)", "Previous tab", key_display=",", show=False),
     ]
