@@ -38,6 +38,14 @@ def measure_names(topk: tuple[int, ...] = DEFAULT_TOPK,
             + list(CHOICE_MEASURES))
 
 
+def successor_measures() -> list[str]:
+    """The successor study's 17 multiple-choice measures, in its figures' row order (choice-ent,
+    choice-prob, total-ent, top-1-prob, top-k, top-p-len, top-p-ent): ``--measures successor``."""
+    return (["choice_entropy", "choice_top1", "total_entropy", "top1_prob"]
+            + [topk_entropy(k) for k in DEFAULT_TOPK] + [topp_size(p) for p in DEFAULT_TOPP]
+            + [topp_entropy(p) for p in DEFAULT_TOPP])
+
+
 def parse_measure(name: str) -> tuple[str, float | None]:
     """``'topk_entropy@5'`` -> ``('topk_entropy', 5.0)``; ``'choice_entropy'`` -> (name, None)."""
     if "@" in name:

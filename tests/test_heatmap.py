@@ -28,7 +28,7 @@ MODELS = 30
 
 def _heatmap(cli, ws: Path, target: str, *extra: str) -> pd.DataFrame:
     res = cli("analyze", "heatmap", "-d", "coane-graded", "--target", target, "--scale",
-              "successor", "--measures", ",".join(COLUMNS.values()), "-f", "csv", *extra, "-w", ws)
+              "successor", "--measures", "successor", "-f", "csv", *extra, "-w", ws)
     assert res.code == 0, res.err
     return pd.read_csv(io.StringIO(res.out))
 
@@ -66,6 +66,7 @@ def test_the_published_figures_blanks(study, cli) -> None:
 def test_the_wide_form_is_the_figure_with_the_wilcoxon_column(study, cli) -> None:
     wide = _heatmap(cli, study, "human-ent", "--wide").set_index("measure")
     assert wide.shape == (17, 1 + MODELS + 2)
+    assert list(wide.index) == [f"-{m}" if "prob" in c else m for c, m in COLUMNS.items()]
     assert round(wide.loc["choice_entropy", "wilcoxon_r"], 3) == 0.9
     assert wide.loc["choice_entropy", "wilcoxon_p"] == pytest.approx(8.5e-4, abs=5e-6)
     shown = wide["wilcoxon_r"].notna()

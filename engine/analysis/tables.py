@@ -24,7 +24,9 @@ from engine.analysis.frames import Analysis
 from engine.analysis.multiple import adjust as adjust_p
 from engine.analysis.normalise import as_uncertainty, scaled_measure
 from engine.lab.analyses import ANALYSES
-from engine.measure_names import is_uncertainty_like
+from engine.measure_names import is_uncertainty_like, successor_measures
+
+SUCCESSOR_SET = "successor"      # --measures successor: the successor's 17, in its figures' order
 
 
 @dataclass
@@ -74,8 +76,11 @@ def correctness(run: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def pick_measures(a: Analysis, measures: Sequence[str] | None, *,
                   uncertainty_only: bool = False) -> list[str]:
     """The asked measures (each must exist in some run; ``-NAME``, the row name of a certainty,
-    asks for NAME), or every measure of the runs (only the uncertainties where
-    ``uncertainty_only``)."""
+    asks for NAME; ``successor``: the successor's measures the runs have), or every measure of
+    the runs (only the uncertainties where ``uncertainty_only``)."""
+    if measures and list(measures) == [SUCCESSOR_SET]:
+        measures = [m for m in successor_measures() if m in a.measures
+                    and (is_uncertainty_like(m) or not uncertainty_only)]
     if measures:
         asked = [m[1:] if m.startswith("-") and not is_uncertainty_like(m[1:]) else m
                  for m in measures]

@@ -44,8 +44,9 @@ class Setting:
         return value
 
 
-MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the uncertainties). "
-                 "A certainty (top1_prob, choice_top1, choice_margin) enters negated, as -NAME.")
+MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the uncertainties; "
+                 "successor: the successor study's 17, in its figures' order). A certainty "
+                 "(top1_prob, choice_top1, choice_margin) enters negated, as -NAME.")
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("measures", list, None, MEASURES_HELP),
     Setting("variant", str, "corrected", "corrected or paper (SCIENCE.md).", choices=VARIANTS),
