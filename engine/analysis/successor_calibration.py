@@ -138,6 +138,10 @@ def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | No
     picked = pick_measures(a, measures)
     notes = [f"{m}: no successor confidence (the successor stored no {m}); skipped"
              for m in picked if parse_measure(m)[0] in NO_CONFIDENCE]
+    if "choice_top1" in picked:
+        notes.append("choice_top1: its confidence is the largest label probability not "
+                     "renormalised over the choices, as the successor's figures (its fault 5: a "
+                     "model with little letter mass gets an error near its accuracy)")
     rows = []
     for model, run in runs(a):
         run, y = correctness(run)
