@@ -222,7 +222,7 @@ def prompt_for_question(row: Any, settings: dict[str, Any]) -> str:
     (``engine.protocols``), which builds the whole prompt.
     """
     if settings.get("protocol"):
-        from engine.protocols import protocol_prompt
+        from engine.protocols import protocol_prompt  # here: engine.protocols imports this module
 
         return protocol_prompt(row, settings)
     get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))

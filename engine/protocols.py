@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engine.prompts import LETTERS, PromptError, build_prompt, render_chat
+
 RELEASED_CHAT_TAIL = "{"
 
 SUCCESSOR_TEMPLATE = "Question: {question}\n{for_each_choice}{label}. {choice}\n{end}Answer:"
@@ -48,15 +50,11 @@ def unicode_clean(text: str) -> str:
 
 
 def _block(text: str, choices: Sequence[str]) -> str:
-    from engine.prompts import build_prompt
-
     return build_prompt(unicode_clean(str(text)), [unicode_clean(str(c)) for c in choices],
                         SUCCESSOR_TEMPLATE)
 
 
 def _letter(example: dict[str, Any]) -> str:
-    from engine.prompts import LETTERS
-
     return LETTERS[int(example["answer"])]
 
 
@@ -83,8 +81,6 @@ def supports_system_role(chat_template: str, special: dict[str, str]) -> bool:
     """Whether the template renders a system turn (Gemma's refuse one; the successor's test)."""
     from jinja2.exceptions import TemplateError
 
-    from engine.prompts import render_chat
-
     try:
         render_chat(chat_template, [{"role": "system", "content": "x"}], special)
     except TemplateError:
@@ -96,8 +92,6 @@ def protocol_prompt(row: Any, settings: dict[str, Any]) -> str:
     """The exact prompt of ``row`` under the run's protocol (``settings``: its manifest, which
     records ``protocol``, ``bos`` and, for chat prompts, the template, its special tokens and
     ``system_role``)."""
-    from engine.prompts import PromptError, render_chat
-
     get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
     text, choices = get("text"), list(get("choices"))
     if not settings.get("chat_template"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from tests.test_tui_support import (  # noqa: F401
@@ -15,6 +14,7 @@ from tests.test_tui_support import (  # noqa: F401
     make_test_app,
     sync,
     text_of,
+    trivia_with_pc,
     tui_ws,
     wait_for,
 )
@@ -231,17 +231,23 @@ async def test_import_wizard_roper_with_refusal_editor_and_report(ws_dir: Path,
     assert "refused" not in [r.lower() for r in ds.report["settings"]["refusals"]]
 
 
+async def _wizard_on(pilot, app, path: Path):
+    """The import wizard (`i`) with ``path`` entered and its format detected."""
+    await pilot.pause()
+    await pilot.press("i")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "ImportWizard", 5, "the wizard")
+    wizard = app.screen
+    wizard.query_one("#path").value = str(path)
+    await pilot.press("enter")
+    await pilot.pause(0.3)
+    return wizard
+
+
 @sync
 async def test_import_wizard_table_shows_the_column_mapping(ws_dir: Path, data_dir: Path) -> None:
     app = make_test_app(ws_dir)
     async with app.run_test(size=(100, 34)) as pilot:
-        await pilot.pause()
-        await pilot.press("i")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ImportWizard", 5, "the wizard")
-        wizard = app.screen
-        wizard.query_one("#path").value = str(data_dir / "coane2021_trivia_mc.csv")
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        wizard = await _wizard_on(pilot, app, data_dir / "coane2021_trivia_mc.csv")
         assert wizard.query_one("#format").value == "table"
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: wizard.parsed is not None, 30, "parse")
@@ -266,18 +272,10 @@ async def test_import_wizard_reads_human_variables(ws_dir: Path, data_dir: Path,
     from datasets_io.dataset import load_dataset
     from datasets_io.workspace import Workspace
 
-    raw = pd.read_csv(data_dir / "coane2021_trivia_mc.csv")
-    raw["pc"] = [row[f"share_{'ABCD'.index(row['correct']) + 1}"] for _, row in raw.iterrows()]
-    raw.to_csv(tmp_path / "trivia-pc.csv", index=False)
+    raw = trivia_with_pc(data_dir, tmp_path / "trivia-pc.csv")
     app = make_test_app(ws_dir)
     async with app.run_test(size=(100, 34)) as pilot:
-        await pilot.pause()
-        await pilot.press("i")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ImportWizard", 5, "the wizard")
-        wizard = app.screen
-        wizard.query_one("#path").value = str(tmp_path / "trivia-pc.csv")
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        wizard = await _wizard_on(pilot, app, tmp_path / "trivia-pc.csv")
         wizard.query_one("#name").value = "trivia-pc"
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: wizard.parsed is not None, 30, "parse")

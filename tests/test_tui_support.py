@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROPER_SAMPLE = "samples/roper_topline_sample.txt"
@@ -24,17 +25,22 @@ def cli_main(*args: object) -> int:
     return 0
 
 
+def trivia_with_pc(data_dir: Path, out: Path) -> pd.DataFrame:
+    """The Coane trivia table plus ``pc``, the share who chose the correct answer, written to
+    ``out`` (a human variable to import)."""
+    trivia = pd.read_csv(data_dir / "coane2021_trivia_mc.csv")
+    trivia["pc"] = [row[f"share_{'ABCD'.index(row['correct']) + 1}"] for _, row in trivia.iterrows()]
+    trivia.to_csv(out, index=False)
+    return trivia
+
+
 def build_workspace(root: Path, data_dir: Path, *, runs: bool = True) -> Path:
     """``roper`` (the Roper sample), ``coane`` (trivia: human shares, correct answers and one
     human variable, ``correct_share``: the share of people who chose the correct answer) and,
     with ``runs``, two imported runs of seeded TEST results on coane (tests/test_runs_import.py)."""
-    import pandas as pd
-
     assert cli_main("import", "roper", data_dir / ROPER_SAMPLE, "--name", "roper", "-w", root) == 0
-    trivia = pd.read_csv(data_dir / "coane2021_trivia_mc.csv")
-    trivia["pc"] = [row[f"share_{'ABCD'.index(row['correct']) + 1}"] for _, row in trivia.iterrows()]
     root.parent.mkdir(parents=True, exist_ok=True)
-    trivia.to_csv(root.parent / "coane-with-pc.csv", index=False)
+    trivia_with_pc(data_dir, root.parent / "coane-with-pc.csv")
     assert cli_main("import", "table", root.parent / "coane-with-pc.csv", "--name", "coane",
                     "--human-col", "correct_share=pc", "-w", root) == 0
     if runs:

@@ -49,14 +49,16 @@ def _p_value(value: float, *, latex: bool) -> str:
         return f"<{P_FLOOR:.{DECIMALS}f}"
     if value <= 0:
         return f"$<{P_FLOOR:.{DECIMALS}f}$"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"${mantissa}\\times10^{{{int(exponent)}}}$"
+    return _latex_power(f"{value:.1e}")
 
 
 def _significant(value: float, *, latex: bool) -> str:
     text = f"{value:.3g}"
-    if not latex or "e" not in text:
-        return text
+    return _latex_power(text) if latex and "e" in text else text
+
+
+def _latex_power(text: str) -> str:
+    """``1.6e-04`` as LaTeX math: ``$1.6\\times10^{-4}$``."""
     mantissa, exponent = text.split("e")
     return f"${mantissa}\\times10^{{{int(exponent)}}}$"
 
