@@ -103,6 +103,9 @@ def test_large_lines_noise_and_a_dying_engine() -> None:
 def ws_root(tmp_path_factory, data_dir) -> Path:
     root = tmp_path_factory.mktemp("client-ws")
     mmlu_dataset(root, data_dir, "mmlu-24", n=24)
+    # the cancelled run's: long enough that the cancel always lands before it ends
+    mmlu_dataset(root, data_dir, "mmlu-400", n=400, subjects=("anatomy", "astronomy",
+                                                               "college_biology", "prehistory"))
     return root
 
 
@@ -126,7 +129,8 @@ def test_async_run_progress_cancel_and_errors(ws_root, tiny_llama_dir) -> None:
                 if note.progress.phase == "running" and note.progress.done >= 1:
                     first_running.set()
 
-            pending = await client.start_run({**spec, "variant": "paper"}, on_progress=on_progress)
+            pending = await client.start_run({**spec, "dataset": "mmlu-400", "variant": "paper"},
+                                             on_progress=on_progress)
             await asyncio.wait_for(first_running.wait(), 120)
             assert pending.id in client.pending_ids
             status = await client.status()
