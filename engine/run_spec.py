@@ -50,6 +50,9 @@ class RunSpec:
     protocol: str | None = None      # a named protocol (engine.protocols) fixing the prompt whole
     trust_remote_code: bool = False
     seed: int = 0
+    capture_activations: bool = False  # the last prompt token's hidden states (engine.activations)
+    capture_embeddings: bool = False   # ... and the embedding output (layer 0)
+    activation_dtype: str = "float32"  # float32 or float16 on disk
     question_ids: tuple[str, ...] | None = None  # a shard's subset (Slurm); None = all
     writer: str = "main"             # this writer's store file: results/<writer>.sqlite
     store_journal: str = "auto"      # "auto" | "wal" | "delete"

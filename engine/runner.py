@@ -18,14 +18,16 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, AlignuqError, BadInput, write_failure
 from engine import store as store_mod
+from engine.activations import ActivationWriter, CaptureInfo, check_dtype
 from engine.batching import BatchQueue, InlineExecutor
 from engine.cpu_memory import keep_freed_memory
 from engine.events import (
@@ -149,15 +151,19 @@ def _execute(spec: RunSpec, events: _RunEvents, cancel: threading.Event | None,
     store = store_mod.ResultStore(run_dir / store_mod.RESULTS_DIR / f"{spec.writer}.sqlite",
                                   plan.run_id, journal=spec.store_journal)
     loaded: _Loaded | None = None
+    capture: _Capture | None = None
     try:
-        done = store.done_ids()
-        todo_ids = [q for q in plan.target_ids if q not in done]
-        meter = ProgressMeter(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids))
-        n_other = len(done - set(plan.target_ids))
+        stored = store.done_ids()
+        n_other = len(stored - set(plan.target_ids))
         torch.manual_seed(spec.seed)
         if str(plan.device).startswith("cpu"):
             keep_freed_memory()
         loaded = _load(plan, log)
+        if spec.capture_activations:
+            capture = _start_capture(plan, loaded, log)
+        done = stored & capture.writer.done_ids() if capture else stored
+        todo_ids = [q for q in plan.target_ids if q not in done]
+        meter = ProgressMeter(plan.run_id, len(set(plan.target_ids) & done), len(plan.target_ids))
         if spec.writer == "main" or not (run_dir / store_mod.MANIFEST_FILE).exists():
             store_mod.write_manifest(run_dir, manifest_for(plan, **loaded.manifest_args,
                                                            status="running", n_done=meter.done,
@@ -165,7 +171,7 @@ def _execute(spec: RunSpec, events: _RunEvents, cancel: threading.Event | None,
         rows, enc = _encode(plan, loaded, todo_ids)
         check_context(loaded.model, rows, enc)
         events.progress(meter.start())
-        n_new = _run_batches(plan, loaded, rows, enc, store, meter, cancel, events)
+        n_new = _run_batches(plan, loaded, rows, enc, store, meter, cancel, events, capture)
         summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=meter.done,
                              n_total=meter.total, n_new=n_new, wall_s=time.time() - t_start,
                              device=loaded.device)
@@ -188,7 +194,9 @@ def _execute(spec: RunSpec, events: _RunEvents, cancel: threading.Event | None,
         raise AlignuqError(f"{type(err).__name__}: {err}", code=INTERNAL) from err
     finally:
         store.close()
-        loaded = None  # a traceback keeps this frame: drop the model now, not with the traceback
+        if capture is not None:
+            capture.hooks.remove()
+        loaded = capture = None  # a traceback keeps this frame: drop the model now, not with it
         _free(plan.device)
 
 
@@ -225,6 +233,32 @@ def _load(plan: RunPlan, log: Callable[..., None]) -> _Loaded:
                    label_ids=resolved.token_ids(), pad_id=pad_id if pad_id < vocab_size else 0,
                    manifest_args={"spellings": resolved.to_dict(), "vocab_size": vocab_size,
                                   "settings": settings, "forward_path": loaded.forward_path})
+
+
+@dataclass
+class _Capture:
+    """The hooks that keep each layer's last-position state, and the arrays they go to."""
+
+    hooks: Any            # engine.models.capture.LastTokenCapture
+    writer: ActivationWriter
+
+
+def _start_capture(plan: RunPlan, loaded: _Loaded, log: Callable[..., None]) -> _Capture:
+    from engine.models.capture import LastTokenCapture
+
+    spec = plan.spec
+    check_dtype(spec.activation_dtype)
+    hooks = LastTokenCapture(loaded.model, embeddings=spec.capture_embeddings)
+    info = CaptureInfo(tuple(str(q) for q in plan.dataset.questions["question_id"]), hooks.layers,
+                       hooks.hidden_size, spec.activation_dtype, plan.dataset.report_hash())
+    try:
+        writer = ActivationWriter(plan.run_dir, spec.writer, info)
+    except BaseException:
+        hooks.remove()
+        raise
+    log(f"capturing the last prompt token's hidden state at layers {info.layers[0]}.."
+        f"{info.layers[-1]} ({info.hidden_size} values, {info.dtype}) into {writer.folder}")
+    return _Capture(hooks, writer)
 
 
 def adds_special_tokens(spec: RunSpec) -> bool:
@@ -313,9 +347,11 @@ def check_context(model: Any, rows: list[dict[str, Any]], enc: list[list[int]]) 
 
 def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc: list[list[int]],
                  store: store_mod.ResultStore, meter: ProgressMeter,
-                 cancel: threading.Event | None, events: _RunEvents) -> int:
-    """Run ``rows`` in batches (one per worker at a time), committing each batch's results as
-    it comes back; return how many rows were added to the store."""
+                 cancel: threading.Event | None, events: _RunEvents,
+                 capture: _Capture | None = None) -> int:
+    """Run ``rows`` in batches (one per worker at a time), committing each batch's results (and
+    first its activations, when captured) as it comes back; return how many rows were added to
+    the store."""
     import torch
 
     from engine.measures import compute_measures
@@ -327,14 +363,16 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
     workers = _cpu_workers(device, spec)
     n_threads = torch.get_num_threads()
 
-    def compute(batch: list[int]) -> list[Any]:
+    def compute(batch: list[int]) -> tuple[list[Any], dict[int, Any]]:
         if workers > 1:
             torch.set_num_threads(1)  # one core per worker: data parallel beats op-parallel
         with passages.prefix_for(batch) as batch_prefix:
-            logits = _forward(loaded.model, [enc[i] for i in batch], loaded.pad_id, device,
-                              batch_prefix)
+            with _recording(capture) as states:
+                logits = _forward(loaded.model, [enc[i] for i in batch], loaded.pad_id, device,
+                                  batch_prefix)
         return compute_measures(logits, loaded.label_ids, [int(rows[i]["n_choices"]) for i in batch],
-                                topk=tuple(spec.topk), topp=tuple(spec.topp), variant=spec.variant)
+                                topk=tuple(spec.topk), topp=tuple(spec.topp),
+                                variant=spec.variant), states
 
     order = sorted(range(len(enc)), key=lambda i: (-passages.cost[i], i))
     queue = BatchQueue(order, passages.cost, int(spec.batch_tokens or auto_batch_tokens(device)),
@@ -357,16 +395,30 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
                 if isinstance(out, BaseException):
                     _retry_smaller(out, batch, queue, rows, enc, device, log)
                     continue
+                results, states = out
+                if capture is not None:
+                    capture.writer.write([str(rows[i]["question_id"]) for i in batch],
+                                         {layer: t.numpy() for layer, t in states.items()})
                 added = store.add([_result_row(rows[i], res, len(enc[i]))
-                                   for i, res in zip(batch, out, strict=True)])
+                                   for i, res in zip(batch, results, strict=True)])
                 n_new += added
-                events.progress(meter.add(added))
-                del out
+                events.progress(meter.add(len(batch) if capture is not None else added))
+                del out, results, states
     finally:
         pool.shutdown(wait=True)
         torch.set_num_threads(n_threads)
         loaded = passages = prefix = None  # a traceback keeps this frame (see _execute)
     return n_new
+
+
+@contextmanager
+def _recording(capture: _Capture | None) -> Iterator[dict[int, Any]]:
+    """The capture's record of this thread's forward pass (an empty dict when not capturing)."""
+    if capture is None:
+        yield {}
+        return
+    with capture.hooks.recording() as states:
+        yield states
 
 
 def _retry_smaller(err: BaseException, batch: list[int], queue: BatchQueue,

@@ -41,6 +41,11 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class ActivationDType(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+
+
 class Journal(str, Enum):
     auto = "auto"
     wal = "wal"
@@ -71,6 +76,15 @@ def run(
         "--protocol", help="A named prompt protocol fixing template, examples and label "
         f"spellings: {' or '.join(PROTOCOLS)} (SCIENCE-successor.md §3; with --chat-template "
         "for instruct models).")] = None,
+    capture_activations: Annotated[bool, typer.Option(
+        "--capture-activations", help="Also keep the last prompt token's hidden state at every "
+        "layer (RUN/activations; for `alignuq analyze probe`). On a finished run, adds them.")] = False,
+    capture_embeddings: Annotated[bool, typer.Option(
+        "--capture-embeddings", help="With --capture-activations: the embedding output too "
+        "(layer 0).")] = False,
+    activation_dtype: Annotated[ActivationDType, typer.Option(
+        "--activation-dtype", help="Activations on disk: float32, or float16 (half the "
+        "size).")] = ActivationDType.float32,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code",
                                                     help="Allow the model's own code.")] = False,
     engine_cmd: Annotated[str | None, typer.Option(
@@ -103,7 +117,9 @@ def run(
     spec = RunSpec(workspace=str(ws.root), dataset=dataset, model=_model_arg(model), variant=variant.value,
                    limit=limit, device=device, dtype=dtype.value, batch_tokens=batch_tokens,
                    chat_template=chat_template, few_shot=few_shot, protocol=protocol,
-                   trust_remote_code=trust_remote_code, store_journal=store_journal.value)
+                   trust_remote_code=trust_remote_code, store_journal=store_journal.value,
+                   capture_activations=capture_activations or capture_embeddings,
+                   capture_embeddings=capture_embeddings, activation_dtype=activation_dtype.value)
     if slurm:
         options = SlurmOptions(partition=partition, gpus_per_task=gpus_per_task, time=time_limit,
                                shards=shards, array_parallelism=array_parallelism,
