@@ -11,6 +11,7 @@ dataset has no shares.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     coverage: dict[str, RunCoverage] = field(default_factory=dict)   # by run id (lab.tables.load)
     allow_partial: bool = False      # whether partial runs were let in
+    run_dirs: dict[str, Path] = field(default_factory=dict)   # by run id (lab.tables.load)
 
 
 def is_measure(name: str) -> bool:

@@ -65,10 +65,20 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "shown; a note counts them).", minimum=1),
     Setting("target", str, "human_entropy", "What each measure is correlated with: "
             "human_entropy (of the shares; --scale applies) or a human variable of the dataset "
-            "(`datasets show` lists them; used as it is)."),
+            "(`datasets show` lists them; used as it is); probe also: correct (the model's "
+            "own correctness, a logistic probe)."),
     Setting("pair", list, None, "Base and instruct models to pair, BASE=INSTRUCT (repeat or "
             "comma-separate; default: paired by name, the instruct model's having Instruct, "
             "Ins, it or Chat)."),
+    Setting("probe", str, "ridge", "The probe: ridge (penalty by nested CV, features "
+            "standardised) or ols (the successor's least squares). --target correct: logistic.",
+            choices=("ridge", "ols")),
+    Setting("folds", int, 10, "Cross-validation folds of the probe.", minimum=2),
+    Setting("shuffles", int, 100, "Shuffled targets per layer: the probe's chance level "
+            "(null_mean, null_95, p_perm; 0: none).", minimum=0),
+    Setting("reference", str, None, "A released probe results file (the successor's "
+            "uncertainty_alignment_10Fold_Results.parquet), shown beside the runs: its rows "
+            "are marked (released)."),
     Setting("tests", int, 0, "The heatmap's Bonferroni divisor: a cell is shown where p < "
             "0.05/TESTS (0: 4 x measures x models, as the successor's figures).", minimum=0),
 )}
@@ -96,6 +106,10 @@ HUMAN_DATA = Need("human_share", "human data (shares or human variables)",
                   "import one with --human-col", or_prefix="human:")
 CORRECT = Need("correct", "correct answers", "a benchmark with answers",
                "pick a dataset imported with a correct column")
+CORRECT_OR_HUMAN_DATA = Need("correct", "correct answers or human data",
+                             "a benchmark with answers, human shares or a human variable",
+                             "pick a dataset imported with a correct column, shares or "
+                             "--human-col", or_prefix="human")
 # the prefix names the share column itself: either part of the successor's agreement will do
 CORRECT_OR_HUMAN = Need("correct", "correct answers or human response shares",
                         "a benchmark with answers or a survey dataset",
@@ -231,6 +245,28 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         CORRECT, ("measures", "pair"), "engine.analysis.successor_calibration:ece_sweep_table",
         ("model", "measure", "bins", "n", "accuracy", "ece_sweep"),
         (figure("ece-sweep", "ECE-sweep"),)),
+    AnalysisSpec(
+        "probe", "Probe",
+        "Activation probes (SCIENCE-successor.md §7): per layer, the cross-validated Pearson r "
+        "(R², MSE; AUROC for --target correct) of a linear read-out of the last prompt token's "
+        "hidden state, against shuffled targets. Needs runs made with --capture-activations.",
+        CORRECT_OR_HUMAN_DATA, ("target", "probe", "folds", "seed", "shuffles", "pair",
+                                  "reference"),
+        "engine.analysis.probe:probe_table",
+        ("model", "layer", "target", "method", "n", "features", "r", "r_sd", "r2", "mse",
+         "auroc", "penalty", "null_mean", "null_95", "p_perm"),
+        (Extra("folds", "probe-folds", ("model", "layer", "fold", "n_test", "r", "r2", "mse",
+                                        "auroc", "penalty"), "folds_out",
+               "Also write every fold's scores here."),
+         Extra("best", "probe-best", ("model", "target", "n", "layers", "best_layer", "depth",
+                                      "probe_r", "probe_auroc", "best_measure", "measure_r",
+                                      "measure_auroc"), "best",
+               "Per run, the best layer beside the best output measure on the same questions "
+               "instead.", replaces_table=True),
+         Extra("pairs", "probe-pairs", ("base", "instruct", "layers", "base_peak",
+                                        "instruct_peak", "mean_difference", "wilcoxon_p", "r"),
+               "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
+               "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True))),
     AnalysisSpec(
         "agreement-successor", "Agreement (successor)",
         "The successor's agreement cells (§6.3): percent of cloze answers that are correct "

@@ -68,6 +68,7 @@ def load(ws: Workspace, dataset: str | Dataset, run_ids: Iterable[str] | None = 
                                          n_dataset=len(ds.questions)) for c in coverages}
     loaded.notes += coverage_notes(list(loaded.coverage.values()), ds.name)
     loaded.allow_partial = allow_partial
+    loaded.run_dirs = folders
     return loaded
 
 
