@@ -97,6 +97,8 @@ def accuracy_table(a: Analysis) -> TableResult:
             inside = y[subjects == subject]
             subject_rows.append({"model": model, "subject": subject,
                                  "n_correct": int(inside.sum()), **accuracy_cells(inside)})
+    if a.frame["subject"].isna().all():
+        notes.append(f"dataset {a.dataset.name!r} has no subjects: --subjects has no rows")
     return TableResult("accuracy", table_frame(rows, "accuracy"), {
         "subjects": table_frame(subject_rows, "accuracy", "subjects"),
         "letters": stack(letter_parts, "accuracy", "letters")}, notes)

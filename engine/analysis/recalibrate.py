@@ -164,4 +164,8 @@ def recalibrate_table(a: Analysis, bins: int = default("bins"), seed: int = defa
             notes.append(f"{model}: skipped ({err.what})")
             continue
         rows += [{"model": model, **cell} for cell in cells]
+        if np.isclose(np.log(cells[0]["temperature"]), LOG_T_BOUNDS, atol=1e-3).any():
+            notes.append(f"{model}: the temperature stopped at its bound (T = "
+                         f"{cells[0]['temperature']:.4g}): the fit part is best served by "
+                         "near-uniform (or near-one-hot) probabilities")
     return TableResult("recalibrate", table_frame(rows, "recalibrate"), notes=notes)
