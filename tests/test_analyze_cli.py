@@ -427,14 +427,18 @@ def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fm
     assert not any(f"e-{d}" in res.out for d in range(10))  # no scientific notation
 
 
+BOOTSTRAP = ("--seed", "--bootstrap", "--ci-method")   # tests/test_paper_metrics.py
 USED_OPTIONS = {
-    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata", "--pair", "--wide"},
+    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata", "--pair", "--wide",
+                  *BOOTSTRAP},
     "agreement": {"--variant"},
     "kendall": set(),
-    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n", "--pair", "--wide"},
-    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out", "--pair", "--wide"},
+    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n", "--pair", "--wide",
+                    *BOOTSTRAP},
+    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out", "--pair", "--wide",
+            *BOOTSTRAP},
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
-            "--null-out", "--pair", "--wide"},
+            "--null-out", "--pair", "--wide", *BOOTSTRAP},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
     "heatmap": {"--measures", "--scale", "--target", "--pair", "--tests", "--wide"},
     "rms-ce": {"--measures", "--pair", "--wide"},

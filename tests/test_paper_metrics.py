@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -338,3 +339,73 @@ def test_pool_adjacent_violators_matches_scikit_learn() -> None:
 def test_a_bad_split_is_one_line(cli, ws: Path, split: str, needle: str) -> None:
     res = cli("analyze", "recalibrate", "-d", "mmlu", "--split", split, "-w", ws)
     assert res.code == 2 and needle in res.err and len(res.err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------- bootstrap
+
+def paper_ece(u: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """SCIENCE.md §5's standardised ECE as a loop over the bins (tests/test_analyze_cli.py)."""
+    z = (u - u.mean()) / u.std()
+    beta = max(abs(z.min()), abs(z.max()))
+    edges = np.linspace(-beta, beta, bins + 1)
+    total = 0.0
+    for b in range(bins):
+        inside = (z >= edges[b]) & ((z < edges[b + 1]) | (b == bins - 1))
+        if inside.any():
+            total += inside.mean() * abs(1 - np.mean(z <= z[inside].mean()) - y[inside].mean())
+    return total
+
+
+def jsd_shift(u: np.ndarray, answer: np.ndarray, key: np.ndarray) -> float:
+    """The corrected JSD shift (no ties at z = 0 in these measures)."""
+    upper = u > u.mean()
+
+    def d(group: np.ndarray) -> float:
+        return jensenshannon(np.bincount(answer[group].astype(int), minlength=4),
+                             np.bincount(key[group].astype(int), minlength=4), base=2)
+
+    return d(upper) - d(~upper)
+
+
+def scipy_interval(data: tuple[np.ndarray, ...], statistic, method: str, resamples: int,
+                   seed: int) -> tuple[float, float]:
+    res = stats.bootstrap(data, statistic, paired=True, vectorized=False, method=method,
+                          n_resamples=resamples, rng=np.random.default_rng(seed))
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_bootstrap_intervals_match_scipy(cli, ws: Path, method: str) -> None:
+    """The same draws as scipy.stats.bootstrap(paired=True) with the same seed, so the same
+    interval, for alignment's r, calibration's rho, ECE and the JSD shift."""
+    args = ("-d", "coane", "--runs", "c-toy-a", "--measures", "choice_entropy", "--bootstrap",
+            "150", "--ci-method", method, "--seed", "5", "-w", ws)
+    f = run_frame(ws, "coane", "toy-a")
+    h = f["human_share"].map(lambda s: stats.entropy(s)).to_numpy()
+    u, y = f["choice_entropy"].to_numpy(), f["y"].to_numpy()
+    answer, key = f["answer"].to_numpy(), f["correct"].to_numpy()
+    checks = {
+        "alignment": ((h, u), lambda a, b: stats.pearsonr(a, b).statistic),
+        "calibration": ((y, u), lambda a, b: stats.spearmanr(a, b).statistic),
+        "ece": ((u, y), paper_ece),
+        "jsd": ((u, answer, key), jsd_shift),
+    }
+    for name, (data, statistic) in checks.items():
+        table = csv_table(cli, name, *args, "--permutations", "50")
+        row = table[table["measure"] == "choice_entropy"].iloc[0]
+        expected = scipy_interval(data, statistic, method, 150, 5)
+        assert (row["boot_low"], row["boot_high"]) == pytest.approx(expected, abs=1e-9), name
+
+
+def test_no_bootstrap_no_columns(cli, ws: Path) -> None:
+    table = csv_table(cli, "ece", "-d", "coane", "--runs", "c-toy-a", "-w", ws)
+    assert "boot_low" not in table and "boot_high" not in table
+
+
+def test_a_degenerate_bca_interval_is_empty_not_an_error() -> None:
+    from engine.analysis.bootstrap import bootstrap_ci
+
+    # equal leave-one-out estimates: the acceleration is 0/0 (scipy: NaN and a warning)
+    low, high = bootstrap_ci(lambda i: 1.0, 10, 50, 0, "bca")
+    assert np.isnan(low) and np.isnan(high)
+    assert bootstrap_ci(lambda i: 1.0, 10, 50, 0, "percentile") == (1.0, 1.0)

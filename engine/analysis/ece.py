@@ -24,7 +24,7 @@ for both binnings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import special
 
 from common.errors import BadInput
+from engine.analysis.bootstrap import bootstrap_ci, with_intervals
 from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.intervals import clopper_pearson
@@ -178,20 +179,38 @@ def ece_adaptive_table(a: Analysis, bins: int = DEFAULT_BINS) -> TableResult:
                        {"bins": stack(bin_parts, "ece-adaptive", "bins")}, notes)
 
 
+def _defined(of: Callable[[np.ndarray, np.ndarray], EceResult], x: np.ndarray,
+             y: np.ndarray) -> float:
+    """The ECE, NaN where it is undefined (a resample with a constant measure)."""
+    try:
+        return of(x, y).ece
+    except BadInput:
+        return np.nan
+
+
 def ece_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
               scale: str = default("scale"), bins: int = DEFAULT_BINS,
               cdf: str = default("cdf"),
-              pair: Sequence[str] | None = default("pair")) -> TableResult:
+              pair: Sequence[str] | None = default("pair"), seed: int = default("seed"),
+              bootstrap: int = default("bootstrap"),
+              ci_method: str = default("ci_method")) -> TableResult:
     """Standardised ECE per model x measure (default: the uncertainty measures) and the
     conventional ECE of ``choice_top1``; ``extra['bins']`` holds every reliability bin (the
-    conventional baseline's bins under measure ``conventional:choice_top1``)."""
+    conventional baseline's bins under measure ``conventional:choice_top1``). ``bootstrap``
+    resamples: the ECE's interval as ``boot_low``, ``boot_high``."""
     check_scale(scale)
     method = "standardized" if cdf == "empirical" else f"standardized-{cdf}"
-    rows, bin_parts, notes = [], [], []
+    rows, bin_parts, notes, intervals = [], [], [], []
 
-    def add(model: str, measure: str, meth: str, res: EceResult, label: str) -> None:
+    def add(model: str, measure: str, meth: str, res: EceResult, label: str,
+            of: Callable[[np.ndarray, np.ndarray], EceResult], x: np.ndarray,
+            y: np.ndarray) -> None:
         rows.append({"model": model, "measure": measure, "method": meth, "bins": bins,
                      "n": res.n, "ece": res.ece})
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+        intervals.append(bootstrap_ci(lambda i: _defined(of, x[i], y[i]), x.size, bootstrap,
+                                      seed, ci_method))
         b = res.bins.copy()
         b.insert(0, "measure", label)
         b.insert(0, "model", model)
@@ -207,11 +226,14 @@ def ece_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
             except BadInput as err:
                 notes.append(f"{model}: {measure} skipped ({err.what})")
                 continue
-            add(model, measure, method, res, measure)
+            add(model, measure, method, res, measure,
+                lambda u, yy: standardized_ece(u, yy, bins, cdf), values, y)
         if CONVENTIONAL_MEASURE in run and run[CONVENTIONAL_MEASURE].notna().any():
-            res = conventional_ece(run[CONVENTIONAL_MEASURE].to_numpy(float), y, bins)
-            add(model, CONVENTIONAL_MEASURE, "conventional", res, f"conventional:{CONVENTIONAL_MEASURE}")
-    table = table_frame(rows, "ece")
+            conf = run[CONVENTIONAL_MEASURE].to_numpy(float)
+            add(model, CONVENTIONAL_MEASURE, "conventional", conventional_ece(conf, y, bins),
+                f"conventional:{CONVENTIONAL_MEASURE}",
+                lambda c, yy: conventional_ece(c, yy, bins), conf, y)
+    table = with_intervals(table_frame(rows, "ece"), intervals, bootstrap)
     pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
     return TableResult("ece", table, {"bins": stack(bin_parts, "ece", "bins"),
                                       "wide": figure(table, "ece", "ece", pairs,

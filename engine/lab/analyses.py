@@ -74,6 +74,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Ins, it or Chat)."),
     Setting("tests", int, 0, "The heatmap's Bonferroni divisor: a cell is shown where p < "
             "0.05/TESTS (0: 4 x measures x models, as the successor's figures).", minimum=0),
+    Setting("bootstrap", int, 0, "Bootstrap resamples for a 95% interval of each row's "
+            "statistic (alignment r, calibration rho, ECE, JSD shift) as boot_low, boot_high; "
+            "seeded by --seed (0: none).", minimum=0),
+    Setting("ci_method", str, "percentile", "The bootstrap interval: percentile or bca "
+            "(bias-corrected and accelerated; n more evaluations).",
+            choices=("percentile", "bca")),
     Setting("split", int, 50, "Percent of each run's questions the recalibration maps are "
             "fitted on (a random split seeded by --seed); the rest evaluates them.",
             minimum=1, maximum=99),
@@ -161,7 +167,8 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         "alignment", "Alignment",
         "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with human "
         "entropy or another human variable (--target; --strata: r within each choice count).",
-        HUMAN_DATA, ("measures", "scale", "adjust", "target", "pair"),
+        HUMAN_DATA,
+        ("measures", "scale", "adjust", "target", "pair", "seed", "bootstrap", "ci_method"),
         "engine.analysis.alignment:alignment_table",
         ("model", "measure", "scale", "target", "n", "r", "p", "ci_low", "ci_high",
          "spearman_rho", "spearman_p", "partial_r"),
@@ -183,14 +190,16 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "calibration", "Calibration",
         "Spearman(correct, measure) overall (subject ALL) and per subject.",
-        CORRECT, ("measures", "scale", "adjust", "min_subject_n", "pair"),
+        CORRECT, ("measures", "scale", "adjust", "min_subject_n", "pair", "seed", "bootstrap",
+                  "ci_method"),
         "engine.analysis.calibration:calibration_table",
         ("model", "measure", "subject", "n", "spearman_rho", "p"),
         (figure("calibration", "rho over all subjects"),)),
     AnalysisSpec(
         "ece", "ECE",
         "The paper's standardised ECE per measure and the conventional ECE of choice_top1.",
-        CORRECT, ("measures", "scale", "bins", "cdf", "pair"), "engine.analysis.ece:ece_table",
+        CORRECT, ("measures", "scale", "bins", "cdf", "pair", "seed", "bootstrap", "ci_method"),
+        "engine.analysis.ece:ece_table",
         ("model", "measure", "method", "bins", "n", "ece"),
         (Extra("bins", "ece-bins", ("model", "measure", "bin", "lo", "hi", "count", "conf", "acc",
                                     "acc_low", "acc_high"),
@@ -200,7 +209,8 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "jsd", "JSD shift",
         "JSD shift between uncertain and certain questions, with a permutation test.",
-        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust", "pair"),
+        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust", "pair",
+                  "bootstrap", "ci_method"),
         "engine.analysis.jsd:jsd_table",
         ("model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"),
         (Extra("null", "jsd-null", ("model", "measure", "permutation", "null"), "null_out",
