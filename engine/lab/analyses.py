@@ -56,7 +56,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("scale", str, "raw", "raw, normalized, paper (SCIENCE.md §4) or successor "
             "(normalised and clipped at 1, probabilities as log-probabilities; "
             "SCIENCE-successor.md §4.2).", choices=("raw", "normalized", "paper", "successor")),
-    Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations)."),
+    Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations, bootstrap "
+            "resamples, the recalibration split)."),
     Setting("permutations", int, 1000, "Permutations of the test.", minimum=1),
     Setting("bins", int, 10, "ECE bins.", minimum=1),
     Setting("cdf", str, "empirical", "ECE confidence: empirical or normal CDF.",
