@@ -23,8 +23,10 @@ from tests.test_runs_import import make_results
 
 PAPER = ["alignment", "agreement", "kendall", "calibration", "ece", "jsd"]   # one model each
 SUCCESSOR = ["rms-ce", "ece-sweep", "agreement-successor"]   # tests/test_successor_calibration.py
-ANALYSES = [*PAPER, "heatmap", *SUCCESSOR]
-REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR]   # pairs: base against instruct models (tests/test_pairs.py)
+BEYOND = ["accuracy", "brier", "auroc", "risk-coverage", "ece-adaptive", "recalibrate"]
+# BEYOND: run diagnostics and calibration metrics beyond the papers (tests/test_paper_metrics.py)
+ANALYSES = [*PAPER, "heatmap", *SUCCESSOR, *BEYOND]
+REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND]   # pairs: base against instruct models (tests/test_pairs.py)
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -37,6 +39,14 @@ COLUMNS = {
     "rms-ce": "model, measure, bins, n, accuracy, rms_ce",
     "ece-sweep": "model, measure, bins, n, accuracy, ece_sweep",
     "agreement-successor": "model, n_fact_mc, fact_mc, fact_mc_mean, n_human, human, human_mean",
+    "accuracy": "model, n, accuracy, ci_low, ci_high, top_letter, top_letter_share, chi2, df, "
+                "p_letters, mass_mean, mass_median, mass_below_half",
+    "brier": "model, n, brier, brier_top, bins, reliability, resolution, uncertainty, within_bins",
+    "auroc": "model, measure, n, n_errors, error_rate, auroc, auprc",
+    "risk-coverage": "model, measure, n, risk, aurc, acc_at_50, acc_at_80, acc_at_90",
+    "ece-adaptive": "model, measure, bins, n, ece_adaptive, mce_adaptive, ece_width, mce_width",
+    "recalibrate": "model, method, n_fit, n_eval, temperature, fitted, ece_before, ece_after, "
+                   "brier_before, brier_after",
 }
 FAST = ["--permutations", "200"]
 
@@ -105,7 +115,9 @@ def test_every_analysis_in_every_format(cli, ws: Path, analysis: str, fmt: str) 
         n_rows = len(lines) - 4
     per_model = {"alignment": 8, "agreement": 1, "kendall": 1, "calibration": 8, "ece": 6, "jsd": 5,
                  "heatmap": 8,
-                 "rms-ce": 7, "ece-sweep": 7, "agreement-successor": 1}   # no choice_margin
+                 "rms-ce": 7, "ece-sweep": 7, "agreement-successor": 1,   # no choice_margin
+                 "accuracy": 1, "brier": 1, "auroc": 8, "risk-coverage": 8, "ece-adaptive": 1,
+                 "recalibrate": 3}
     assert n_rows == 2 * per_model[analysis]
 
 
@@ -160,7 +172,8 @@ def test_ece_bins_out(cli, ws: Path, tmp_path: Path) -> None:
     assert set(table["method"]) == {"standardized", "conventional"}
     assert (table["bins"] == 5).all()
     b = pd.read_csv(bins)
-    assert list(b.columns) == ["model", "measure", "bin", "lo", "hi", "count", "conf", "acc"]
+    assert list(b.columns) == ["model", "measure", "bin", "lo", "hi", "count", "conf", "acc",
+                               "acc_low", "acc_high"]
     assert len(b) == len(table) * 5
     for (model, measure), g in b.groupby(["model", "measure"]):
         assert g["count"].sum() == 421
@@ -414,19 +427,29 @@ def test_reader_formats_show_fixed_decimals_and_small_p_values(cli, ws: Path, fm
     assert not any(f"e-{d}" in res.out for d in range(10))  # no scientific notation
 
 
+BOOTSTRAP = ("--seed", "--bootstrap", "--ci-method")   # tests/test_paper_metrics.py
 USED_OPTIONS = {
-    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata", "--pair", "--wide"},
+    "alignment": {"--measures", "--scale", "--adjust", "--target", "--strata", "--pair", "--wide",
+                  *BOOTSTRAP},
     "agreement": {"--variant"},
     "kendall": set(),
-    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n", "--pair", "--wide"},
-    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out", "--pair", "--wide"},
+    "calibration": {"--measures", "--scale", "--adjust", "--min-subject-n", "--pair", "--wide",
+                    *BOOTSTRAP},
+    "ece": {"--measures", "--scale", "--bins", "--cdf", "--bins-out", "--pair", "--wide",
+            *BOOTSTRAP},
     "jsd": {"--measures", "--scale", "--variant", "--seed", "--permutations", "--adjust",
-            "--null-out", "--pair", "--wide"},
+            "--null-out", "--pair", "--wide", *BOOTSTRAP},
     "pairs": {"--measures", "--scale", "--target", "--pair", "--differences-out"},
     "heatmap": {"--measures", "--scale", "--target", "--pair", "--tests", "--wide"},
     "rms-ce": {"--measures", "--pair", "--wide"},
     "ece-sweep": {"--measures", "--pair", "--wide"},
     "agreement-successor": set(),
+    "accuracy": {"--subjects", "--letters"},
+    "brier": {"--bins"},
+    "auroc": {"--measures", "--scale"},
+    "risk-coverage": {"--measures", "--scale", "--curve-out"},
+    "ece-adaptive": {"--bins", "--adaptive-bins-out"},
+    "recalibrate": {"--bins", "--seed", "--split"},
 }
 
 
@@ -560,13 +583,17 @@ def test_all_prints_every_table_the_dataset_can_give(cli, ws: Path) -> None:
                 "needs a survey dataset") in res.err
     assert ("note: alignment left out: dataset 'mmlu' has no human data (shares or human "
             "variables); alignment needs human shares or a human variable") in res.err
-    answers = ("calibration", "ece", "jsd", "rms-ce", "ece-sweep", "agreement-successor")
+    answers = ("calibration", "ece", "jsd", "rms-ce", "ece-sweep", "agreement-successor",
+               *BEYOND)
     alone = [cli("analyze", name, "-d", "mmlu", *FAST, "-w", ws).out for name in answers]
     assert res.out == "\n".join(alone) + "\n"
     assert [line for line in res.out.splitlines() if " | dataset mmlu" in line] == [
         "calibration | dataset mmlu | scale raw", "ece | dataset mmlu | scale raw",
         "jsd | dataset mmlu | variant corrected | scale raw", "rms-ce | dataset mmlu",
-        "ece-sweep | dataset mmlu", "agreement-successor | dataset mmlu"]
+        "ece-sweep | dataset mmlu", "agreement-successor | dataset mmlu",
+        "accuracy | dataset mmlu", "brier | dataset mmlu", "auroc | dataset mmlu | scale raw",
+        "risk-coverage | dataset mmlu | scale raw", "ece-adaptive | dataset mmlu",
+        "recalibrate | dataset mmlu"]
 
 
 def test_all_writes_a_file_per_table_into_a_folder(cli, ws: Path, tmp_path: Path) -> None:

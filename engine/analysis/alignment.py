@@ -18,6 +18,7 @@ from scipy import special
 
 from common.errors import BadInput
 from datasets_io.dataset import HUMAN_PREFIX
+from engine.analysis.bootstrap import bootstrap_ci, with_intervals
 from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale, scaled_human
@@ -131,15 +132,17 @@ def check_target(a: Analysis, target: str) -> None:
 def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                     scale: str = default("scale"), adjust: str = default("adjust"),
                     target: str = default("target"),
-                    pair: Sequence[str] | None = default("pair")) -> TableResult:
+                    pair: Sequence[str] | None = default("pair"), seed: int = default("seed"),
+                    bootstrap: int = default("bootstrap"),
+                    ci_method: str = default("ci_method")) -> TableResult:
     """Pearson r etc. of each model x measure with ``target`` (human entropy, or a human variable
     of the dataset); ``extra['strata']`` holds r within each choice count with >= 30 questions,
     ``extra['wide']`` the figure of r (``engine.analysis.figure``). Rows without a target value
-    are left out."""
+    are left out. ``bootstrap`` resamples: r's interval as ``boot_low``, ``boot_high``."""
     check_scale(scale)
     check_target(a, target)
     picked = pick_measures(a, measures)
-    rows, strata_rows, notes = [], [], sign_notes(picked)
+    rows, strata_rows, notes, intervals = [], [], sign_notes(picked), []
     for model, run in runs(a):
         values = target_values(run, target, scale)
         run = run[values.notna()]
@@ -149,6 +152,9 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
         undefined = []
         for measure, x in measure_values(run, picked, scale, notes, model).items():
             c = correlate(human, x, human_rank)
+            hx, xx = _finite(human, x)
+            intervals.append(bootstrap_ci(lambda i, hx=hx, xx=xx: pearson_r(hx[i], xx[i]),
+                                          hx.size, bootstrap, seed, ci_method))
             if not np.isfinite(c.r):
                 undefined.append(measure)
             rows.append({"model": model, "measure": measure, "scale": scale, "target": target,
@@ -164,7 +170,8 @@ def alignment_table(a: Analysis, measures: Sequence[str] | None = default("measu
             notes.append(f"{model}: r is undefined (its cells are empty) for {len(undefined)} "
                          f"measure(s), e.g. {undefined[0]}: fewer than 2 questions, or values "
                          f"(or the targets, {target}) that do not vary")
-    table = with_adjusted_p(table_frame(rows, "alignment"), adjust)
+    table = with_intervals(with_adjusted_p(table_frame(rows, "alignment"), adjust), intervals,
+                           bootstrap)
     pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
     return TableResult("alignment", table,
                        {"strata": table_frame(strata_rows, "alignment", "strata"),

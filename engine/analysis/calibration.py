@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from engine.analysis.bootstrap import bootstrap_ci, with_intervals
 from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale
-from engine.analysis.stats_util import t_p_many
+from engine.analysis.stats_util import pearson_r, rank, t_p_many
 from engine.analysis.tables import (
     TableResult,
     correctness,
@@ -133,16 +134,30 @@ def spearman_by_group(y: np.ndarray, u: np.ndarray,
     return spearman_many(y, {"u": u}, groups).drop(columns="measure")
 
 
+def spearman_interval(y: np.ndarray, u: np.ndarray, subjects: np.ndarray, subject: str,
+                      resamples: int, seed: int, method: str) -> tuple[float, float]:
+    """The bootstrap interval of rho(y, u) over one row's questions (subject ``ALL``: all)."""
+    keep = np.isfinite(u) & np.isfinite(y)
+    if subject != ALL:
+        keep &= subjects.astype(str) == subject
+    yk, uk = y[keep], u[keep]
+    return bootstrap_ci(lambda i: pearson_r(rank(yk[i]), rank(uk[i])), yk.size, resamples, seed,
+                        method)
+
+
 def calibration_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                       scale: str = default("scale"), adjust: str = default("adjust"),
                       min_subject_n: int = default("min_subject_n"),
-                      pair: Sequence[str] | None = default("pair")) -> TableResult:
+                      pair: Sequence[str] | None = default("pair"), seed: int = default("seed"),
+                      bootstrap: int = default("bootstrap"),
+                      ci_method: str = default("ci_method")) -> TableResult:
     """Spearman(correct, measure) per model x measure, subject ``ALL`` then each subject with at
     least ``min_subject_n`` questions (the ``ALL`` row is always kept; a note counts the subjects
-    left out: a rho over a handful of questions is mostly noise, often exactly +-1)."""
+    left out: a rho over a handful of questions is mostly noise, often exactly +-1).
+    ``bootstrap`` resamples: rho's interval as ``boot_low``, ``boot_high``."""
     check_scale(scale)
     picked = pick_measures(a, measures)
-    parts, notes = [], sign_notes(picked)
+    parts, notes, intervals = [], sign_notes(picked), []
     for model, run in runs(a):
         run, y = correctness(run)
         subjects = as_groups(run["subject"].to_numpy(object))
@@ -156,9 +171,14 @@ def calibration_table(a: Analysis, measures: Sequence[str] | None = default("mea
                          f"{min_subject_n} questions and are left out (--min-subject-n sets the "
                          "threshold)")
         t = t[~small]
+        if bootstrap:
+            intervals += [spearman_interval(y, values[m], run["subject"].to_numpy(object), s,
+                                            bootstrap, seed, ci_method)
+                          for m, s in zip(t["measure"], t["subject"], strict=True)]
         t.insert(0, "model", model)
         parts.append(t)
-    table = with_adjusted_p(stack(parts, "calibration"), adjust)
+    table = with_intervals(with_adjusted_p(stack(parts, "calibration"), adjust), intervals,
+                           bootstrap)
     overall = table[table["subject"] == ALL]
     pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
     return TableResult("calibration", table,

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
+from engine.analysis.bootstrap import bootstrap_ci, with_intervals
 from engine.analysis.figure import figure, pairs_or_note
 from engine.analysis.frames import Analysis
 from engine.analysis.normalise import check_scale
@@ -230,17 +231,38 @@ def jsd_shift(model_answers: np.ndarray, correct_answers: np.ndarray, u: np.ndar
     return results["u"]
 
 
+def observed_shift(model_answers: np.ndarray, correct_answers: np.ndarray, u: np.ndarray,
+                   n_labels: int, seed: int, variant: str) -> float:
+    """The shift alone (no test); NaN where it is undefined (constant u, an empty group)."""
+    try:
+        upper = split_groups(u, seed)
+    except BadInput:
+        return np.nan
+    if upper.all() or not upper.any():
+        return np.nan
+    codes = model_answers * n_labels + correct_answers
+    base = None if variant == "paper" else 2.0
+    size = n_labels * n_labels
+    inside = np.bincount(codes[upper], minlength=size)
+    outside = np.bincount(codes[~upper], minlength=size)
+    return float(_group_distance(inside, n_labels, base) - _group_distance(outside, n_labels, base))
+
+
 def jsd_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
               scale: str = default("scale"), variant: str = default("variant"),
               seed: int = default("seed"), permutations: int = DEFAULT_PERMUTATIONS,
               adjust: str = default("adjust"),
-              pair: Sequence[str] | None = default("pair")) -> TableResult:
+              pair: Sequence[str] | None = default("pair"),
+              bootstrap: int = default("bootstrap"),
+              ci_method: str = default("ci_method")) -> TableResult:
     """JSD shift and permutation p per model x measure (default: the uncertainty measures);
-    ``extra['null']`` holds every null sample, ``extra['wide']`` the figure of the shifts."""
+    ``extra['null']`` holds every null sample, ``extra['wide']`` the figure of the shifts.
+    ``bootstrap`` resamples: the shift's interval as ``boot_low``, ``boot_high`` (each resample
+    standardised and split anew, ties by the seed's tie stream)."""
     check_scale(scale)
     n_labels = int(a.frame["n_choices"].max())
     picked = pick_measures(a, measures, uncertainty_only=True)
-    rows, nulls, notes = [], [], sign_notes(picked)
+    rows, nulls, notes, intervals = [], [], sign_notes(picked), []
     for model, run in runs(a):
         run, _ = correctness(run)
         values = measure_values(run, picked, scale, notes, model)
@@ -255,9 +277,17 @@ def jsd_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
             rows.append({"model": model, "measure": measure, "n_uncertain": r.n_uncertain,
                          "n_certain": r.n_certain, "shift": r.shift, "p": r.p,
                          "permutations": r.permutations, "seed": r.seed})
+            keep = np.isfinite(values[measure])
+            m_ans, a_ans = run["cloze"].to_numpy(int)[keep], run["correct"].to_numpy(int)[keep]
+            u = values[measure][keep]
+            intervals.append(bootstrap_ci(
+                lambda i, m_ans=m_ans, a_ans=a_ans, u=u: observed_shift(
+                    m_ans[i], a_ans[i], u[i], n_labels, seed, variant),
+                u.size, bootstrap, seed, ci_method))
             nulls.append(pd.DataFrame({"model": model, "measure": measure,
                                        "permutation": np.arange(r.null.size), "null": r.null}))
-    table = with_adjusted_p(table_frame(rows, "jsd"), adjust)
+    table = with_intervals(with_adjusted_p(table_frame(rows, "jsd"), adjust), intervals,
+                           bootstrap)
     pairs = pairs_or_note(pair, list(dict.fromkeys(table["model"])), notes)
     return TableResult("jsd", table, {"null": stack(nulls, "jsd", "null"),
                                       "wide": figure(table, "shift", "shift", pairs)}, notes)

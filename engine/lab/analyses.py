@@ -30,6 +30,7 @@ class Setting:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
 
     @property
     def flag(self) -> str:
@@ -41,6 +42,8 @@ class Setting:
             raise BadInput(f"{self.flag} must be one of {', '.join(self.choices)} (got {value!r})")
         if self.minimum is not None and value < self.minimum:
             raise BadInput(f"{self.flag} must be at least {self.minimum} (got {value})")
+        if self.maximum is not None and value > self.maximum:
+            raise BadInput(f"{self.flag} must be at most {self.maximum} (got {value})")
         return value
 
 
@@ -53,7 +56,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("scale", str, "raw", "raw, normalized, paper (SCIENCE.md §4) or successor "
             "(normalised and clipped at 1, probabilities as log-probabilities; "
             "SCIENCE-successor.md §4.2).", choices=("raw", "normalized", "paper", "successor")),
-    Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations)."),
+    Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations, bootstrap "
+            "resamples, the recalibration split)."),
     Setting("permutations", int, 1000, "Permutations of the test.", minimum=1),
     Setting("bins", int, 10, "ECE bins.", minimum=1),
     Setting("cdf", str, "empirical", "ECE confidence: empirical or normal CDF.",
@@ -81,6 +85,15 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "are marked (released)."),
     Setting("tests", int, 0, "The heatmap's Bonferroni divisor: a cell is shown where p < "
             "0.05/TESTS (0: 4 x measures x models, as the successor's figures).", minimum=0),
+    Setting("bootstrap", int, 0, "Bootstrap resamples for a 95% interval of each row's "
+            "statistic (alignment r, calibration rho, ECE, JSD shift) as boot_low, boot_high; "
+            "seeded by --seed (0: none).", minimum=0),
+    Setting("ci_method", str, "percentile", "The bootstrap interval: percentile or bca "
+            "(bias-corrected and accelerated; n more evaluations).",
+            choices=("percentile", "bca")),
+    Setting("split", int, 50, "Percent of each run's questions the recalibration maps are "
+            "fitted on (a random split seeded by --seed); the rest evaluates them.",
+            minimum=1, maximum=99),
 )}
 
 
@@ -169,7 +182,8 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         "alignment", "Alignment",
         "Pearson r (p, 95% CI), Spearman and partial r | log n of each measure with human "
         "entropy or another human variable (--target; --strata: r within each choice count).",
-        HUMAN_DATA, ("measures", "scale", "adjust", "target", "pair"),
+        HUMAN_DATA,
+        ("measures", "scale", "adjust", "target", "pair", "seed", "bootstrap", "ci_method"),
         "engine.analysis.alignment:alignment_table",
         ("model", "measure", "scale", "target", "n", "r", "p", "ci_low", "ci_high",
          "spearman_rho", "spearman_p", "partial_r"),
@@ -191,22 +205,27 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
     AnalysisSpec(
         "calibration", "Calibration",
         "Spearman(correct, measure) overall (subject ALL) and per subject.",
-        CORRECT, ("measures", "scale", "adjust", "min_subject_n", "pair"),
+        CORRECT, ("measures", "scale", "adjust", "min_subject_n", "pair", "seed", "bootstrap",
+                  "ci_method"),
         "engine.analysis.calibration:calibration_table",
         ("model", "measure", "subject", "n", "spearman_rho", "p"),
         (figure("calibration", "rho over all subjects"),)),
     AnalysisSpec(
         "ece", "ECE",
         "The paper's standardised ECE per measure and the conventional ECE of choice_top1.",
-        CORRECT, ("measures", "scale", "bins", "cdf", "pair"), "engine.analysis.ece:ece_table",
+        CORRECT, ("measures", "scale", "bins", "cdf", "pair", "seed", "bootstrap", "ci_method"),
+        "engine.analysis.ece:ece_table",
         ("model", "measure", "method", "bins", "n", "ece"),
-        (Extra("bins", "ece-bins", ("model", "measure", "bin", "lo", "hi", "count", "conf", "acc"),
-               "bins_out", "Also write every reliability bin here."),
+        (Extra("bins", "ece-bins", ("model", "measure", "bin", "lo", "hi", "count", "conf", "acc",
+                                    "acc_low", "acc_high"),
+               "bins_out", "Also write every reliability bin here (acc_low, acc_high: the "
+               "Clopper-Pearson 95% interval of its accuracy)."),
          figure("ece", "ECE", "method"))),
     AnalysisSpec(
         "jsd", "JSD shift",
         "JSD shift between uncertain and certain questions, with a permutation test.",
-        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust", "pair"),
+        CORRECT, ("measures", "scale", "variant", "seed", "permutations", "adjust", "pair",
+                  "bootstrap", "ci_method"),
         "engine.analysis.jsd:jsd_table",
         ("model", "measure", "n_uncertain", "n_certain", "shift", "p", "permutations", "seed"),
         (Extra("null", "jsd-null", ("model", "measure", "permutation", "null"), "null_out",
@@ -273,6 +292,64 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         "(fact_mc) or the first human top answer (human), truncated as published.",
         CORRECT_OR_HUMAN, (), "engine.analysis.successor_calibration:agreement_successor_table",
         ("model", "n_fact_mc", "fact_mc", "fact_mc_mean", "n_human", "human", "human_mean")),
+    AnalysisSpec(
+        "accuracy", "Accuracy",
+        "Run diagnostics: accuracy (Wilson 95% CI), the letter the model favours with a "
+        "chi-square test of the answered letters against the correct letters, and choice_mass "
+        "(the label probabilities' sum: low = no label answered).",
+        CORRECT, (), "engine.analysis.diagnostics:accuracy_table",
+        ("model", "n", "accuracy", "ci_low", "ci_high", "top_letter", "top_letter_share",
+         "chi2", "df", "p_letters", "mass_mean", "mass_median", "mass_below_half"),
+        (Extra("subjects", "accuracy-subjects",
+               ("model", "subject", "n", "n_correct", "accuracy", "ci_low", "ci_high"),
+               "subjects", "Accuracy per subject (Wilson 95% CI) instead.", replaces_table=True),
+         Extra("letters", "accuracy-letters",
+               ("model", "letter", "answered", "correct", "answered_share", "correct_share"),
+               "letters", "How often each letter was answered and is correct instead (the "
+               "chi-square test's counts).", replaces_table=True))),
+    AnalysisSpec(
+        "brier", "Brier",
+        "Brier score of the label probabilities (renormalised over the options) and the "
+        "top-label Brier of choice_top1 with its binned Murphy decomposition "
+        "(reliability - resolution + uncertainty).",
+        CORRECT, ("bins",), "engine.analysis.scoring:brier_table",
+        ("model", "n", "brier", "brier_top", "bins", "reliability", "resolution", "uncertainty",
+         "within_bins")),
+    AnalysisSpec(
+        "auroc", "AUROC",
+        "AUROC and AUPRC of each measure, read as an uncertainty, for predicting the model's "
+        "errors (cloze != correct).",
+        CORRECT, ("measures", "scale"), "engine.analysis.scoring:auroc_table",
+        ("model", "measure", "n", "n_errors", "error_rate", "auroc", "auprc")),
+    AnalysisSpec(
+        "risk-coverage", "Risk-coverage",
+        "Selective prediction: answer only the questions a measure is surest of; AURC and the "
+        "accuracy kept at 50, 80 and 90% coverage.",
+        CORRECT, ("measures", "scale"), "engine.analysis.scoring:risk_coverage_table",
+        ("model", "measure", "n", "risk", "aurc", "acc_at_50", "acc_at_80", "acc_at_90"),
+        (Extra("curve", "risk-coverage-curve", ("model", "measure", "kept", "coverage", "risk"),
+               "curve_out", "Also write the risk-coverage curve here (one row per coverage "
+               "step)."),)),
+    AnalysisSpec(
+        "ece-adaptive", "ECE (adaptive)",
+        "ECE and maximum calibration error of choice_top1 with equal-mass (adaptive) bins, "
+        "beside the equal-width ones.",
+        CORRECT, ("bins",), "engine.analysis.ece:ece_adaptive_table",
+        ("model", "measure", "bins", "n", "ece_adaptive", "mce_adaptive", "ece_width",
+         "mce_width"),
+        (Extra("bins", "ece-adaptive-bins",
+               ("model", "measure", "binning", "bin", "lo", "hi", "count", "conf", "acc",
+                "acc_low", "acc_high"), "adaptive_bins_out",
+               "Also write every bin here, with the Clopper-Pearson 95% interval of its "
+               "accuracy."),)),
+    AnalysisSpec(
+        "recalibrate", "Recalibration",
+        "Post-hoc calibration of the label probabilities (temperature scaling, Platt, "
+        "isotonic) fitted on a seeded split of the questions; ECE and Brier of the other part "
+        "before and after.",
+        CORRECT, ("bins", "seed", "split"), "engine.analysis.recalibrate:recalibrate_table",
+        ("model", "method", "n_fit", "n_eval", "temperature", "fitted", "ece_before",
+         "ece_after", "brier_before", "brier_after")),
 )}
 
 
