@@ -26,7 +26,8 @@ SUCCESSOR = ["rms-ce", "ece-sweep", "agreement-successor"]   # tests/test_succes
 BEYOND = ["accuracy", "brier", "auroc", "risk-coverage", "ece-adaptive", "recalibrate"]
 # BEYOND: run diagnostics and calibration metrics beyond the papers (tests/test_paper_metrics.py)
 ANALYSES = [*PAPER, "heatmap", *SUCCESSOR, *BEYOND]
-REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND]   # pairs: base against instruct models (tests/test_pairs.py)
+# pairs: base against instruct models (tests/test_pairs.py); probe: activations (tests/test_probe.py)
+REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND, "probe"]
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -450,6 +451,8 @@ USED_OPTIONS = {
     "risk-coverage": {"--measures", "--scale", "--curve-out"},
     "ece-adaptive": {"--bins", "--adaptive-bins-out"},
     "recalibrate": {"--bins", "--seed", "--split"},
+    "probe": {"--target", "--probe", "--folds", "--seed", "--shuffles", "--pair", "--reference",
+              "--folds-out", "--best", "--pairs"},
 }
 
 

@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 
 from engine.lab.analyses import ANALYSES, SETTINGS
+from tests.conftest import DATA_DIR
 from tests.test_tui_support import make_test_app, sync, tui_ws, wait_for  # noqa: F401
+
+RELEASED_PROBES = DATA_DIR / "moore2026/Results/coane_activations/uncertainty_alignment_10Fold_Results.parquet"
 
 MEASURES = ["choice_entropy", "topk_entropy@5", "top1_prob"]   # a certainty among them
 PER_RUN = ("command", "process_argv", "created", "file")
@@ -36,6 +39,8 @@ def other_value(key: str) -> Any:
         return "correct_share"      # the human variable of the test workspace's coane
     if key == "pair":
         return ["toy-a=toy-b"]      # the test runs' models have no instruct names
+    if key == "reference":          # the released probes, where the data folder has them
+        return str(RELEASED_PROBES) if RELEASED_PROBES.exists() else None
     if setting.choices:
         return next(c for c in setting.choices if c != setting.default)
     return setting.default + 3
@@ -112,7 +117,25 @@ def provenance(path: Path) -> dict[str, Any]:
 def ws(tui_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("agree") / "ws"
     shutil.copytree(tui_ws, root)
+    for run in ("c-toy-a", "c-toy-b"):
+        toy_activations(root, run)
     return root
+
+
+def toy_activations(ws: Path, run: str) -> None:
+    """Seeded random hidden states (3 layers of 8) for the toy run: the probe's table to export."""
+    import numpy as np
+
+    from datasets_io.dataset import load_dataset
+    from datasets_io.workspace import Workspace
+    from engine.activations import ActivationWriter, CaptureInfo
+
+    ds = load_dataset(Workspace(ws), "coane")
+    ids = tuple(ds.questions["question_id"].astype(str))
+    writer = ActivationWriter(ws / "runs" / run, "main",
+                              CaptureInfo(ids, (1, 2, 3), 8, "float32", ds.report_hash()))
+    rng = np.random.default_rng(len(run))
+    writer.write(ids, {layer: rng.normal(size=(len(ids), 8)) for layer in (1, 2, 3)})
 
 
 def test_every_table_of_the_registry_is_the_same_from_both_front_ends(cli, ws: Path,

@@ -260,3 +260,29 @@ def test_released_probes_as_reference_and_their_wilcoxon_cell(data_dir: Path) ->
     z = stats.wilcoxon(b - i, method="approx").zstatistic
     assert cell["r"] == pytest.approx(abs(z) / np.sqrt(len(b)), rel=1e-12)
     assert released_probe_rows(path, "FR_Human_RT_DK", notes) == [] and "no target" in notes[-1]
+
+
+@pytest.mark.slow
+def test_console_probe_tab_plots_r_by_layer(probed: Path) -> None:
+    import asyncio
+
+    from engine.lab.analyses import ANALYSES
+    from tests.test_tui_support import make_test_app, wait_for
+
+    async def drive() -> None:
+        app = make_test_app(probed)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("s")
+            screen = app.section("results")
+            await wait_for(pilot, lambda: screen is not None and "probe" in screen.results, 300,
+                           "the probe table")
+            await pilot.press("comma")          # from the first tab back to the last: Probe
+            await pilot.pause(0.3)
+            assert screen.query_one("#results-tabs").active == list(ANALYSES)[-1] == "probe"
+            table = screen.query_one("#t-probe")
+            assert table.row_count == 30
+            assert [str(c.label) for c in table.columns.values()][:3] == ["model", "layer", "r"]
+            plot = screen.query_one("#probe-layers")
+            assert plot.title_text == "probe r by layer" and plot.n_points == 30
+
+    asyncio.run(drive())

@@ -223,7 +223,7 @@ async def test_table_settings_dialog_checks_and_applies(tui_ws: Path) -> None:
         await pilot.press("o")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TableSettingsDialog", 5)
         dialog = app.screen
-        assert "Used by alignment, calibration, ece, jsd, recalibrate;" in text_of(
+        assert "Used by alignment, calibration, ece, jsd, recalibrate, probe;" in text_of(
             dialog.query_one(".setting-help"))  # seed's line
         dialog.query_one("#set-permutations", Input).value = "0"
         await pilot.press("ctrl+s")

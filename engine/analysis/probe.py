@@ -174,6 +174,10 @@ def _pairs(table: pd.DataFrame, pair: list[str] | None, notes: list[str]) -> pd.
                          "not paired")
             continue
         d = (b.loc[common, key] - i.loc[common, key]).to_numpy(float)
+        if not np.isfinite(d).all() or not d.any():
+            notes.append(f"{base} / {instruct}: {key} is missing or equal at every layer; "
+                         "not tested")
+            continue
         test = stats.wilcoxon(d, zero_method="wilcox", method="approx")
         z = abs(float(test.zstatistic))
         rows.append({"base": base, "instruct": instruct, "layers": len(common),

@@ -57,7 +57,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "(normalised and clipped at 1, probabilities as log-probabilities; "
             "SCIENCE-successor.md §4.2).", choices=("raw", "normalized", "paper", "successor")),
     Setting("seed", int, 0, "Seed of every random step (z = 0 ties, permutations, bootstrap "
-            "resamples, the recalibration split)."),
+            "resamples, the recalibration split, the probe's folds and shuffles)."),
     Setting("permutations", int, 1000, "Permutations of the test.", minimum=1),
     Setting("bins", int, 10, "ECE bins.", minimum=1),
     Setting("cdf", str, "empirical", "ECE confidence: empirical or normal CDF.",
@@ -68,7 +68,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("min_subject_n", int, 20, "Leave out subjects with fewer questions (ALL is always "
             "shown; a note counts them).", minimum=1),
     Setting("target", str, "human_entropy", "What each measure is correlated with: "
-            "human_entropy (of the shares; --scale applies) or a human variable of the dataset "
+            "human_entropy (of the shares, on the table's scale) or a human variable of the dataset "
             "(`datasets show` lists them; used as it is); probe also: correct (the model's "
             "own correctness, a logistic probe)."),
     Setting("pair", list, None, "Base and instruct models to pair, BASE=INSTRUCT (repeat or "
@@ -153,6 +153,7 @@ class AnalysisSpec:
     table: str                       # "module:function"
     columns: tuple[str, ...]
     extras: tuple[Extra, ...] = ()
+    needs_activations: bool = False  # runs made with --capture-activations
 
     def table_function(self) -> Callable[..., Any]:
         """The table function (imported now: the statistics modules load scipy)."""
@@ -265,28 +266,6 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         ("model", "measure", "bins", "n", "accuracy", "ece_sweep"),
         (figure("ece-sweep", "ECE-sweep"),)),
     AnalysisSpec(
-        "probe", "Probe",
-        "Activation probes (SCIENCE-successor.md §7): per layer, the cross-validated Pearson r "
-        "(R², MSE; AUROC for --target correct) of a linear read-out of the last prompt token's "
-        "hidden state, against shuffled targets. Needs runs made with --capture-activations.",
-        CORRECT_OR_HUMAN_DATA, ("target", "probe", "folds", "seed", "shuffles", "pair",
-                                  "reference"),
-        "engine.analysis.probe:probe_table",
-        ("model", "layer", "target", "method", "n", "features", "r", "r_sd", "r2", "mse",
-         "auroc", "penalty", "null_mean", "null_95", "p_perm"),
-        (Extra("folds", "probe-folds", ("model", "layer", "fold", "n_test", "r", "r2", "mse",
-                                        "auroc", "penalty"), "folds_out",
-               "Also write every fold's scores here."),
-         Extra("best", "probe-best", ("model", "target", "n", "layers", "best_layer", "depth",
-                                      "probe_r", "probe_auroc", "best_measure", "measure_r",
-                                      "measure_auroc"), "best",
-               "Per run, the best layer beside the best output measure on the same questions "
-               "instead.", replaces_table=True),
-         Extra("pairs", "probe-pairs", ("base", "instruct", "layers", "base_peak",
-                                        "instruct_peak", "mean_difference", "wilcoxon_p", "r"),
-               "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
-               "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True))),
-    AnalysisSpec(
         "agreement-successor", "Agreement (successor)",
         "The successor's agreement cells (§6.3): percent of cloze answers that are correct "
         "(fact_mc) or the first human top answer (human), truncated as published.",
@@ -350,6 +329,29 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         CORRECT, ("bins", "seed", "split"), "engine.analysis.recalibrate:recalibrate_table",
         ("model", "method", "n_fit", "n_eval", "temperature", "fitted", "ece_before",
          "ece_after", "brier_before", "brier_after")),
+    AnalysisSpec(
+        "probe", "Probe",
+        "Activation probes (SCIENCE-successor.md §7): per layer, the cross-validated Pearson r "
+        "(R², MSE; AUROC for --target correct) of a linear read-out of the last prompt token's "
+        "hidden state, against shuffled targets. Needs runs made with --capture-activations.",
+        CORRECT_OR_HUMAN_DATA, ("target", "probe", "folds", "seed", "shuffles", "pair",
+                                  "reference"),
+        "engine.analysis.probe:probe_table",
+        ("model", "layer", "target", "method", "n", "features", "r", "r_sd", "r2", "mse",
+         "auroc", "penalty", "null_mean", "null_95", "p_perm"),
+        (Extra("folds", "probe-folds", ("model", "layer", "fold", "n_test", "r", "r2", "mse",
+                                        "auroc", "penalty"), "folds_out",
+               "Also write every fold's scores here."),
+         Extra("best", "probe-best", ("model", "target", "n", "layers", "best_layer", "depth",
+                                      "probe_r", "probe_auroc", "best_measure", "measure_r",
+                                      "measure_auroc"), "best",
+               "Per run, the best layer beside the best output measure on the same questions "
+               "instead.", replaces_table=True),
+         Extra("pairs", "probe-pairs", ("base", "instruct", "layers", "base_peak",
+                                        "instruct_peak", "mean_difference", "wilcoxon_p", "r"),
+               "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
+               "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True)),
+        needs_activations=True),
 )}
 
 

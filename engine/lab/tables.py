@@ -22,6 +22,7 @@ import pandas as pd
 from common.errors import BadInput
 from datasets_io.dataset import Dataset, load_dataset
 from datasets_io.workspace import Workspace
+from engine.activations import run_activations
 from engine.analysis.coverage import (
     RunCoverage,
     coverage_notes,
@@ -122,9 +123,13 @@ def check_data(ds: Dataset, spec: AnalysisSpec) -> None:
 def applicable(loaded: Analysis) -> tuple[list[str], list[str]]:
     """The analyses the dataset has the data for, and a note on each of the others."""
     names, notes = [], []
+    captured = any(run_activations(folder) for folder in loaded.run_dirs.values())
     for name, spec in ANALYSES.items():
         if why := lacks(loaded.dataset, spec):
             notes.append(f"{name} left out: {why}")
+        elif spec.needs_activations and not captured:
+            notes.append(f"{name} left out: no run captured activations (`alignuq run ... "
+                         "--capture-activations`)")
         else:
             names.append(name)
     return names, notes

@@ -24,7 +24,7 @@ from tui.messages import RunsListed, TableOutcome, TableReady
 from tui.screens.base import SectionScreen
 from tui.settings import OWN_FIELDS, SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
-from tui.widgets.plots import NullHistogram, ReliabilityPlot
+from tui.widgets.plots import LayerPlot, NullHistogram, ReliabilityPlot
 from tui.workers import LoadCache
 
 if TYPE_CHECKING:
@@ -153,6 +153,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             yield ReliabilityPlot(id="reliability")
         elif name == "jsd":
             yield NullHistogram(id="null-hist")
+        elif name == "probe":
+            yield LayerPlot(id="probe-layers")
 
     def on_mount(self) -> None:
         self._show_settings()
@@ -171,7 +173,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             elif isinstance(value, list):
                 value = ",".join(value)
             elif value is None:
-                value = "auto"
+                value = "none" if key == "reference" else "auto"
             shortcut = KEYS.get(key, "o" if key in DIALOG else "")
             lines.append(f"{key.replace('_', ' ')} [b]{escape(str(value))}[/b]"
                          + (f" ({shortcut})" if shortcut else ""))
@@ -453,6 +455,28 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"jsd-{self.dataset}"
         self._plot_null(0)
+
+    def _show_probe(self, out: TableOutcome) -> None:
+        """The probe table (the scores first: at 80 columns the rest scrolls), and r (AUROC
+        for correctness) by layer for each run."""
+        plot = self.query_one(LayerPlot)
+        if self._empty("#t-probe", out):
+            plot.empty(out.error or "no data")
+            return
+        scores = ["model", "layer", "r", "auroc", "r2", "null_95", "p_perm"]
+        t = self.query_one("#t-probe", FrameTable)
+        t.show_frame(with_short_models(out.frame),
+                     columns=scores + [c for c in out.frame.columns if c not in scores],
+                     export_frame=out.frame, provenance=out.provenance[None])
+        t.export_name = f"probe-{self.dataset}"
+        if not len(out.frame):
+            plot.empty(next((n for n in out.notes if "activations" in n), "no probe rows"))
+            return
+        frame = out.frame
+        score = "auroc" if (frame["method"] == "logistic").all() else "r"
+        plot.show_layers([(short(str(model)), rows["layer"].tolist(), rows[score].tolist(),
+                           rows["null_95"].tolist())
+                          for model, rows in frame.groupby("model", sort=False)], score)
 
     def _plot_null(self, row: int) -> None:
         out = self.results.get("jsd")

@@ -69,3 +69,29 @@ class NullHistogram(_Plot):
         plt.xlabel("JSD shift")
         plt.ylabel("count")
         self.refresh()
+
+
+class LayerPlot(_Plot):
+    """A probe's cross-validated r (or AUROC) by layer, one line per model, with the shuffled
+    targets' 95th percentile (chance) as a dotted line."""
+
+    COLORS = ("cyan", "orange", "green", "magenta", "blue", "red")
+
+    def show_layers(self, curves: Sequence[tuple[str, Sequence[int], Sequence[float],
+                                                 Sequence[float]]], score: str) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(f"probe {score} by layer (dotted: chance, 95th percentile of shuffles)")
+        self.title_text, self.n_points = f"probe {score} by layer", 0
+        shown = curves[:len(self.COLORS)]
+        for (label, layers, values, chance), color in zip(shown, self.COLORS, strict=False):
+            plt.plot(list(layers), list(values), marker="braille", color=color, label=label)
+            if any(c == c for c in chance):
+                plt.plot(list(layers), list(chance), marker="dot", color=color)
+            self.n_points += len(values)
+        top = max((max(c[1], default=0) for c in shown), default=0)
+        plt.xticks(sorted({1, *range(0, top + 1, max(1, top // 6))} - {0} | {top}))
+        plt.xlabel("layer" + (f" (the first {len(shown)} of {len(curves)} runs)"
+                              if len(curves) > len(shown) else ""))
+        plt.ylabel(score)
+        self.refresh()
