@@ -66,6 +66,7 @@ def probe_table(a: Analysis, target: str = default("target"), probe: str = defau
         notes.append("no run of these has captured activations: run one with "
                      "`alignuq run ... --capture-activations`")
     table = table_frame(rows, "probe")
+    table["n"] = table["n"].astype("Int64")      # whole numbers, blank where not released
     notes += _notes(method, shuffles, folds, seed)
     return TableResult("probe", table,
                        {"folds": stack([table_frame(fold_rows, "probe", "folds")], "probe", "folds"),
