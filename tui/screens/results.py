@@ -84,10 +84,15 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * The successor study's tables (SCIENCE-successor.md): **Base vs instruct** (the pairs'
   Wilcoxon column), **Heatmap** (its alignment cells, blank unless p < 0.05/(4·M·K)),
   **RMS-CE** and **ECE-sweep** (its calibration errors), **Agreement (successor)**.
+* Beyond the papers: **Accuracy** (letter bias, choice mass), **Brier**, **AUROC**,
+  **Risk-coverage**, **ECE (adaptive)**, **Recalibration**.
+* **Probe** (the last tab, `,` from the first): per layer, the cross-validated r of a linear
+  read-out of the hidden state, for runs made with `--capture-activations`, and r by layer for
+  each run with chance (the shuffles' 95th percentile) dotted.
 * `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes; `e` exports the focused table (CSV / Markdown /
   LaTeX) with the provenance `alignuq analyze` writes.
 * The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
-  permutations, bins, cdf, adjust, min subject n, target), each with its help and the tables that use it;
+  permutations, bins, cdf, adjust, min subject n, target, the probe's settings, ...), each with its help and the tables that use it;
   they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
   them.
 
