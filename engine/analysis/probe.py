@@ -44,6 +44,7 @@ def probe_table(a: Analysis, target: str = default("target"), probe: str = defau
         check_target(a, target)
     method = "logistic" if target == CORRECT else probe
     rows, fold_rows, best_rows, notes = [], [], [], []
+    captured = False
     for rid, run in a.frame.groupby("run_id", sort=False):
         model = str(run["model"].iloc[0])
         acts = run_activations(a.run_dirs[str(rid)]) if str(rid) in a.run_dirs else None
@@ -51,7 +52,8 @@ def probe_table(a: Analysis, target: str = default("target"), probe: str = defau
             notes.append(f"{model}: no activations captured (run it again with "
                          "--capture-activations)")
             continue
-        ids, y = _probe_rows(run, acts, target)
+        captured = True
+        ids, y = _probe_rows(run, acts, target, model, notes)
         if len(ids) < 2 * folds:
             notes.append(f"{model}: {len(ids)} questions with {target} and activations; a "
                          f"{folds}-fold probe needs at least {2 * folds}")
@@ -59,10 +61,10 @@ def probe_table(a: Analysis, target: str = default("target"), probe: str = defau
         layers = _probe_layers(model, acts, ids, y, method, folds, seed, shuffles, target)
         rows += layers["rows"]
         fold_rows += layers["folds"]
-        best_rows.append(_best(model, layers["rows"], run, ids, target, notes))
+        best_rows.append(_best(model, layers["rows"], run, ids, target, a.measures, notes))
     if reference:
         rows += released_probe_rows(reference, target, notes)
-    if not rows:
+    if not captured:
         notes.append("no run of these has captured activations: run one with "
                      "`alignuq run ... --capture-activations`")
     table = table_frame(rows, "probe")
@@ -74,11 +76,16 @@ def probe_table(a: Analysis, target: str = default("target"), probe: str = defau
                         "pairs": _pairs(table, pair, notes)}, notes)
 
 
-def _probe_rows(run: pd.DataFrame, acts: RunActivations, target: str
-                ) -> tuple[list[str], np.ndarray]:
-    """The questions with a target value and activations, and their target."""
+def _probe_rows(run: pd.DataFrame, acts: RunActivations, target: str, model: str,
+                notes: list[str]) -> tuple[list[str], np.ndarray]:
+    """The questions with a target value and activations, and their target (a note counts
+    those whose activations are missing: a capture not finished)."""
     y = _target_of(run, target)
-    keep = np.isfinite(y) & run["question_id"].astype(str).isin(acts.done_ids()).to_numpy()
+    has = run["question_id"].astype(str).isin(acts.done_ids()).to_numpy()
+    keep = np.isfinite(y) & has
+    if missing := int((np.isfinite(y) & ~has).sum()):
+        notes.append(f"{model}: {missing} question(s) with {target} have no activations (an "
+                     "unfinished capture: run it again with --capture-activations); left out")
     return run["question_id"].astype(str).to_numpy()[keep].tolist(), y[keep]
 
 
@@ -133,7 +140,7 @@ def _layer_row(model: str, layer: int, target: str, method: str, shape: tuple[in
 
 
 def _best(model: str, layer_rows: list[dict], run: pd.DataFrame, ids: list[str], target: str,
-          notes: list[str]) -> dict:
+          measures: list[str], notes: list[str]) -> dict:
     """The run's best layer (highest mean r, or AUROC for correctness) beside the best output
     measure on the same questions: its Pearson r with the target (as an uncertainty), or for
     correctness the AUROC of its certainty."""
@@ -141,8 +148,8 @@ def _best(model: str, layer_rows: list[dict], run: pd.DataFrame, ids: list[str],
     top = max(layer_rows, key=lambda row: -np.inf if np.isnan(row[key]) else row[key])
     rows = run.set_index(run["question_id"].astype(str)).loc[ids]
     y = _target_of(rows, target)
-    measures = [m for m in _measure_names(run) if rows[m].notna().all()]
-    values = measure_values(rows, measures, "raw", notes, model)
+    values = measure_values(rows, [m for m in measures if rows[m].notna().all()], "raw", notes,
+                            model)
     score = {name: (auroc(y, -v) if target == CORRECT else stats.pearsonr(v, y)[0])
              for name, v in values.items() if np.ptp(v) > 0}
     best_measure = max(score, key=lambda m: score[m]) if score else None
@@ -150,12 +157,6 @@ def _best(model: str, layer_rows: list[dict], run: pd.DataFrame, ids: list[str],
             "best_layer": top["layer"], "depth": top["layer"] / max(r["layer"] for r in layer_rows),
             f"probe_{key}": top[key], "best_measure": best_measure,
             f"measure_{key}": score.get(best_measure, np.nan) if best_measure else np.nan}
-
-
-def _measure_names(run: pd.DataFrame) -> list[str]:
-    from engine.analysis.frames import is_measure
-
-    return [c for c in run.columns if is_measure(c)]
 
 
 def _pairs(table: pd.DataFrame, pair: list[str] | None, notes: list[str]) -> pd.DataFrame:
