@@ -210,3 +210,32 @@ def test_pgf_is_written_where_latex_is_installed_and_refused_in_one_line_otherwi
     else:
         assert code == 2 and "needs xelatex" in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_f_in_the_results_screen_writes_the_tabs_figure_into_exports(
+        tui_ws: Path, tmp_path: Path) -> None:  # noqa: F811
+    from engine.lab.analyses import ANALYSES
+    from tests.test_tui_support import make_test_app, sync, wait_for
+
+    root = tmp_path / "ws"
+    shutil.copytree(tui_ws, root)
+    app = make_test_app(root)
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.section("results") is not None
+                           and len(app.section("results").results) == len(ANALYSES), 120,
+                           "every table")
+            await pilot.press("5")                     # the ECE tab: its reliability diagram
+            await pilot.pause(0.3)
+            await pilot.press("f")
+            await wait_for(pilot, lambda: app.last_export, 60, "the figure")
+
+    sync(drive)()
+    path, side = map(Path, app.last_export)
+    assert path.parent == root / "exports" and path.suffix == ".pdf"
+    assert path.read_bytes().startswith(b"%PDF")
+    meta = json.loads(side.read_text())
+    assert meta["figure"]["kind"] == "reliability" and meta["command"] == ["alignuq", "tui"]
+    assert meta["settings"]["analysis"] == "ece"

@@ -142,7 +142,7 @@ def heatmap(values: pd.DataFrame, options: Any, *, cmap: str, limits: tuple[floa
         ax.add_patch(cell)
         if np.isfinite(value):
             text = ax.text(j + 0.5, i + 0.5, f"{value:.2f}", ha="center", va="center",
-                           fontsize=6.5, color=_ink(colour))
+                           fontsize=7, color=_ink(colour))
             text.set_gid(f"value-{i}-{j}")
     ax.set(xlim=(0, n_cols), ylim=(n_rows, 0), title=title)
     ax.set_xticks(np.arange(n_cols) + 0.5, [str(c) for c in values.columns], rotation=40,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from common.errors import BadInput
 
 if TYPE_CHECKING:
+    from datasets_io.workspace import Workspace
     from engine.analysis.frames import Analysis
+    from engine.lab.tables import Table
 
 # file suffix -> matplotlib's format; vector unless the user asks for PNG
 FORMATS = {".pdf": "pdf", ".svg": "svg", ".png": "png", ".pgf": "pgf"}
@@ -103,3 +105,22 @@ def make_figure(loaded: Analysis, name: str, settings: Mapping[str, Any], out: s
     check_options(options)
     table = tables.compute(loaded, kind.analysis, settings)
     return write_figure(table, kind, Path(out), fmt, options, argv=argv)
+
+
+def figure_of(analysis: str) -> FigureKind | None:
+    """The figure a table's tab draws (the first kind drawn from it), None where none is."""
+    return next((kind for kind in FIGURES.values() if kind.analysis == analysis), None)
+
+
+def export_figure(ws: Workspace, table: Table, *, argv: list[str]) -> tuple[Path, Path]:
+    """The figure of ``table`` (computed already, as the console shows it) as a new PDF in the
+    workspace's ``exports/``; returns the figure and its sidecar."""
+    from engine.figures.write import write_figure
+    from engine.lab.exports import new_export_path
+
+    kind = figure_of(table.spec.name)
+    if kind is None:
+        raise BadInput(f"no figure is drawn from the {table.spec.name} table",
+                       fix="pick the tab of " + ", ".join(k.analysis for k in FIGURES.values()))
+    path = new_export_path(ws, f"{kind.name}-{table.loaded.dataset.name}", ".pdf")
+    return path, write_figure(table, kind, path, "pdf", FigureOptions(), argv=argv)
