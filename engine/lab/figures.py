@@ -94,9 +94,9 @@ def check_options(options: FigureOptions) -> None:
 
 
 def make_figure(loaded: Analysis, name: str, settings: Mapping[str, Any], out: str | Path,
-                options: FigureOptions, *, argv: list[str]) -> Path:
+                options: FigureOptions, *, argv: list[str]) -> tuple[Path, list[str]]:
     """Figure ``name`` of ``loaded`` (its table computed with ``settings``) written to ``out``
-    with ``out.provenance.json``; returns the sidecar."""
+    with ``out.provenance.json``; returns the sidecar and the table's notes."""
     from engine.figures.write import write_figure
     from engine.lab import tables
 
@@ -104,7 +104,7 @@ def make_figure(loaded: Analysis, name: str, settings: Mapping[str, Any], out: s
     fmt = figure_format(out)
     check_options(options)
     table = tables.compute(loaded, kind.analysis, settings)
-    return write_figure(table, kind, Path(out), fmt, options, argv=argv)
+    return write_figure(table, kind, Path(out), fmt, options, argv=argv), table.notes
 
 
 def figure_of(analysis: str) -> FigureKind | None:

@@ -36,7 +36,9 @@ def run_figure(kind: FigureKind, s: dict[str, Any]) -> None:
                          needs=[kind.analysis])
     options = FigureOptions(width=s["width"], model=s.get("model"), measure=s.get("measure"),
                             relative_depth=s.get("relative_depth", False))
-    side = make_figure(loaded, kind.name, s, s["out"], options, argv=argv)
+    side, notes = make_figure(loaded, kind.name, s, s["out"], options, argv=argv)
+    for note in notes:
+        info(f"note: {note}")
     info(f"wrote {s['out']} and {side}")
 
 
