@@ -63,6 +63,16 @@ def test_engine_and_importers_never_import_textual() -> None:
     assert ui == [], f"engine/datasets_io pulled in: {ui[:5]}"
 
 
+def test_start_up_never_imports_matplotlib() -> None:
+    """The CLI, the console and the lab (figure kinds included) start without matplotlib: it is
+    imported when a figure is drawn (engine.figures)."""
+    result = _probe("tui.cli.main,tui.app,engine.lab")
+    assert "engine.lab.figures" in result["imported"]
+    drawing = [m for m in result["modules"] if m.split(".")[0] == "matplotlib"
+               or m.startswith("engine.figures")]
+    assert drawing == [], f"start-up pulled in: {drawing[:5]}"
+
+
 # What the front ends (tui/: the console and the CLI) may import from the packages below them:
 # the lab, the engine's client and protocol, the run spec, the run events and the error type.
 FRONT_END_MAY_IMPORT = ("engine.lab", "engine.client", "engine.protocol", "engine.run_spec",

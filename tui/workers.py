@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from engine.lab.runs import RunListing
-    from engine.lab.tables import Analysis, RunToPick
+    from engine.lab.tables import Analysis, RunToPick, Table
     from engine.lab.workspaces import Workspace
     from tui.settings import Settings
 
@@ -107,6 +107,14 @@ def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, k
     provenance = {extra: table.provenance(extra, argv=CONSOLE_ARGV)
                   for extra in [None, *(e.key for e in table.spec.extras)]}
     return TableOutcome(key, generation, table, provenance)
+
+
+def export_figure(settings: Settings, table: Table) -> list[Path]:
+    """The figure of ``table``'s tab as a PDF under ``workspace/exports/`` with its sidecar
+    (``engine.lab.figures``; matplotlib is imported here, not at start-up)."""
+    from engine.lab.figures import export_figure as export
+
+    return list(export(workspace(settings.workspace), table, argv=CONSOLE_ARGV))
 
 
 def export_table(settings: Settings, frame: pd.DataFrame, name: str, fmt: str,

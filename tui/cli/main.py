@@ -24,6 +24,7 @@ from tui.cli import (
     demo_cmd,
     engine_cmd,
     export_cmd,
+    figure_cmd,
     import_cmd,
     models_cmd,
     run_cmd,
@@ -64,6 +65,7 @@ runs_cmd.app.command("import")(runs_import.import_results)
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(analyze_cmd.app, name="analyze")
 app.add_typer(export_cmd.app, name="export")
+app.add_typer(figure_cmd.app, name="figure")
 app.add_typer(engine_cmd.app, name="engine")
 app.command("tui")(tui_cmd.tui)
 app.command("demo")(demo_cmd.demo)

@@ -90,7 +90,9 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
   read-out of the hidden state, for runs made with `--capture-activations`, and r by layer for
   each run with chance (the shuffles' 95th percentile) dotted.
 * `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes; `e` exports the focused table (CSV / Markdown /
-  LaTeX) with the provenance `alignuq analyze` writes.
+  LaTeX) with the provenance `alignuq analyze` writes; `f` writes the tab's figure for a paper
+  (`alignuq figure`: reliability, permutation, the heatmaps, probe by layer) as a PDF into the
+  exports folder.
 * The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
   permutations, bins, cdf, adjust, min subject n, target, the probe's settings, ...), each with its help and the tables that use it;
   they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
@@ -110,6 +112,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("o", "table_settings", "Settings"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
+        Binding("f", "figure", "Figure", show=False),   # in the help and the palette
         *[Binding(key, f"tab('{name}')", spec.title, show=False)
           for key, (name, spec) in zip("1234567890", ANALYSES.items(), strict=False)],
         Binding("full_stop", "next_tab(1)", "Next tab", key_display="."),
@@ -537,6 +540,26 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             return
         self.calib_measure_index += step
         self._show_calibration(out)
+
+    def action_figure(self) -> None:
+        """The current tab's figure (``alignuq figure``'s, with its defaults) into exports/."""
+        from engine.lab.figures import figure_of
+
+        key = self.query_one("#results-tabs", TabbedContent).active
+        out = self.results.get(key)
+        if figure_of(key) is None or out is None or out.table is None:
+            self.notify("No figure for this tab (the alignment, calibration, ECE, JSD shift and "
+                        "probe tabs have one).", severity="warning")
+            return
+        self.run_worker(lambda: self._write_figure(out.table), thread=True, group="export",
+                        exit_on_error=False, name="figure")
+
+    def _write_figure(self, table: Any) -> None:
+        from tui.messages import ExportWritten
+        from tui.workers import export_figure
+
+        paths = export_figure(self.app.settings, table)
+        self.post_message(ExportWritten([str(path) for path in paths]))
 
     def action_toggle_partial(self) -> None:
         self.allow_partial = not self.allow_partial
