@@ -196,21 +196,35 @@ def ece_heatmap(table: Any, kind: Any, options: Any) -> Drawn:
 
 
 def probe_layers(table: Any, kind: Any, options: Any) -> Drawn:
+    """Each run's r by layer in colour, chance dotted; the released probes (``--reference``) as
+    thin grey lines under them, one legend entry for all."""
+    from engine.analysis.probe_reference import SUFFIX
+
     frame = rows_of(table.frame(), table, "probe lines")
     fig, ax = new_figure(options.width, 0.7)
-    for number, (model, rows) in enumerate(frame.groupby("model", sort=False)):
+    released = frame["model"].astype(str).str.endswith(SUFFIX)
+    for number, (model, rows) in enumerate(frame[~released].groupby("model", sort=False)):
         colour = OKABE_ITO[number % len(OKABE_ITO)]
-        layers = rows["layer"].astype(float)
-        x = layers / layers.max() if options.relative_depth else layers
-        line, = ax.plot(x, rows["r"], "o-", ms=2.5, color=colour, label=str(model))
+        x = _depth(rows, options)
+        line, = ax.plot(x, rows["r"], "o-", ms=2.5, color=colour, label=str(model), zorder=3)
         line.set_gid(f"probe-{model}")
-        chance, = ax.plot(x, rows["null_95"], ":", color=colour, lw=0.9)
+        chance, = ax.plot(x, rows["null_95"], ":", color=colour, lw=0.9, zorder=3)
         chance.set_gid(f"chance-{model}")
+    n_released = frame.loc[released, "model"].nunique()
+    for number, (model, rows) in enumerate(frame[released].groupby("model", sort=False)):
+        line, = ax.plot(_depth(rows, options), rows["r"], "-", color="0.75", lw=0.6, zorder=1,
+                        label=f"released probes ({n_released} models)" if number == 0 else None)
+        line.set_gid(f"released-{model}")
     ax.axhline(0, color="0.7", lw=0.5)
     target = str(frame["target"].iloc[0])
     ax.set(xlabel="relative depth" if options.relative_depth else "layer",
            ylabel=f"cross-validated r ({target})", title="probe by layer (dotted: chance)")
     if not options.relative_depth:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(frameon=False, ncols=2 if frame["model"].nunique() > 4 else 1)
+    ax.legend(frameon=False, ncols=2 if ax.get_legend_handles_labels()[1][4:] else 1)
     return Drawn(fig, {"target": target})
+
+
+def _depth(rows: Any, options: Any) -> Any:
+    layers = rows["layer"].astype(float)
+    return layers / layers.max() if options.relative_depth else layers
