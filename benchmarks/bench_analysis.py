@@ -140,7 +140,7 @@ def new_path(packed: Path, out: Path, permutations: int) -> float:
                 "--out", out)
     verdict = "PASS" if total < TARGET_S else "FAIL"
     print(f"new path: `alignuq analyze all --out DIR` (every applicable table: the paper's six, "
-          "the successor's and the metrics beyond), one process: {total:.2f} s wall "
+          f"the successor's and the metrics beyond), one process: {total:.2f} s wall "
           f"(target < {TARGET_S:.0f} s): {verdict}  [{load_avg()}]")
     return total
 
