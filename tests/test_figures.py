@@ -227,15 +227,19 @@ def test_f_in_the_results_screen_writes_the_tabs_figure_into_exports(
             await wait_for(pilot, lambda: app.section("results") is not None
                            and len(app.section("results").results) == len(ANALYSES), 120,
                            "every table")
-            await pilot.press("5")                     # the ECE tab: its reliability diagram
+            await pilot.press("5")          # the ECE tab: its reliability diagram and heatmap
             await pilot.pause(0.3)
             await pilot.press("f")
             await wait_for(pilot, lambda: app.last_export, 60, "the figure")
 
     sync(drive)()
-    path, side = map(Path, app.last_export)
-    assert path.parent == root / "exports" and path.suffix == ".pdf"
-    assert path.read_bytes().startswith(b"%PDF")
-    meta = json.loads(side.read_text())
-    assert meta["figure"]["kind"] == "reliability" and meta["command"] == ["alignuq", "tui"]
-    assert meta["settings"]["analysis"] == "ece"
+    written = list(map(Path, app.last_export))
+    assert len(written) == 4                     # two figures, each with its sidecar
+    kinds = []
+    for path, side in zip(written[::2], written[1::2], strict=True):
+        assert path.parent == root / "exports" and path.suffix == ".pdf"
+        assert path.read_bytes().startswith(b"%PDF")
+        meta = json.loads(side.read_text())
+        assert meta["command"] == ["alignuq", "tui"] and meta["settings"]["analysis"] == "ece"
+        kinds.append(meta["figure"]["kind"])
+    assert kinds == ["reliability", "ece-heatmap"]

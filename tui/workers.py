@@ -110,7 +110,7 @@ def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, k
 
 
 def export_figure(settings: Settings, table: Table) -> list[Path]:
-    """The figure of ``table``'s tab as a PDF under ``workspace/exports/`` with its sidecar
+    """The figures of ``table``'s tab as PDFs under ``workspace/exports/`` with their sidecars
     (``engine.lab.figures``; matplotlib is imported here, not at start-up)."""
     from engine.lab.figures import export_figure as export
 

@@ -107,20 +107,23 @@ def make_figure(loaded: Analysis, name: str, settings: Mapping[str, Any], out: s
     return write_figure(table, kind, Path(out), fmt, options, argv=argv), table.notes
 
 
-def figure_of(analysis: str) -> FigureKind | None:
-    """The figure a table's tab draws (the first kind drawn from it), None where none is."""
-    return next((kind for kind in FIGURES.values() if kind.analysis == analysis), None)
+def figures_of(analysis: str) -> list[FigureKind]:
+    """The figures a table's tab draws (the ECE tab: the reliability diagram and the heatmap)."""
+    return [kind for kind in FIGURES.values() if kind.analysis == analysis]
 
 
-def export_figure(ws: Workspace, table: Table, *, argv: list[str]) -> tuple[Path, Path]:
-    """The figure of ``table`` (computed already, as the console shows it) as a new PDF in the
-    workspace's ``exports/``; returns the figure and its sidecar."""
+def export_figure(ws: Workspace, table: Table, *, argv: list[str]) -> list[Path]:
+    """Every figure of ``table`` (computed already, as the console shows it) as a new PDF in the
+    workspace's ``exports/``; returns each figure and its sidecar."""
     from engine.figures.write import write_figure
     from engine.lab.exports import new_export_path
 
-    kind = figure_of(table.spec.name)
-    if kind is None:
+    kinds = figures_of(table.spec.name)
+    if not kinds:
         raise BadInput(f"no figure is drawn from the {table.spec.name} table",
                        fix="pick the tab of " + ", ".join(k.analysis for k in FIGURES.values()))
-    path = new_export_path(ws, f"{kind.name}-{table.loaded.dataset.name}", ".pdf")
-    return path, write_figure(table, kind, path, "pdf", FigureOptions(), argv=argv)
+    paths: list[Path] = []
+    for kind in kinds:
+        path = new_export_path(ws, f"{kind.name}-{table.loaded.dataset.name}", ".pdf")
+        paths += [path, write_figure(table, kind, path, "pdf", FigureOptions(), argv=argv)]
+    return paths

@@ -542,12 +542,12 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self._show_calibration(out)
 
     def action_figure(self) -> None:
-        """The current tab's figure (``alignuq figure``'s, with its defaults) into exports/."""
-        from engine.lab.figures import figure_of
+        """The current tab's figures (``alignuq figure``'s, with its defaults) into exports/."""
+        from engine.lab.figures import figures_of
 
         key = self.query_one("#results-tabs", TabbedContent).active
         out = self.results.get(key)
-        if figure_of(key) is None or out is None or out.table is None:
+        if not figures_of(key) or out is None or out.table is None:
             self.notify("No figure for this tab (the alignment, calibration, ECE, JSD shift and "
                         "probe tabs have one).", severity="warning")
             return
