@@ -286,3 +286,18 @@ def test_console_probe_tab_plots_r_by_layer(probed: Path) -> None:
             assert plot.title_text == "probe r by layer" and plot.n_points == 30
 
     asyncio.run(drive())
+
+
+@pytest.mark.slow
+def test_an_unfinished_capture_is_counted_in_a_note(probed: Path, cli, tmp_path: Path) -> None:
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(probed, ws)
+    done = np.load(run_dir(ws) / "activations" / "main" / "done.npy", mmap_mode="r+")
+    done[np.flatnonzero(done)[:10]] = 0          # as if killed before these rows were marked
+    done.flush()
+    res = cli("analyze", "probe", "-d", "coane", "--shuffles", "0", "--format", "csv", "-w", ws)
+    assert res.code == 0, res.err
+    assert (pd.read_csv(pd.io.common.StringIO(res.out))["n"] == N_QUESTIONS - 10).all()
+    assert "10 question(s) with human_entropy have no activations" in res.err
