@@ -51,7 +51,7 @@ DEFAULTS = {**{key: setting.default for key, setting in SETTINGS.items()},
                for option, extra in EXTRAS.items()}, "extras": False}
 
 
-def _split(values: list[str] | None) -> list[str] | None:
+def split_values(values: list[str] | None) -> list[str] | None:
     out = [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
     return out or None
 
@@ -160,7 +160,7 @@ def run_all(s: dict) -> None:
 
 # ------------------------------------------------------------------ the commands, from the registry
 
-def _parameter(key: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+def parameter(key: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
     return inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=annotation)
 
@@ -175,15 +175,15 @@ def _setting_type(setting: Setting) -> Any:
 SETTING_TYPES = {key: _setting_type(setting) for key, setting in SETTINGS.items()}
 
 
-def _setting_option(setting: Setting, hidden: bool) -> inspect.Parameter:
+def setting_option(setting: Setting, hidden: bool) -> inspect.Parameter:
     option = typer.Option(setting.flag, help=setting.help, hidden=hidden)
-    return _parameter(setting.name, Annotated[SETTING_TYPES[setting.name], option], setting.default)
+    return parameter(setting.name, Annotated[SETTING_TYPES[setting.name], option], setting.default)
 
 
 def _extra_option(extra: Extra, hidden: bool) -> inspect.Parameter:
     kind = bool if extra.replaces_table else Path | None
     option = typer.Option("--" + extra.option.replace("_", "-"), help=extra.help, hidden=hidden)
-    return _parameter(extra.option, Annotated[kind, option], DEFAULTS[extra.option])
+    return parameter(extra.option, Annotated[kind, option], DEFAULTS[extra.option])
 
 
 def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
@@ -191,17 +191,17 @@ def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
     from ``--help`` where the table does not use it; ``all`` uses every setting)."""
     used = uses(spec.name) if spec else tuple(SETTINGS)
     head = [
-        _parameter("dataset", Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")]),
-        _parameter("runs", Annotated[list[str] | None, typer.Option(
+        parameter("dataset", Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")]),
+        parameter("runs", Annotated[list[str] | None, typer.Option(
             "--runs", help="Run ids (repeat or comma-separate; default: every run of the "
             "dataset).")], None),
-        _parameter("allow_partial", Annotated[bool, typer.Option(
+        parameter("allow_partial", Annotated[bool, typer.Option(
             "--allow-partial", help="Let cancelled or unfinished runs in (the notes and the "
             "provenance give each one's n_done/n_total; not a random sample).")], False),
     ]
-    options = [_setting_option(setting, hidden=key not in used) for key, setting in SETTINGS.items()]
+    options = [setting_option(setting, hidden=key not in used) for key, setting in SETTINGS.items()]
     if spec is None:
-        options.append(_parameter("extras", Annotated[bool, typer.Option(
+        options.append(parameter("extras", Annotated[bool, typer.Option(
             "--extras", help="With --out DIR, also write each table's extra outputs ("
             + ", ".join(extra.label for extra in EXTRAS.values()) + ").")], False))
         out_help = "Write one file per table into this folder (+ provenance sidecars)."
@@ -212,10 +212,10 @@ def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
         out_help = "Write here (+ provenance sidecar)."
         fmt_help = "human|csv|json|markdown|latex (default: from --out's suffix, else human)."
     tail = [
-        _parameter("format", Annotated[Fmt | None, typer.Option("--format", "-f", help=fmt_help)],
+        parameter("format", Annotated[Fmt | None, typer.Option("--format", "-f", help=fmt_help)],
                    None),
-        _parameter("out", Annotated[Path | None, typer.Option("--out", "-o", help=out_help)], None),
-        _parameter("ws_path", WorkspaceOpt, None),
+        parameter("out", Annotated[Path | None, typer.Option("--out", "-o", help=out_help)], None),
+        parameter("ws_path", WorkspaceOpt, None),
     ]
     return inspect.Signature(head + options + tail)
 
@@ -223,8 +223,8 @@ def _signature(spec: AnalysisSpec | None) -> inspect.Signature:
 def _command(spec: AnalysisSpec | None) -> Callable[..., None]:
     def command(**given: Any) -> None:
         s = {key: value.value if isinstance(value, Enum) else value for key, value in given.items()}
-        s.update(runs=_split(s["runs"]),
-                 **{key: _split(s[key]) for key, setting in SETTINGS.items()
+        s.update(runs=split_values(s["runs"]),
+                 **{key: split_values(s[key]) for key, setting in SETTINGS.items()
                     if setting.kind is list and key in s})
         if spec is None:
             run_all(s)

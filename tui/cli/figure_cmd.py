@@ -15,7 +15,7 @@ import typer
 
 from engine.lab.analyses import ANALYSES, SETTINGS
 from engine.lab.figures import FIGURES, WIDTHS, FigureKind
-from tui.cli.analyze_cmd import _parameter, _setting_option, _split, command_line
+from tui.cli.analyze_cmd import command_line, parameter, setting_option, split_values
 from tui.cli.common import WorkspaceOpt, existing_workspace, info
 
 app = typer.Typer(no_args_is_help=True, help="Figures for papers (PDF, SVG, PNG, PGF): "
@@ -46,14 +46,14 @@ def _figure_options(kind: FigureKind) -> list[inspect.Parameter]:
     """--model/--measure where the kind draws one of them, --relative-depth for the probe."""
     options = []
     if kind.picks_one:
-        options.append(_parameter("model", Annotated[str | None, typer.Option(
+        options.append(parameter("model", Annotated[str | None, typer.Option(
             "--model", help="The model (default: the table's first).")], None))
     if kind.picks_one or kind.by_measure:
-        options.append(_parameter("measure", Annotated[str | None, typer.Option(
+        options.append(parameter("measure", Annotated[str | None, typer.Option(
             "--measure", help=f"The measure (default: {kind.default_measure}, else the "
             "table's first).")], None))
     if kind.name == "probe-layers":
-        options.append(_parameter("relative_depth", Annotated[bool, typer.Option(
+        options.append(parameter("relative_depth", Annotated[bool, typer.Option(
             "--relative-depth", help="x = layer / the deepest layer captured.")], False))
     return options
 
@@ -61,26 +61,26 @@ def _figure_options(kind: FigureKind) -> list[inspect.Parameter]:
 def _signature(kind: FigureKind) -> inspect.Signature:
     spec = ANALYSES[kind.analysis]
     head = [
-        _parameter("dataset", Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")]),
-        _parameter("out", Annotated[Path, typer.Option("--out", "-o", help="The figure file: "
+        parameter("dataset", Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")]),
+        parameter("out", Annotated[Path, typer.Option("--out", "-o", help="The figure file: "
                    ".pdf, .svg, .pgf (vector) or .png (300 dpi); + provenance sidecar.")]),
-        _parameter("runs", Annotated[list[str] | None, typer.Option(
+        parameter("runs", Annotated[list[str] | None, typer.Option(
             "--runs", help="Run ids (repeat or comma-separate; default: every run of the "
             "dataset).")], None),
-        _parameter("allow_partial", Annotated[bool, typer.Option(
+        parameter("allow_partial", Annotated[bool, typer.Option(
             "--allow-partial", help="Let cancelled or unfinished runs in.")], False),
-        _parameter("width", Annotated[Width, typer.Option(
+        parameter("width", Annotated[Width, typer.Option(
             "--width", help="single column (3.4 in) or double (7 in).")], "single"),
     ]
-    settings = [_setting_option(SETTINGS[key], hidden=False) for key in spec.settings]
+    settings = [setting_option(SETTINGS[key], hidden=False) for key in spec.settings]
     return inspect.Signature([*head, *_figure_options(kind), *settings,
-                              _parameter("ws_path", WorkspaceOpt, None)])
+                              parameter("ws_path", WorkspaceOpt, None)])
 
 
 def _command(kind: FigureKind) -> Callable[..., None]:
     def command(**given: Any) -> None:
         s = {key: value.value if isinstance(value, Enum) else value for key, value in given.items()}
-        s.update(runs=_split(s["runs"]), **{key: _split(s[key]) for key in s
+        s.update(runs=split_values(s["runs"]), **{key: split_values(s[key]) for key in s
                                             if key in SETTINGS and SETTINGS[key].kind is list})
         run_figure(kind, s)
 
