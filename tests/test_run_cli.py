@@ -59,13 +59,19 @@ def test_bad_input_is_one_line_and_the_right_exit_code(cli, small, tiny_llama_di
 N_INTERRUPTED = 60   # SmolLM2 runs them in seconds: the resume stays short
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action. A suite started in the background (`nohup ... &`)
+    hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_run(ws_dir: Path, model: Path) -> tuple[subprocess.Popen, str, Path]:
     """Start `alignuq run` on mmlu-interrupted (N_INTERRUPTED questions); SIGINT once 3 rows are stored; the process, its
     stderr and the run folder."""
     argv = [sys.executable, "-m", "tui.cli.main", "run", "--dataset", "mmlu-interrupted", "--model",
             str(model), "--batch-tokens", "40"]
     proc = subprocess.Popen(argv, cwd=REPO, env=engine_env(ws_dir), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 180
         run_dir = None
@@ -121,6 +127,7 @@ def test_ctrl_c_in_a_terminal_leaves_the_cancelled_line_last(tmp_path, data_dir,
             str(smollm_dir), "--batch-tokens", "40"]
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session whose controlling terminal is the pty
+        _default_sigint()
         os.chdir(REPO)
         os.execve(sys.executable, argv, {**engine_env(ws_dir), "COLUMNS": "120", "TERM": "xterm"})
     output, sent, status = b"", False, None
