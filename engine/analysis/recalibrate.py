@@ -30,8 +30,8 @@ from scipy import optimize, special
 from common.errors import BadInput
 from engine.analysis.ece import conventional_ece
 from engine.analysis.frames import Analysis
-from engine.analysis.scoring import label_matrix
-from engine.analysis.tables import TableResult, correctness, runs, table_frame
+from engine.analysis.scoring import scored_questions
+from engine.analysis.tables import TableResult, runs, table_frame
 from engine.lab.analyses import default
 
 EPS = 1e-12
@@ -150,16 +150,10 @@ def recalibrate_table(a: Analysis, bins: int = default("bins"), seed: int = defa
     """Temperature, Platt and isotonic recalibration per run, fitted on ``split`` percent."""
     rows, notes = [], []
     for model, run in runs(a):
-        run, y = correctness(run)
-        r = label_matrix(run)
-        keep = np.isfinite(r).all(axis=1)
-        if not keep.all():
-            notes.append(f"{model}: {int((~keep).sum())} question(s) whose label probabilities "
-                         "sum to 0 left out")
+        run, r, y = scored_questions(model, run, notes)
         try:
-            cells = recalibrate_run(r[keep], run["n_choices"].to_numpy(int)[keep],
-                                    run["correct"].to_numpy(int)[keep], y[keep], bins, seed,
-                                    split)
+            cells = recalibrate_run(r, run["n_choices"].to_numpy(int),
+                                    run["correct"].to_numpy(int), y, bins, seed, split)
         except BadInput as err:
             notes.append(f"{model}: skipped ({err.what})")
             continue

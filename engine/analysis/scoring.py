@@ -68,6 +68,19 @@ def label_matrix(run: pd.DataFrame) -> np.ndarray:
         return out / out.sum(axis=1, keepdims=True)
 
 
+def scored_questions(model: str, run: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame,
+                                                                             np.ndarray, np.ndarray]:
+    """The run's questions with a correct answer and label probabilities that sum above 0 (a
+    note counts the others), their renormalised label matrix and correctness (1.0 or 0.0)."""
+    run, y = correctness(run)
+    r = label_matrix(run)
+    keep = np.isfinite(r).all(axis=1)
+    if not keep.all():
+        notes.append(f"{model}: {int((~keep).sum())} question(s) whose label probabilities "
+                     "sum to 0 left out")
+    return run[keep], r[keep], y[keep]
+
+
 def multiclass_brier(r: np.ndarray, correct: np.ndarray) -> float:
     """``mean_i sum_j (r_ij - [j = correct_i])^2``."""
     onehot = np.zeros_like(r)
@@ -96,13 +109,8 @@ def brier_table(a: Analysis, bins: int = default("bins")) -> TableResult:
     """Multi-class and top-label Brier per run, with the top-label's Murphy decomposition."""
     rows, notes = [], []
     for model, run in runs(a):
-        run, y = correctness(run)
-        r = label_matrix(run)
-        keep = np.isfinite(r).all(axis=1)
-        if not keep.all():
-            notes.append(f"{model}: {int((~keep).sum())} question(s) whose label probabilities "
-                         "sum to 0 left out")
-        r, y, key = r[keep], y[keep], run["correct"].to_numpy(int)[keep]
+        run, r, y = scored_questions(model, run, notes)
+        key = run["correct"].to_numpy(int)
         if not y.size:
             continue
         rows.append({"model": model, "n": int(y.size), "brier": multiclass_brier(r, key),
