@@ -6,6 +6,12 @@ Run folder layout (``workspace/runs/RUN_ID/``)::
     events.jsonl         the run's events, appended as they happen (``engine/events.py``)
     results/main.sqlite  one store per writer (a Slurm shard writes ``shard-0003.sqlite``)
 
+A generation run (free recall, ``RunSpec.task == "generate"``) writes, per question, a results row
+(its measures; no labels: ``cloze`` -1) and, in the same transaction, a ``generations`` row: the
+answer text, why generation stopped, the generated token ids and texts, and each step's
+distribution summary (``steps``: an ``.npz`` of per-step arrays, read without pickle), from which
+every free-recall measure can be recomputed without the model (``engine/free_recall.py``).
+
 Rows are committed as they are computed; ``INSERT OR IGNORE`` on the primary key
 ``(run_id, question_id)`` makes a resumed run idempotent. This module alone reads and writes the
 stores (SQL, the writer-lock files ``results/<writer>.sqlite.lock`` and what they say): others
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -61,6 +68,18 @@ CREATE TABLE IF NOT EXISTS results (
     created        REAL NOT NULL,
     PRIMARY KEY (run_id, question_id)
 )"""
+_GENERATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS generations (
+    run_id       TEXT NOT NULL,
+    question_id  TEXT NOT NULL,
+    answer       TEXT NOT NULL,
+    stop         TEXT NOT NULL,
+    token_ids    BLOB,
+    token_texts  TEXT,
+    steps        BLOB,
+    created      REAL NOT NULL,
+    PRIMARY KEY (run_id, question_id)
+)"""
 _INFO_TABLE = "CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 MEASURE_NAMES = "measure_names"     # the info key naming the positions of measure_values
 LEGACY_MEASURES = "measures"        # the JSON text column of stores written before the packing
@@ -76,6 +95,51 @@ class ResultRow:
     top_ids: np.ndarray | None = None
     top_probs: np.ndarray | None = None
     prompt_tokens: int | None = None
+
+
+STOP_REASONS = ("close", "eos", "cap", "released")
+
+
+@dataclass
+class Generation:
+    """One question's generated answer (free recall).
+
+    ``answer``: the generated text, special tokens skipped, up to and including the token that
+    stopped it; ``stop``: ``close`` (a token holding the closing bracket), ``eos``, ``cap``
+    (max new tokens) or ``released`` (imported from published results, without tokens or steps);
+    ``steps``: per-step arrays of equal first dimension (``engine/free_recall.py`` names them).
+    """
+
+    question_id: str
+    answer: str
+    stop: str
+    token_ids: np.ndarray | None = None
+    token_texts: list[str] | None = None
+    steps: dict[str, np.ndarray] | None = None
+
+
+def pack_steps(steps: dict[str, np.ndarray] | None) -> bytes | None:
+    if steps is None:
+        return None
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(values) for name, values in steps.items()})
+    return buffer.getvalue()
+
+
+def unpack_steps(blob: bytes | None) -> dict[str, np.ndarray] | None:
+    if blob is None:
+        return None
+    with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def _generation_payload(run_id: str, gen: Generation, now: float) -> tuple:
+    if gen.stop not in STOP_REASONS:
+        raise ValueError(f"unknown stop reason {gen.stop!r}")
+    return (run_id, gen.question_id, gen.answer, gen.stop,
+            None if gen.token_ids is None else np.asarray(gen.token_ids, "<i4").tobytes(),
+            None if gen.token_texts is None else json.dumps(list(gen.token_texts)),
+            pack_steps(gen.steps), now)
 
 
 MOUNTS_FILE = Path("/proc/mounts")
@@ -185,9 +249,14 @@ class ResultStore:
         rows = self.conn.execute("SELECT question_id FROM results WHERE run_id = ?", (self.run_id,))
         return {r[0] for r in rows}
 
-    def add(self, rows: Iterable[ResultRow]) -> int:
-        """Insert rows in one transaction; rows already present are ignored. Returns rows added."""
+    def add(self, rows: Iterable[ResultRow], generations: Iterable[Generation] = ()) -> int:
+        """Insert rows (and a generation run's answers) in one transaction; rows already present
+        are ignored. Returns rows added."""
         rows = list(rows)
+        generations = list(generations)
+        if any(np.isnan(r.choice_mass) for r in rows):
+            # SQLite stores NaN as NULL, and INSERT OR IGNORE would drop such a row silently
+            raise ValueError("choice_mass is NaN (a generation run's rows carry 0.0)")
         now = time.time()
         with _disk_errors(self.path), self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -198,6 +267,10 @@ class ResultStore:
                         None if r.top_ids is None else np.asarray(r.top_ids, "<i4").tobytes(),
                         None if r.top_probs is None else np.asarray(r.top_probs, "<f4").tobytes(),
                         r.prompt_tokens, now) for r in rows]
+            if generations:    # a scoring run's store has no generations table
+                self.conn.execute(_GENERATIONS_TABLE)
+                self.conn.executemany("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?)",
+                                      [_generation_payload(self.run_id, g, now) for g in generations])
             before = self.conn.total_changes
             self.conn.executemany(
                 "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?)", payload)
@@ -394,6 +467,52 @@ def _measure_columns(values: list[Any], names: list[str] | None) -> pd.DataFrame
         at = np.flatnonzero(lengths == width)      # are shorter
         matrix[at, :width] = np.frombuffer(b"".join(values[i] for i in at), "<f8").reshape(-1, width)
     return pd.DataFrame(matrix, columns=names, index=rows)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone()[0] > 0
+
+
+def _read_generations(path: Path, with_steps: bool) -> list[tuple]:
+    cols = "question_id, answer, stop, token_ids, token_texts" + (", steps" if with_steps else "")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as err:
+        raise corrupt_store_error(path, err) from None
+    try:
+        if not _has_table(conn, "generations"):
+            return []
+        return conn.execute(f"SELECT {cols} FROM generations").fetchall()
+    except sqlite3.DatabaseError as err:
+        raise corrupt_store_error(path, err) from None
+    finally:
+        conn.close()
+
+
+def read_generations(run_dir: Path, *, with_steps: bool = False) -> pd.DataFrame:
+    """A generation run's answers, every writer's store merged (first writer wins).
+
+    Columns: question_id, answer, stop, n_tokens (NaN for released answers), token_ids (int32
+    array or None), token_texts (list or None), and ``steps`` (dict of arrays or None) on request.
+    Empty (no rows, those columns) for a scoring run.
+    """
+    columns = ["question_id", "answer", "stop", "n_tokens", "token_ids", "token_texts"]
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for path in store_files(run_dir):
+        for row in _read_generations(path, with_steps):
+            if row[0] in seen:
+                continue
+            seen.add(row[0])
+            ids = None if row[3] is None else np.frombuffer(row[3], "<i4")
+            record = {"question_id": row[0], "answer": row[1], "stop": row[2],
+                      "n_tokens": np.nan if ids is None else len(ids), "token_ids": ids,
+                      "token_texts": None if row[4] is None else json.loads(row[4])}
+            if with_steps:
+                record["steps"] = unpack_steps(row[5])
+            records.append(record)
+    return pd.DataFrame(records, columns=columns + (["steps"] if with_steps else []))
 
 
 def stored_ids(path: Path) -> set[str]:
