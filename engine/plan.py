@@ -19,11 +19,12 @@ from common.errors import BadInput
 from datasets_io.dataset import Dataset, load_dataset
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
+from engine.free_recall_names import free_recall_measures
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
 from engine.prompts import PromptError, default_spellings, few_shot_examples, template_string
 from engine.protocols import SUCCESSOR_SPELLINGS, SUCCESSOR_TEMPLATE
-from engine.run_spec import RunSpec, auto_batch_tokens, check_protocol
+from engine.run_spec import RunSpec, auto_batch_tokens, check_protocol, check_task
 
 
 @dataclass
@@ -70,6 +71,9 @@ def run_hash(dataset_sha: str, weights_sha: str, spec: RunSpec, template: str,
            "few_shot": int(spec.few_shot), "seed": int(spec.seed), "dtype": dtype}
     if spec.protocol:   # only then: the ids of runs made before protocols existed stay the same
         key["protocol"] = spec.protocol
+    if spec.task != "score":   # likewise for the generation settings
+        key.update(task=spec.task, max_new_tokens=int(spec.max_new_tokens),
+                   temperature=float(spec.temperature))
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -84,6 +88,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
     if spec.limit is not None and spec.limit < 0:
         raise BadInput("limit must be >= 0")
     check_protocol_spec(spec)
+    check_task(spec)
     ws = resolve_workspace(spec.workspace).ensure()
     dataset = load_dataset(ws, spec.dataset)
     template, spellings = prompt_settings(spec)
@@ -91,7 +96,8 @@ def plan_run(spec: RunSpec) -> RunPlan:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     h = run_hash(dataset.report_hash(), model.weights_sha256 or "", spec, template, spellings, dtype)
-    run_id = "-".join([dataset.name, model.slug, *([spec.protocol] if spec.protocol else []), h])
+    run_id = "-".join([dataset.name, model.slug, *([spec.protocol] if spec.protocol else []),
+                       *(["fr"] if spec.task == "generate" else []), h])
     ids = [str(q) for q in dataset.questions["question_id"]]
     if spec.question_ids is not None:
         known = set(ids)
@@ -166,7 +172,11 @@ def manifest_for(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, s
         "template": plan.template,
         "spelling_patterns": list(plan.spellings),
         "spellings": spellings,
-        "measures": measure_names(tuple(spec.topk), tuple(spec.topp)),
+        "task": spec.task,
+        **({"max_new_tokens": int(spec.max_new_tokens), "temperature": float(spec.temperature)}
+           if spec.task == "generate" else {}),
+        "measures": (free_recall_measures(tuple(spec.topk), tuple(spec.topp))
+                     if spec.task == "generate" else measure_names(tuple(spec.topk), tuple(spec.topp))),
         "topk": [int(k) for k in spec.topk],
         "topp": [float(p) for p in spec.topp],
         "top_tokens_kept": TOP_TOKENS_KEPT,

@@ -14,6 +14,13 @@ and chat options, ``engine.prompts``). A protocol fixes all of them at once:
   did (§3.3, fault 1: the letter is then scored after a brace, and most of the probability mass
   of many instruct models falls outside the letters). Only for reproducing the released numbers.
 
+A generation run (free recall, ``task`` ``generate``) under ``successor`` is asked the successor's
+free-recall way (§3.1-3.3): base models get BOS, the two examples as ``question\nFR_ANSWER_PROMPT
+answer`` blocks and the question's block, ending in `` {`` (the opening bracket primed); instruct
+models (``--chat-template``) the system line (as above), each example's bare question as a user
+turn and its bracketed answer as the assistant's, the question's block last, then the template's
+generation prompt and ``{``.
+
 Torch-free: the exports rebuild a run's prompts from its manifest with :func:`protocol_prompt`.
 """
 
@@ -38,6 +45,11 @@ _SPELLING_FORMS = ("{}", "{}.", "{} ", "{})", "{},", "{}:", " {}", "({})", "{}\u
 # each form in upper then lower case (engine.prompts' {L}/{l} patterns); identical strings once
 SUCCESSOR_SPELLINGS = tuple(dict.fromkeys(
     form.format(case) for form in _SPELLING_FORMS for case in ("{L}", "{l}")))
+FR_SYSTEM = ("Answer each question concisely. Wrap the key part of your answer in {} brackets. "
+             "Do not explain or elaborate beyond the bracketed answer.")
+FR_ANSWER_PROMPT = "Answer in as few words as possible, wrapping the key part in {} brackets:"
+FR_ANSWERS = ("The chemical symbol for gold is {Au}.", "{1918}.")  # of SUCCESSOR_EXAMPLES
+OPEN_BRACKET = "{"
 UNICODE_CLEAN = {"\u2013": "-", "\u2014": "-", "\u2019": "'", "\u2018": "'", "\u201d": '"',
                  "\u201c": '"', "\u2026": "..."}
 
@@ -77,6 +89,30 @@ def chat_messages(text: str, choices: Sequence[str], system_role: bool) -> list[
     return turns
 
 
+def fr_block(text: str) -> str:
+    return f"{unicode_clean(str(text))}\n{FR_ANSWER_PROMPT}"
+
+
+def fr_completion_prompt(text: str, bos: str) -> str:
+    """The base-model free-recall prompt (§3.2), ending in `` {``."""
+    shots = [f"{fr_block(e['text'])} {answer}"
+             for e, answer in zip(SUCCESSOR_EXAMPLES, FR_ANSWERS, strict=True)]
+    return bos + "\n\n".join([*shots, fr_block(text)]) + " " + OPEN_BRACKET
+
+
+def fr_chat_messages(text: str, system_role: bool) -> list[dict[str, str]]:
+    """The instruct-model free-recall conversation (§3.3): bare example questions."""
+    turns: list[dict[str, str]] = []
+    for e, answer in zip(SUCCESSOR_EXAMPLES, FR_ANSWERS, strict=True):
+        turns += [{"role": "user", "content": unicode_clean(e["text"])},
+                  {"role": "assistant", "content": answer}]
+    turns.append({"role": "user", "content": fr_block(text)})
+    if system_role:
+        return [{"role": "system", "content": FR_SYSTEM}, *turns]
+    turns[0] = {"role": "user", "content": FR_SYSTEM + "\n\n" + turns[0]["content"]}
+    return turns
+
+
 def supports_system_role(chat_template: str, special: dict[str, str]) -> bool:
     """Whether the template renders a system turn (Gemma's refuse one; the successor's test)."""
     from jinja2.exceptions import TemplateError
@@ -93,6 +129,8 @@ def protocol_prompt(row: Any, settings: dict[str, Any]) -> str:
     records ``protocol``, ``bos`` and, for chat prompts, the template, its special tokens and
     ``system_role``)."""
     get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
+    if settings.get("task") == "generate":
+        return free_recall_prompt(get("text"), settings)
     text, choices = get("text"), list(get("choices"))
     if not settings.get("chat_template"):
         return completion_prompt(text, choices, str(settings.get("bos") or ""))
@@ -102,3 +140,14 @@ def protocol_prompt(row: Any, settings: dict[str, Any]) -> str:
     messages = chat_messages(text, choices, bool(settings.get("system_role")))
     prompt = render_chat(chat, messages, settings.get("chat_special") or {})
     return prompt + (RELEASED_CHAT_TAIL if settings["protocol"] == "successor-as-released" else "")
+
+
+def free_recall_prompt(text: str, settings: dict[str, Any]) -> str:
+    """The free-recall prompt of ``text`` under the run's settings (as ``protocol_prompt``)."""
+    if not settings.get("chat_template"):
+        return fr_completion_prompt(text, str(settings.get("bos") or ""))
+    chat = settings.get("chat_template_string")
+    if not chat:
+        raise PromptError("chat_template is on but the run recorded no chat template string")
+    messages = fr_chat_messages(text, bool(settings.get("system_role")))
+    return render_chat(chat, messages, settings.get("chat_special") or {}) + OPEN_BRACKET

@@ -17,11 +17,34 @@ GPU_BATCH_TOKENS = 32768
 
 
 PROTOCOLS = ("successor", "successor-as-released")   # prompt protocols, engine.protocols
+TASKS = ("score", "generate")     # next-token scoring; free-recall generation (engine.generate)
+DEFAULT_MAX_NEW_TOKENS = 100      # SCIENCE-successor.md §5.1
 
 
 def check_protocol(name: str | None) -> None:
     if name is not None and name not in PROTOCOLS:
         raise BadInput(f"unknown prompt protocol {name!r}", fix=f"use one of {', '.join(PROTOCOLS)}")
+
+
+def check_task(spec: RunSpec) -> None:
+    """A generation run is the successor's free recall: its protocol, nothing captured."""
+    if spec.task not in TASKS:
+        raise BadInput(f"unknown task {spec.task!r}", fix=f"use one of {', '.join(TASKS)}")
+    if spec.task == "score":
+        return
+    if spec.protocol != "successor":
+        raise BadInput(f"--task generate asks the successor's free-recall prompts; it needs "
+                       f"--protocol successor, not {spec.protocol or 'none'}",
+                       fix="add --protocol successor (with --chat-template for instruct models)")
+    if spec.capture_activations:
+        raise BadInput("--task generate cannot capture activations",
+                       fix="leave out --capture-activations")
+    if spec.max_new_tokens < 1:
+        raise BadInput("--max-new-tokens must be at least 1")
+    if not spec.temperature >= 0:
+        raise BadInput("--temperature must be >= 0 (0: greedy)")
+    if any(int(k) > 100 for k in spec.topk):
+        raise BadInput("a generation run keeps the top 100 tokens per step: top-k must be <= 100")
 
 
 def auto_batch_tokens(device: str) -> int:
@@ -56,6 +79,9 @@ class RunSpec:
     question_ids: tuple[str, ...] | None = None  # a shard's subset (Slurm); None = all
     writer: str = "main"             # this writer's store file: results/<writer>.sqlite
     store_journal: str = "auto"      # "auto" | "wal" | "delete"
+    task: str = "score"              # "score" | "generate" (free recall, protocol successor)
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS   # generate: the cap
+    temperature: float = 0.0         # generate: 0 greedy; > 0 sampling seeded by ``seed``
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from common.errors import BAD_INPUT, CANCELLED, INTERNAL, OOM, AlignuqError, BadInput, write_failure
 from engine import store as store_mod
 from engine.activations import ActivationWriter, CaptureInfo, check_dtype
@@ -171,7 +173,10 @@ def _execute(spec: RunSpec, events: _RunEvents, cancel: threading.Event | None,
         rows, enc = _encode(plan, loaded, todo_ids)
         check_context(loaded.model, rows, enc)
         events.progress(meter.start())
-        n_new = _run_batches(plan, loaded, rows, enc, store, meter, cancel, events, capture)
+        if spec.task == "generate":
+            n_new = _run_generation(plan, loaded, rows, enc, store, meter, cancel, events)
+        else:
+            n_new = _run_batches(plan, loaded, rows, enc, store, meter, cancel, events, capture)
         summary = RunSummary(run_id=plan.run_id, run_dir=str(run_dir), n_done=meter.done,
                              n_total=meter.total, n_new=n_new, wall_s=time.time() - t_start,
                              device=loaded.device)
@@ -309,7 +314,8 @@ def _encode(plan: RunPlan, loaded: _Loaded, todo_ids: list[str]) -> tuple[list[d
     spec = plan.spec
     records = {str(r["question_id"]): r for r in plan.dataset.questions.to_dict("records")}
     prompt_settings = {"template": plan.template, "few_shot": spec.few_shot, **loaded.settings,
-                       "chat_template": spec.chat_template, "protocol": spec.protocol}
+                       "chat_template": spec.chat_template, "protocol": spec.protocol,
+                       "task": spec.task}
     rows = [records[q] for q in todo_ids]
     texts = [prompt_for_question(r, prompt_settings) for r in rows]
     if not texts:
@@ -408,6 +414,52 @@ def _run_batches(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]], enc
         pool.shutdown(wait=True)
         torch.set_num_threads(n_threads)
         loaded = passages = prefix = None  # a traceback keeps this frame (see _execute)
+    return n_new
+
+
+def _run_generation(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]],
+                    enc: list[list[int]], store: store_mod.ResultStore, meter: ProgressMeter,
+                    cancel: threading.Event | None, events: _RunEvents) -> int:
+    """Generate the answers of ``rows`` in batches (``engine/generate.py``), committing each
+    batch's answers and their measures as it finishes; return how many rows were added."""
+    from engine.free_recall import measures_from_steps
+    from engine.generate import eos_ids, generate_batch, question_seed, stop_token_mask
+
+    spec, device, tok = plan.spec, loaded.device, loaded.tokenizer
+    vocab_size = int(loaded.manifest_args["vocab_size"])
+    stop_mask, eos = stop_token_mask(tok, vocab_size), eos_ids(tok, loaded.model)
+    cost = [len(e) + spec.max_new_tokens for e in enc]
+    queue = BatchQueue(sorted(range(len(enc)), key=lambda i: (-cost[i], i)), cost,
+                       int(spec.batch_tokens or auto_batch_tokens(device)))
+    n_new = 0
+    while queue:
+        if cancel is not None and cancel.is_set():
+            raise AlignuqError(f"run {plan.run_id} cancelled after {meter.done} of "
+                               f"{meter.total} questions (they are kept)", code=CANCELLED)
+        batch = queue.take()
+        qids = [str(rows[i]["question_id"]) for i in batch]
+        out = _attempt(lambda b: generate_batch(
+            loaded.model, [enc[i] for i in b], pad_id=loaded.pad_id, device=device,
+            max_new_tokens=spec.max_new_tokens, stop_mask=stop_mask, eos=eos,
+            topk=tuple(spec.topk), topp=tuple(spec.topp), temperature=spec.temperature,
+            seeds=[question_seed(spec.seed, str(rows[i]["question_id"])) for i in b]), batch)
+        if isinstance(out, BaseException):
+            _retry_smaller(out, batch, queue, rows, enc, device, events.log)
+            continue
+        results, generations = [], []
+        for i, qid, gen in zip(batch, qids, out, strict=True):
+            texts = [tok.decode([t]) for t in gen.token_ids]
+            measures = measures_from_steps(gen.steps, texts, gen.stop, vocab_size,
+                                           spec.topk, spec.topp)
+            results.append(store_mod.ResultRow(qid, cloze=-1, label_probs=[], choice_mass=0.0,
+                                               measures=measures, prompt_tokens=len(enc[i])))
+            generations.append(store_mod.Generation(
+                qid, answer=tok.decode(gen.token_ids, skip_special_tokens=True), stop=gen.stop,
+                token_ids=np.asarray(gen.token_ids, np.int32), token_texts=texts,
+                steps=gen.steps))
+        added = store.add(results, generations)
+        n_new += added
+        events.progress(meter.add(added))
     return n_new
 
 
