@@ -56,6 +56,7 @@ class RunInfo:
     updated: str | None
     slurm: bool
     n_dataset: int | None = None  # questions in the dataset; more than n_total for a --limit run
+    task: str = "score"           # "score" | "generate" (free recall)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,7 +180,7 @@ def run_info(run_dir: Path, *, slurm: bool = True) -> RunInfo:
                    model=model_name, n_done=st.n_done, n_total=st.n_total, status=st.status,
                    reason=st.reason, variant=manifest.get("variant"), run_dir=str(run_dir),
                    updated=manifest.get("updated"), slurm=st.slurm,
-                   n_dataset=manifest.get("n_questions"))
+                   n_dataset=manifest.get("n_questions"), task=manifest.get("task") or "score")
 
 
 def list_runs(ws: Workspace, *, slurm: bool = True) -> list[RunInfo]:

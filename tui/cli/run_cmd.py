@@ -23,7 +23,14 @@ from common.errors import (
 )
 from engine.client import SyncEngineClient
 from engine.lab.runs import SlurmOptions
-from engine.run_spec import DEFAULT_BATCH_TOKENS, PROTOCOLS, RunSpec, check_protocol
+from engine.run_spec import (
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_MAX_NEW_TOKENS,
+    PROTOCOLS,
+    RunSpec,
+    check_protocol,
+    check_task,
+)
 from tui.cli.common import Variant, WorkspaceOpt, info, print_json, workspace
 from tui.cli.progress_view import ProgressView
 
@@ -50,6 +57,11 @@ class Journal(str, Enum):
     auto = "auto"
     wal = "wal"
     delete = "delete"
+
+
+class Task(str, Enum):
+    score = "score"
+    generate = "generate"
 
 
 class OutFormat(str, Enum):
@@ -85,6 +97,16 @@ def run(
     activation_dtype: Annotated[ActivationDType, typer.Option(
         "--activation-dtype", help="Activations on disk: float32, or float16 (half the "
         "size).")] = ActivationDType.float32,
+    task: Annotated[Task, typer.Option(
+        "--task", help="score: the next token after each prompt (multiple choice); generate: "
+        "free recall, the successor's open answers with their uncertainty (needs --protocol "
+        "successor; SCIENCE-successor.md §5).")] = Task.score,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1,
+                                                help="--task generate: the most tokens an "
+                                                "answer gets.")] = DEFAULT_MAX_NEW_TOKENS,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0,
+                                               help="--task generate: 0 greedy; above 0 sampled, "
+                                               "seeded.")] = 0.0,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code",
                                                     help="Allow the model's own code.")] = False,
     engine_cmd: Annotated[str | None, typer.Option(
@@ -119,7 +141,9 @@ def run(
                    chat_template=chat_template, few_shot=few_shot, protocol=protocol,
                    trust_remote_code=trust_remote_code, store_journal=store_journal.value,
                    capture_activations=capture_activations or capture_embeddings,
-                   capture_embeddings=capture_embeddings, activation_dtype=activation_dtype.value)
+                   capture_embeddings=capture_embeddings, activation_dtype=activation_dtype.value,
+                   task=task.value, max_new_tokens=max_new_tokens, temperature=temperature)
+    check_task(spec)
     if slurm:
         options = SlurmOptions(partition=partition, gpus_per_task=gpus_per_task, time=time_limit,
                                shards=shards, array_parallelism=array_parallelism,

@@ -48,11 +48,11 @@ def list_runs(
     table = Table(box=None, pad_edge=False, header_style="bold")
     # the run id is what the other commands take: never cut it; the model name may be
     table.add_column("run", no_wrap=True, min_width=max(len(i.run_id) for i in infos))
-    for col in ("dataset", "model", "variant", "done", "status"):
+    for col in ("dataset", "model", "variant", "task", "done", "status"):
         table.add_column(col, justify="right" if col == "done" else "left")
     for i in infos:
         status = i.status + (f" ({i.reason})" if i.reason and i.status != lab_runs.DONE else "")
-        table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?",
+        table.add_row(i.run_id, i.dataset or "?", i.model or "?", i.variant or "?", i.task,
                       questions_done(i.n_done, i.n_total, i.n_dataset, short=True), status)
     console = Console(soft_wrap=True)
     if console.is_terminal:
@@ -76,6 +76,16 @@ def _prompt_line(manifest: dict) -> str | None:
                 f"{'on' if manifest.get('chat_template') else 'off'}")
     return (f"{start!r}; chat template {'on' if manifest.get('chat_template') else 'off'}; "
             f"{n_shot} few-shot example{'s' if n_shot != 1 else ''}")
+
+
+def _task_line(manifest: dict) -> str:
+    """score, or generate with its cap and temperature (free recall)."""
+    if manifest.get("task") != "generate":
+        return "score"
+    temperature = float(manifest.get("temperature") or 0.0)
+    return (f"generate (free recall): up to {manifest.get('max_new_tokens')} new tokens, "
+            + ("greedy" if temperature <= 0 else f"sampled at temperature {temperature:g}, "
+               f"seed {manifest.get('seed')}"))
 
 
 @app.command("show")
@@ -105,6 +115,7 @@ def show(run: RunArg, ws_path: WorkspaceOpt = None,
         ("dataset", manifest.get("dataset")),
         ("model", _model_line(model)),
         ("variant", manifest.get("variant")),
+        ("task", _task_line(manifest)),
         ("prompt", _prompt_line(manifest)),
         ("spellings", ", ".join(repr(s) for s in manifest.get("spelling_patterns") or [])),
         ("device", f"{manifest.get('device')} ({manifest.get('dtype')})"),
