@@ -55,7 +55,8 @@ def test_list_piped_cuts_nothing(cli, done, monkeypatch) -> None:
     human = cli("runs", "list", "--workspace", root)
     assert human.code == 0 and "…" not in human.out
     row = human.out.splitlines()[1].split()
-    assert row == [run_dir.name, "mmlu-10", tiny_name(run_dir), "corrected", "10/10", "done"]
+    assert row == [run_dir.name, "mmlu-10", tiny_name(run_dir), "corrected", "score", "10/10",
+                   "done"]
 
 
 def test_show_and_watch_a_finished_run(cli, done) -> None:
@@ -80,7 +81,7 @@ def test_a_limited_run_says_how_much_of_the_dataset_it_covers(cli, done, tiny_ll
     res = cli("runs", "list", "--format", "json", "--workspace", root)
     rows = {r["run_id"]: r for r in json.loads(res.out)}
     assert (rows[limited.name]["n_total"], rows[limited.name]["n_dataset"]) == (4, 10)
-    piped = {line.split()[0]: line.split()[4:] for line in
+    piped = {line.split()[0]: line.split()[5:] for line in
              cli("runs", "list", "--workspace", root).out.splitlines()[1:]}
     assert piped[limited.name] == ["4/4", "of", "10", "done"]
     assert piped[full.name] == ["10/10", "done"]
