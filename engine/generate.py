@@ -31,6 +31,7 @@ class GeneratedRow:
     token_ids: list[int]
     stop: str                       # close | eos | cap
     steps: dict[str, np.ndarray]
+    label_probs: np.ndarray | None = None   # the three-choice question's (engine.three_choice)
 
 
 def stop_token_mask(tokenizer: Any, vocab_size: int) -> torch.Tensor:
@@ -92,8 +93,12 @@ def _choose(logits: torch.Tensor, temperature: float,
 def generate_batch(model: Any, seqs: list[list[int]], *, pad_id: int, device: str,
                    max_new_tokens: int, stop_mask: torch.Tensor, eos: set[int],
                    topk: Sequence[int], topp: Sequence[float], temperature: float = 0.0,
-                   seeds: Sequence[int] | None = None) -> list[GeneratedRow]:
-    """Generate for left-padded ``seqs``; every row's tokens, stop reason and step summaries."""
+                   seeds: Sequence[int] | None = None,
+                   three_choice: tuple[list[int], list[list[int]]] | None = None
+                   ) -> list[GeneratedRow]:
+    """Generate for left-padded ``seqs``; every row's tokens, stop reason and step summaries,
+    and with ``three_choice`` (the question's token ids, each label's spelling ids) the label
+    probabilities of that question asked after the answer."""
     B, width = len(seqs), max(len(s) for s in seqs)
     ids = torch.full((B, width), pad_id, dtype=torch.long)
     mask = torch.zeros((B, width), dtype=torch.long)
@@ -128,12 +133,38 @@ def generate_batch(model: Any, seqs: list[list[int]], *, pad_id: int, device: st
                 stops[b] = "close"
         if all(s is not None for s in stops):
             break
-        step = torch.where(torch.tensor([s is None for s in stops], device=device), chosen,
-                           torch.full_like(chosen, pad_id))
-        mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=device)], 1)
+        live_now = torch.tensor([s is None for s in stops], device=device)
+        step = torch.where(live_now, chosen, torch.full_like(chosen, pad_id))
+        # a finished row's padding is masked out: the three-choice question follows its answer
+        mask = torch.cat([mask, live_now[:, None].to(mask.dtype)], 1)
         last = last + 1
         out = model(input_ids=step[:, None], attention_mask=mask, position_ids=last,
                     **with_cache(model, output_cache(out)))
-    return [GeneratedRow(tokens[b], stops[b] or "cap",
+    rows = [GeneratedRow(tokens[b], stops[b] or "cap",
                          {k: np.stack([p[k] for p in parts[b]]) for k in parts[b][0]})
             for b in range(B)]
+    if three_choice is not None:
+        for row, q in zip(rows, _ask_three_choice(model, out, mask, seqs, tokens, three_choice,
+                                                  device), strict=True):
+            row.label_probs = q
+    return rows
+
+
+def _ask_three_choice(model: Any, out: Any, mask: torch.Tensor, seqs: list[list[int]],
+                      tokens: list[list[int]], three_choice: tuple[list[int], list[list[int]]],
+                      device: str) -> list[np.ndarray]:
+    """The label probabilities of the question after each answer, on the cache of prompt and
+    answer (which holds every generated token but the last)."""
+    from engine.three_choice import label_probabilities
+
+    question, label_ids = three_choice
+    B, n = len(seqs), 1 + len(question)
+    ids = torch.tensor([[t[-1], *question] for t in tokens], device=device)
+    start = torch.tensor([len(s) + len(t) - 1 for s, t in zip(seqs, tokens, strict=True)],
+                         device=device)
+    position = start[:, None] + torch.arange(n, device=device)[None]
+    mask = torch.cat([mask, torch.ones((B, n), dtype=mask.dtype, device=device)], 1)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=position, logits_to_keep=1,
+                   **with_cache(model, output_cache(out))).logits[:, -1, :]
+    p = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+    return [label_probabilities(p[b], label_ids) for b in range(B)]

@@ -19,6 +19,7 @@ from common.errors import BadInput
 from datasets_io.dataset import Dataset, load_dataset
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine import store as store_mod
+from engine import three_choice
 from engine.free_recall_names import free_recall_measures
 from engine.measure_names import TOP_TOKENS_KEPT, VARIANTS, measure_names
 from engine.models.resolve import ModelRef, resolve_model
@@ -175,8 +176,8 @@ def manifest_for(plan: RunPlan, *, spellings: dict[str, Any], vocab_size: int, s
         "task": spec.task,
         **({"max_new_tokens": int(spec.max_new_tokens), "temperature": float(spec.temperature)}
            if spec.task == "generate" else {}),
-        "measures": (free_recall_measures(tuple(spec.topk), tuple(spec.topp))
-                     if spec.task == "generate" else measure_names(tuple(spec.topk), tuple(spec.topp))),
+        "measures": ([*free_recall_measures(tuple(spec.topk), tuple(spec.topp)),
+                      *three_choice.MEASURES] if spec.task == "generate" else measure_names(tuple(spec.topk), tuple(spec.topp))),
         "topk": [int(k) for k in spec.topk],
         "topp": [float(p) for p in spec.topp],
         "top_tokens_kept": TOP_TOKENS_KEPT,

@@ -422,12 +422,14 @@ def _run_generation(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]],
                     cancel: threading.Event | None, events: _RunEvents) -> int:
     """Generate the answers of ``rows`` in batches (``engine/generate.py``), committing each
     batch's answers and their measures as it finishes; return how many rows were added."""
+    from engine import three_choice
     from engine.free_recall import measures_from_steps
     from engine.generate import eos_ids, generate_batch, question_seed, stop_token_mask
 
     spec, device, tok = plan.spec, loaded.device, loaded.tokenizer
     vocab_size = int(loaded.manifest_args["vocab_size"])
     stop_mask, eos = stop_token_mask(tok, vocab_size), eos_ids(tok, loaded.model)
+    asked = (three_choice.question_ids(tok), three_choice.label_token_ids(tok))
     cost = [len(e) + spec.max_new_tokens for e in enc]
     queue = BatchQueue(sorted(range(len(enc)), key=lambda i: (-cost[i], i)), cost,
                        int(spec.batch_tokens or auto_batch_tokens(device)))
@@ -442,7 +444,8 @@ def _run_generation(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]],
             loaded.model, [enc[i] for i in b], pad_id=loaded.pad_id, device=device,
             max_new_tokens=spec.max_new_tokens, stop_mask=stop_mask, eos=eos,
             topk=tuple(spec.topk), topp=tuple(spec.topp), temperature=spec.temperature,
-            seeds=[question_seed(spec.seed, str(rows[i]["question_id"])) for i in b]), batch)
+            seeds=[question_seed(spec.seed, str(rows[i]["question_id"])) for i in b],
+            three_choice=asked), batch)
         if isinstance(out, BaseException):
             _retry_smaller(out, batch, queue, rows, enc, device, events.log)
             continue
@@ -451,6 +454,7 @@ def _run_generation(plan: RunPlan, loaded: _Loaded, rows: list[dict[str, Any]],
             texts = [tok.decode([t]) for t in gen.token_ids]
             measures = measures_from_steps(gen.steps, texts, gen.stop, vocab_size,
                                            spec.topk, spec.topp)
+            measures.update(three_choice.measures(gen.label_probs))
             results.append(store_mod.ResultRow(qid, cloze=-1, label_probs=[], choice_mass=0.0,
                                                measures=measures, prompt_tokens=len(enc[i])))
             generations.append(store_mod.Generation(

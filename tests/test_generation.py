@@ -226,14 +226,46 @@ def test_every_measure_is_the_loop_over_the_stored_steps(batched) -> None:
     stored = read_results(batched).set_index("question_id")
     got = answers(batched, with_steps=True)
     V = read_manifest(batched)["model"]["vocab_size"]
-    assert list(read_manifest(batched)["measures"]) == free_recall_measures()
+    assert list(read_manifest(batched)["measures"])[:-3] == free_recall_measures()
     assert stored["fr_bracket_found"].sum() >= N_QUESTIONS // 2
     assert (stored["cloze"] == -1).all() and (stored["choice_mass"] == 0).all()
     for qid, gen in got.iterrows():
         want = _loop_measures(gen["steps"], gen["token_texts"], gen["stop"], V)
         assert set(want) == set(free_recall_measures())
+        assert set(stored.columns) >= set(want)
         for name, value in want.items():
             assert stored.loc[qid, name] == pytest.approx(value, rel=1e-12, abs=1e-12), (qid, name)
+
+
+def test_the_three_choice_measures_are_a_forward_pass_over_prompt_answer_and_question(
+        batched, stock, rows) -> None:
+    """§6.2 of the first paper: 'true, false or neutral?' asked after the answer, on the cache of
+    prompt and answer; against one plain forward pass over the three, label spellings found
+    here."""
+    import torch
+
+    from engine.choice_measures import choice_measures
+
+    model, tok = stock
+    stored = read_results(batched).set_index("question_id")
+    got = answers(batched)
+    question = tok.encode("\nIs this answer true, false or neutral? Answer:", add_special_tokens=False)
+    labels = [[tok.encode(s, add_special_tokens=False)[0] for s in (f" {w}", f" {w.capitalize()}",
+                                                                     w, w.capitalize())
+               if len(tok.encode(s, add_special_tokens=False)) == 1]
+              for w in ("true", "false", "neutral")]
+    assert all(len(set(ids)) >= 2 for ids in labels)
+    for row in rows:
+        qid = row["question_id"]
+        ids = prompt_ids(batched, row, tok) + got.loc[qid, "token_ids"].tolist() + question
+        with torch.no_grad():
+            p = torch.softmax(model(torch.tensor([ids])).logits[0, -1].double(), -1).numpy()
+        q = np.array([p[sorted(set(ids))].sum() for ids in labels])
+        for name, value in choice_measures(q).items():
+            assert stored.loc[qid, f"tc_{name}"] == pytest.approx(value, abs=1e-4), (qid, name)
+    assert stored["tc_choice_entropy"].nunique() == N_QUESTIONS   # varied, not a constant
+    assert read_manifest(batched)["measures"][-3:] == ["tc_choice_entropy", "tc_choice_top1",
+                                                       "tc_choice_margin"]
 
 
 def test_the_span_and_the_flags_on_constructed_answers() -> None:
