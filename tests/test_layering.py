@@ -24,7 +24,7 @@ print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
 
 TORCH_FREE = ("tui,datasets_io,engine.protocol,engine.client,engine.store,engine.measure_names,"
               "engine.analysis,engine.events,engine.plan,engine.runs,engine.slurm,engine.slurm_task,"
-              "engine.lab")
+              "engine.lab,engine.free_recall,engine.free_recall_names,engine.three_choice")
 PLANNING = "engine.plan,engine.runs,engine.slurm"  # the login node's side of runs
 
 
