@@ -377,3 +377,41 @@ def test_generation_settings_enter_the_run_id_only_when_generating(tmp_path, smo
                         ({"protocol": "successor", "max_new_tokens": 0}, "at least 1")):
         with pytest.raises(BadInput, match=message):
             run_id_for(spec_for(tmp_path / "ws", smollm_dir, task="generate", **kw))
+
+
+@pytest.mark.parametrize(("model", "bos"), [("Llama_3.1_8B", "<|begin_of_text|>"), ("Falcon3_1B", "")])
+def test_free_recall_prompts_are_the_released_ones(data_dir, model, bos) -> None:
+    """§3.2: every Coane row's released ``formatted_question_fr``, byte for byte."""
+    from engine.protocols import fr_completion_prompt
+
+    path = data_dir / COANE.parent / f"coane_{model}.parquet"
+    if not path.exists():
+        pytest.skip(f"no released results at {path}")
+    for rec in pd.read_parquet(path).itertuples():
+        assert fr_completion_prompt(rec.Question, bos) == rec.formatted_question_fr, rec.Index
+
+
+def test_chat_free_recall_prompts_are_the_released_ones_and_run(data_dir, smollm_dir, rows,
+                                                                 tmp_path) -> None:
+    """§3.3: Gemma's template (no system role: the system line before the first user turn) gives
+    the released prompts; SmolLM2's takes a system turn, and a chat run generates after '{'."""
+    from engine.protocols import protocol_prompt
+    from tests.test_protocols import GEMMA_CHAT
+
+    path = data_dir / COANE.parent / "coane_Gemma_2B_Ins.parquet"
+    if not path.exists():
+        pytest.skip(f"no released results at {path}")
+    settings = {"protocol": "successor", "task": "generate", "chat_template": True,
+                "chat_template_string": GEMMA_CHAT, "system_role": False,
+                "chat_special": {"bos_token": "<bos>", "eos_token": "<eos>"}}
+    for rec in pd.read_parquet(path).itertuples():
+        assert protocol_prompt({"text": rec.Question, "choices": []}, settings) == \
+            rec.formatted_question_fr, rec.Index
+    run_dir = generate(tmp_path / "ws", smollm_dir, rows[:3], chat_template=True, max_new_tokens=8)
+    prompt = prompt_for_question(rows[0], read_manifest(run_dir))
+    assert prompt.startswith("<|im_start|>system\nAnswer each question concisely. Wrap the key "
+                             "part of your answer in {} brackets.")
+    assert "<|im_start|>user\nWhat is the chemical symbol for gold?<|im_end|>\n<|im_start|>"\
+           "assistant\nThe chemical symbol for gold is {Au}.<|im_end|>" in prompt
+    assert prompt.endswith("brackets:<|im_end|>\n<|im_start|>assistant\n{")
+    assert len(answers(run_dir)) == 3
