@@ -173,13 +173,14 @@ def export_csv(run: GradingRun, out: Path, command: list[str] | None = None) -> 
     """Every grade of the run as CSV (``engine.grading.COLUMNS``) with ``OUT.provenance.json``."""
     from engine.analysis.provenance import package_versions
 
-    text = g.read_grades(run.run_dir).to_csv(index=False, lineterminator="\n")
+    grades = g.read_grades(run.run_dir)
+    text = grades.to_csv(index=False, lineterminator="\n")
     out = Path(out)
     write_text_atomic(out, text)
     side = out.with_name(out.name + ".provenance.json")
     provenance = {"table": "grades", "run_id": run.run_id, "manifest": run.manifest,
                   "grades_file": str(run.run_dir / g.GRADES_FILE), "file": out.name,
-                  "columns": g.COLUMNS, "rows": text.count("\n") - 1,
+                  "columns": g.COLUMNS, "rows": len(grades),
                   "sha256": file_sha256(out), "versions": package_versions(),
                   "command": list(command if command is not None else sys.argv),
                   "created": g.now_iso()}
