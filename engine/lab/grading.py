@@ -27,6 +27,8 @@ from engine.lab.run_import import read_table
 from engine.runs import find_run
 from engine.store import read_manifest
 
+# what the console uses of engine.grading, through the lab
+Grade, graders, key_part, to_settle = g.Grade, g.graders, g.key_part, g.to_settle
 VARIANTS_KEY = "answer_variants"
 RELEASED_GRADERS = (("x_fr_correct", "x", "grader"), ("y_fr_correct", "y", "grader"),
                     ("final_ruling", "final", "settler"))
@@ -125,6 +127,15 @@ def auto_grade(run: GradingRun) -> int:
             grades.append(g.Grade(str(qid), g.AUTO_ANNOTATOR, g.auto_grade(answer, gold), "auto",
                                   str(answer)))
     return g.write_grades(run.run_dir, grades)
+
+
+def undo_grade(run: GradingRun, question_id: str, annotator: str,
+               previous: g.Grade | None) -> None:
+    """Put back what ``annotator``'s grade of ``question_id`` replaced (nothing: remove it)."""
+    if previous is None:
+        g.remove_grade(run.run_dir, question_id, annotator)
+    else:
+        g.write_grades(run.run_dir, [previous])
 
 
 @dataclass

@@ -15,7 +15,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Select, Static
 
 from common.errors import AlignuqError
-from engine import grading as g
 from engine.lab import grading as lab
 from engine.lab.runs import listing
 from engine.lab.workspaces import workspace_to_read
@@ -27,7 +26,7 @@ class Mark:
     """One grade given on this screen, with what it replaced (for undo)."""
 
     question_id: str
-    previous: g.Grade | None
+    previous: lab.Grade | None
 
 
 class GradingScreen(SectionScreen):
@@ -105,12 +104,12 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
     def _set_view(self, settle: bool) -> None:
         assert self.run is not None
         table = self.run.table()
-        if settle and self.annotator in g.graders(self.run.grades()):
+        if settle and self.annotator in lab.graders(self.run.grades()):
             self.notify(f"{self.annotator} graded this run: a third annotator settles.",
                         severity="warning")
             return
         self.settling = settle
-        self.order = list(g.to_settle(table).index) if settle else list(table.index)
+        self.order = list(lab.to_settle(table).index) if settle else list(table.index)
         self.pos = 0
         self._go_to_next_ungraded(table, start=0)
         self.refresh_card()
@@ -139,10 +138,7 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
         if self.run is None or not self.marks:
             return
         mark = self.marks.pop()
-        if mark.previous is None:
-            g.remove_grade(self.run.run_dir, mark.question_id, self.annotator)
-        else:
-            g.write_grades(self.run.run_dir, [mark.previous])
+        lab.undo_grade(self.run, mark.question_id, self.annotator, mark.previous)
         if mark.question_id in self.order:
             self.pos = self.order.index(mark.question_id)
         self.refresh_card()
@@ -152,11 +148,11 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
             self._set_view(not self.settling)
 
     # ------------------------------------------------------------------ state
-    def _own_grade(self, qid: str) -> g.Grade | None:
+    def _own_grade(self, qid: str) -> lab.Grade | None:
         assert self.run is not None
         grades = self.run.grades()
         mine = grades[(grades["question_id"] == qid) & (grades["annotator"] == self.annotator)]
-        return None if mine.empty else g.Grade(**mine.iloc[0].to_dict())
+        return None if mine.empty else lab.Grade(**mine.iloc[0].to_dict())
 
     def _own_marks(self, table: pd.DataFrame) -> pd.Series:
         """This annotator's current grades by question id (stale ones left out)."""
@@ -185,7 +181,7 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
         if self.run is None:
             return
         table = self.run.table()
-        summary = g.summarise(table, g.graders(self.run.grades()))
+        summary = self.run.summary()
         done, total = self.progress()
         view = "settling" if self.settling else "grading"
         line = f"{self.run.run_id} · {self.annotator} {view} · graded {done} / {total}"
@@ -210,7 +206,7 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
         if question["variants"]:
             text.append(f"  (also: {' | '.join(question['variants'])})")
         text.append("\nModel answer: ", style="bold")
-        key = g.key_part(str(row["answer"]))
+        key = lab.key_part(str(row["answer"]))
         text.append(key, style="underline")
         text.append(str(row["answer"])[len(key):] + "\n")
         if row["auto"] is not None:
