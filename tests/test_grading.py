@@ -256,3 +256,20 @@ def test_automatic_pre_grade(coane: Path, cli, tmp_path: Path) -> None:
     assert list(table["auto"]) == expected
     assert expected[0] == "Y"                          # 'The Beatles}.' for 'The Beatles'
     assert "auto" not in run.summary().graders
+
+
+def test_bad_input_is_one_line(coane: Path, data_dir: Path, cli, tmp_path: Path) -> None:
+    scoring = cli("grade", "status", f"moore2026-{MODEL}", "-w", coane)
+    assert scoring.code == 2 and "is not a free-recall run" in scoring.err
+    not_grading = cli("grade", "import", data_dir / COANE / "coane_data.parquet", "--run",
+                      f"moore2026-{MODEL}-fr", "-w", coane)
+    assert not_grading.code == 2 and "not a released grading file" in not_grading.err
+    csv = tmp_path / "g.csv"
+    csv.write_text("question_id,annotator,grade,role,answer,graded_at\n"
+                   "9999,ann,Y,grader,x,2026-01-01T00:00:00+00:00\n")
+    unknown = cli("grade", "import", csv, "--run", f"moore2026-{MODEL}-fr", "-w", coane)
+    assert unknown.code == 2 and "question '9999' has no answer" in unknown.err
+    for res in (scoring, not_grading, unknown):
+        assert "Traceback" not in res.err and len(res.err.strip().splitlines()) == 1
+    fresh = cli("grade", "status", "moore2026-Falcon3_7B_Ins-fr", "-w", coane)
+    assert fresh.code == 0 and "Cohen's kappa" in fresh.out

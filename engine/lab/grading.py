@@ -226,8 +226,10 @@ def status_text(run: GradingRun) -> str:
     buf = io.StringIO()
     names = " and ".join(s.graders) or "none yet"
     buf.write(f"{run.run_id}: {s.total} answers; graders {names}\n")
-    buf.write(f"graded: {s.graded_a} by grader a, {s.graded_b} by grader b, {s.both} by both\n")
-    buf.write(f"raw agreement {s.agreement:.3f}, Cohen's kappa {s.kappa:.3f}\n")
+    buf.write(f"graded: {s.graded_a} by grader a, {s.graded_b} by grader b\n")
+    if s.both:
+        buf.write(f"raw agreement {s.agreement:.3f}, Cohen's kappa {s.kappa:.3f} "
+                  f"({s.both} answers graded by both)\n")
     buf.write(f"disagreements (or '?') to settle: {len(g.to_settle(run.table()))}; "
               f"settled {s.settled}\n")
     buf.write("final: " + ", ".join(f"{k} {v}" for k, v in s.final.items())

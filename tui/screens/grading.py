@@ -73,6 +73,11 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
             yield Static("[dim]pick a run and type your name[/dim]", id="grading-card")
             yield Static("", id="grading-list")
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.run is None:       # runs imported or finished since: offer them
+            self.query_one("#grading-run", Select).set_options(self._run_options())
+
     def _run_options(self) -> list[tuple[str, str]]:
         try:
             runs = listing(workspace_to_read(self.app.settings.workspace))
