@@ -45,6 +45,14 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
   An automatic pre-grade (`alignuq grade auto RUN`) shows as a suggestion: it is never a grade.
 """
 
+    DEFAULT_CSS = """
+    #grading-pick { height: auto; }
+    #grading-run { width: 1fr; }
+    #grading-annotator { width: 36; }
+    #grading-card { padding: 1 2 0 2; }
+    #grading-list { padding: 0 2; }
+    """
+
     BINDINGS = [
         Binding("y", "grade('Y')", "Correct"),
         Binding("n", "grade('N')", "Wrong"),
@@ -103,6 +111,11 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
             self.app.show_failure(err, "grading")
             return
         self.annotator, self.settling, self.marks = annotator, False, []
+        picker = self.query_one("#grading-run", Select)
+        if picker.value != run_id:
+            picker.set_options(self._run_options())
+            picker.value = run_id
+        self.query_one("#grading-annotator", Input).value = annotator
         self._set_view(settle)
         self.set_focus(None)
 
