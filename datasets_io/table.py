@@ -44,6 +44,7 @@ from datasets_io.textio import check_file, read_text
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ROW_INDEX_ID = "@index"   # --id-col: the row's 0-based index (the successor's released files)
+ANSWER_VARIANTS_COL = "answer_variants"   # kept in meta: free-recall answer variants
 _HUMAN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 HEAD_ROWS = 8  # the first rows a Parsed table keeps, for a preview
 
@@ -378,6 +379,13 @@ def _share(ctx: _Ctx, idx: int, value: Any, column: str, qid: str) -> float:
     return v
 
 
+def _meta(rec: dict, row: int) -> dict:
+    """A question's meta: its row, and its free-recall answer variants where the table has an
+    ``answer_variants`` column (``|``-separated; the grading's automatic pre-grade reads them)."""
+    variants = _text(rec.get(ANSWER_VARIANTS_COL, ""))
+    return {"row": row, ANSWER_VARIANTS_COL: variants} if variants else {"row": row}
+
+
 def _parse_wide(frame: pd.DataFrame, m: TableMapping, cols: dict[str, list[str]],
                 ctx: _Ctx) -> list[RawQuestion]:
     choice_cols = cols["choices"]
@@ -418,7 +426,7 @@ def _parse_wide(frame: pd.DataFrame, m: TableMapping, cols: dict[str, list[str]]
         subject = _text(rec[m.subject_col]) if m.subject_col else ""
         raw.append(RawQuestion(question_id=qid, text=text, choices=choices,
                                shares=shares if share_cols else None, correct=correct,
-                               subject=subject or None, meta={"row": ctx.row_no(idx)},
+                               subject=subject or None, meta=_meta(rec, ctx.row_no(idx)),
                                location=f"{ctx.path}: row {ctx.row_no(idx)}",
                                human={name: _human_value(ctx, idx, rec[column], column, qid)
                                       for name, column in ctx.human.items()}))

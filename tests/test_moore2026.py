@@ -44,7 +44,7 @@ def study(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert cli_main("datasets", "derive", "coane-s", "--name", "coane-graded",
                     *[a for row in EXCLUDED for a in ("--exclude", str(row))], "-w", ws) == 0
     assert cli_main("runs", "import", released, "--layout", "moore2026", "--dataset",
-                    "coane-graded", "-w", ws) == 0
+                    "coane-graded", "--no-answers", "-w", ws) == 0
     return ws
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from engine.lab.models import ModelRef
     from engine.protocol import Hello
 
-SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s"}
+SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s", "grading": "g"}
 
 
 class ActionsProvider(Provider):
@@ -84,6 +84,7 @@ class AlignUQApp(App[None]):
         Binding("m", "section('models')", "Models", show=False),  # the section bar shows it
         Binding("r", "section('runs')", "Runs", show=False),  # the section bar shows it
         Binding("s", "section('results')", "Results", show=False),  # the section bar shows it
+        Binding("g", "section('grading')", "Grading", show=False),
         Binding("e", "export", "Export"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

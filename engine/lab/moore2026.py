@@ -7,6 +7,11 @@ row i of the data file (no question id). Its multiple-choice measures are stored
 turned back into alignuq's measures in nats (SCIENCE.md §2) by multiplying by the same logs, so
 that ``--scale normalized`` gives the released values again. What a file cannot give is said in
 the run's manifest (``import.not_recoverable``).
+
+A file with free-recall answers (``fr_model_answer``: Coane) also becomes a generation run
+``moore2026-<model>-fr`` (manifest ``task`` "generate"): each question's released answer (stop
+"released": no tokens, no steps) and its released ``fr_``/``bfr_``/``fr_tok1_`` measures and flags
+under alignuq's names (``engine.free_recall_names``), unchanged (they are already normalised).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from common.errors import BadInput
 from datasets_io.dataset import LETTERS, Dataset, load_dataset
 from datasets_io.workspace import Workspace, resolve_workspace
 from engine.choice_measures import choice_measures
+from engine.free_recall_names import released_columns
 from engine.lab.run_import import ImportedRun, write_run
 from engine.measure_names import fmt_p
 from engine.protocols import unicode_clean
-from engine.store import ResultRow
+from engine.store import Generation, ResultRow
 
 LAYOUT = "moore2026"
 TOPK = (5, 10, 25, 50, 100)
@@ -90,8 +96,9 @@ def dataset_rows(ds: Dataset) -> dict[int, tuple[str, list[int], str]]:
 
 
 def import_released(workspace: Path | None, path: Path, dataset: str, *,
-                    force: bool = False) -> list[ImportedRun]:
-    """Every released file at ``path`` as a run ``moore2026-<model>`` of ``dataset``."""
+                    force: bool = False, answers: bool = True) -> list[ImportedRun]:
+    """Every released file at ``path`` as a run ``moore2026-<model>`` of ``dataset`` (and, with
+    ``answers``, its free-recall answers as ``moore2026-<model>-fr``)."""
     ws = resolve_workspace(workspace).ensure()
     ds = load_dataset(ws, dataset)
     rows_of = dataset_rows(ds)
@@ -100,11 +107,12 @@ def import_released(workspace: Path | None, path: Path, dataset: str, *,
                        "questions have no row to match the released rows by",
                        fix="import Results/<dataset>/<dataset>_data.parquet with `alignuq "
                            "import table`")
-    return [_import_one(ws, ds, rows_of, f, force) for f in released_files(path)]
+    return [run for f in released_files(path) for run in _import_one(ws, ds, rows_of, f, force, answers)]
 
 
 def _import_one(ws: Workspace, ds: Dataset, rows_of: dict[int, tuple[str, list[int], str]],
-                released: ReleasedFile, force: bool) -> ImportedRun:
+                released: ReleasedFile, force: bool, answers: bool) -> list[ImportedRun]:
+    """The file's multiple-choice run, and its free-recall run where it has answers."""
     frame = pd.read_parquet(released.path)
     vocab = vocab_size(released.model)
     rows, skipped = [], 0
@@ -129,9 +137,38 @@ def _import_one(ws: Workspace, ds: Dataset, rows_of: dict[int, tuple[str, list[i
     prompts = frame.loc[[i for i in range(len(frame)) if i in rows_of],
                         [c for c in frame.columns if c.startswith("formatted_question")]]
     prompts.insert(0, "question_id", [rows_of[i][0] for i in prompts.index])
-    return write_run(ws, ds, rows, measures, released.path, released.model,
-                     run_id=f"{LAYOUT}-{released.model}", vocab_size=vocab, force=force,
-                     details=details, side_files={"released_prompts.parquet": prompts})
+    runs = [write_run(ws, ds, rows, measures, released.path, released.model,
+                      run_id=f"{LAYOUT}-{released.model}", vocab_size=vocab, force=force,
+                      details=details, side_files={"released_prompts.parquet": prompts})]
+    if answers and "fr_model_answer" in frame.columns:
+        runs.append(_free_recall_run(ws, ds, frame, rows_of, released, vocab, details, force))
+    return runs
+
+
+def _free_recall_run(ws: Workspace, ds: Dataset, frame: pd.DataFrame,
+                     rows_of: dict[int, tuple[str, list[int], str]], released: ReleasedFile,
+                     vocab: int | None, details: dict, force: bool) -> ImportedRun:
+    """The released answers and their measures as run ``moore2026-<model>-fr``."""
+    columns = {c: m for c, m in released_columns().items() if c in frame.columns}
+    rows, generations = [], []
+    for i, rec in enumerate(frame.to_dict("records")):
+        if i not in rows_of:
+            continue
+        qid = rows_of[i][0]
+        rows.append(ResultRow(question_id=qid, cloze=-1, label_probs=[], choice_mass=0.0,
+                              measures={m: float(rec[c]) for c, m in columns.items()}))
+        generations.append(Generation(qid, str(rec["fr_model_answer"]), "released"))
+    details = {**details, "not_recoverable": [
+        "the generated tokens and each step's distribution (measures cannot be recomputed)",
+        "the released bfr_tok1_* columns (equal to fr_tok1_*, SCIENCE-successor.md §5.4)"]}
+    prompts = frame.loc[sorted(rows_of), ["formatted_question_fr"]] \
+        if "formatted_question_fr" in frame.columns else None
+    side = {} if prompts is None else {"released_prompts.parquet": prompts.assign(
+        question_id=[rows_of[i][0] for i in prompts.index])[["question_id", *prompts.columns]]}
+    return write_run(ws, ds, rows, list(columns.values()), released.path, released.model,
+                     run_id=f"{LAYOUT}-{released.model}-fr", vocab_size=vocab, force=force,
+                     details=details, side_files=side, task="generate",
+                     generations=generations)
 
 
 def _row(rec: dict, qid: str, order: list[int], vocab: int | None, where: Path,

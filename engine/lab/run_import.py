@@ -29,7 +29,7 @@ from datasets_io.workspace import Workspace, resolve_workspace
 from engine.analysis.frames import is_measure
 from engine.analysis.provenance import package_versions
 from engine.measure_names import VARIANTS, fmt_p, parse_measure
-from engine.store import ResultRow, ResultStore, write_manifest
+from engine.store import Generation, ResultRow, ResultStore, write_manifest
 
 BASE = ("question_id", "cloze", "label_probs")
 OPTIONAL = ("choice_mass", "prompt_tokens")
@@ -205,10 +205,12 @@ def write_run(ws: Workspace, ds: Dataset, rows: list[ResultRow], measures: list[
               model_name: str, *, run_id: str | None = None, vocab_size: int | None = None,
               variant: str = "corrected", force: bool = False,
               details: dict[str, Any] | None = None,
-              side_files: dict[str, pd.DataFrame] | None = None) -> ImportedRun:
+              side_files: dict[str, pd.DataFrame] | None = None, task: str = "score",
+              generations: list[Generation] | None = None) -> ImportedRun:
     """Write ``rows`` (checked against ``ds``) as a run folder, atomically: its manifest says
     where they came from (``file`` and its sha256, and ``details``); ``side_files`` are written
-    beside the results as Parquet (the prompts a released file recorded)."""
+    beside the results as Parquet (the prompts a released file recorded). A free-recall run
+    (``task`` "generate") also stores each question's answer (``generations``)."""
     if variant not in VARIANTS:
         raise BadInput(f"unknown variant {variant!r}", fix="use corrected or paper")
     sha = file_sha256(file)
@@ -228,7 +230,7 @@ def write_run(ws: Workspace, ds: Dataset, rows: list[ResultRow], measures: list[
         "variant": variant, "measures": measures,
         "topk": sorted({int(a) for k, a in kinds if k == "topk_entropy"}),
         "topp": sorted({a for k, a in kinds if k in ("topp_size", "topp_entropy")}, reverse=True),
-        "seed": None, "source": "import",
+        "seed": None, "source": "import", "task": task,
         "import": {"file": str(file.resolve()), "file_sha256": sha, "rows": len(rows),
                    **(details or {})},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -237,7 +239,7 @@ def write_run(ws: Workspace, ds: Dataset, rows: list[ResultRow], measures: list[
     with atomic_dir(final, replace=force) as tmp:
         write_manifest(tmp, manifest)
         with ResultStore(tmp / "results" / "main.sqlite", run_id, journal="delete") as store:
-            store.add(rows)
+            store.add(rows, generations or ())
         (tmp / "results" / "main.sqlite.lock").unlink(missing_ok=True)
         for name, frame in (side_files or {}).items():
             frame.to_parquet(tmp / name, index=False)

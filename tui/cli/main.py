@@ -25,6 +25,7 @@ from tui.cli import (
     engine_cmd,
     export_cmd,
     figure_cmd,
+    grade_cmd,
     import_cmd,
     models_cmd,
     run_cmd,
@@ -67,6 +68,7 @@ app.add_typer(analyze_cmd.app, name="analyze")
 app.add_typer(export_cmd.app, name="export")
 app.add_typer(figure_cmd.app, name="figure")
 app.add_typer(engine_cmd.app, name="engine")
+app.add_typer(grade_cmd.app, name="grade")
 app.command("tui")(tui_cmd.tui)
 app.command("demo")(demo_cmd.demo)
 

@@ -33,6 +33,9 @@ def import_results(
     variant: Annotated[str, typer.Option(
         "--variant", help="How the measures were computed: corrected|paper.")] = "corrected",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run.")] = False,
+    answers: Annotated[bool, typer.Option(
+        "--answers/--no-answers", help="moore2026: also import the free-recall answers as a "
+        "run MODEL-fr (where the file has them).")] = True,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Import per-question results made elsewhere as a run (prints the run id)."""
@@ -42,7 +45,7 @@ def import_results(
         if model_name or run_id or map_ or vocab_size:
             raise BadInput("--model-name, --run-id, --map and --vocab-size do not apply to "
                            "--layout moore2026", fix="the released file names the model; drop them")
-        for run in import_released(ws_path, file, dataset, force=force):
+        for run in import_released(ws_path, file, dataset, force=force, answers=answers):
             _report(run, dataset)
         return
     if layout != "alignuq":
