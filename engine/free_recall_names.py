@@ -9,9 +9,11 @@ after the primed ``{``). The flags are 0/1 measures.
 
 from __future__ import annotations
 
-from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, fmt_p
+from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, FREE_RECALL_PREFIXES, fmt_p
 
 SEQUENCE_PREFIXES = ("fr", "bfr")     # whole answer, bracket span
+PREFIXES = FREE_RECALL_PREFIXES       # fr_, bfr_, tok1_: the families of names
+FIGURE_SETS = ("fr", "bfr", "tok1")   # --measures fr|bfr|tok1: a published figure's rows
 FLAGS = ("fr_bracket_found", "fr_bracket_inferred", "fr_hit_cap", "fr_gen_length")
 
 
@@ -62,3 +64,33 @@ def released_columns(topk: tuple[int, ...] = DEFAULT_TOPK,
         out[f"fr_tok1_{_released_stem(name.split('_', 1)[1])}"] = name
     out.update({flag: flag for flag in FLAGS})
     return out
+
+
+def figure_rows(family: str) -> list[str]:
+    """The 15 rows of the successor's FR, BFR or 1TFR heatmap (§6.1) for ``family`` fr, bfr or
+    tok1: the family's measures without first_token_entropy (its sweep figures add it)."""
+    if family == "tok1":
+        return first_token_measures()
+    return [m for m in sequence_measures(family) if not m.endswith("first_token_entropy")]
+
+
+def split(name: str) -> tuple[str, str]:
+    """``'bfr_topk_entropy@5'`` -> ``('bfr_', 'topk_entropy@5')``; ``('', name)`` for a flag or
+    any other name."""
+    for prefix in PREFIXES:
+        if name.startswith(prefix) and name not in FLAGS:
+            return prefix, name[len(prefix):]
+    return "", name
+
+
+def is_free_recall(name: str) -> bool:
+    return split(name)[0] != ""
+
+
+RELEASED_COLUMNS = released_columns()
+_COLUMN_OF = {ours: theirs for theirs, ours in RELEASED_COLUMNS.items()}
+
+
+def released_column(name: str) -> str:
+    """The released file's column of a measure (``tok1_top1_prob`` -> ``fr_tok1_top-1-prob``)."""
+    return _COLUMN_OF[name]

@@ -54,7 +54,21 @@ def parse_measure(name: str) -> tuple[str, float | None]:
     return name, None
 
 
+FREE_RECALL_PREFIXES = ("fr_", "bfr_", "tok1_")   # engine.free_recall_names
+
+
+def base_name(name: str) -> str:
+    """A free-recall measure without its family prefix (``bfr_topk_entropy@5`` ->
+    ``topk_entropy@5``); any other name as it is."""
+    for prefix in FREE_RECALL_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 def is_uncertainty_like(name: str) -> bool:
-    """Entropies and set sizes grow with uncertainty; top-1 probabilities and margins shrink."""
-    kind, _ = parse_measure(name)
-    return kind in {"total_entropy", "topk_entropy", "topp_size", "topp_entropy", "choice_entropy"}
+    """Entropies, set sizes and perplexities grow with uncertainty; top-1 probabilities and
+    margins shrink."""
+    kind, _ = parse_measure(base_name(name))
+    return kind in {"total_entropy", "topk_entropy", "topp_size", "topp_entropy", "choice_entropy",
+                    "first_token_entropy", "perplexity"}

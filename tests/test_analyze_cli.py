@@ -27,7 +27,9 @@ BEYOND = ["accuracy", "brier", "auroc", "risk-coverage", "ece-adaptive", "recali
 # BEYOND: run diagnostics and calibration metrics beyond the papers (tests/test_paper_metrics.py)
 ANALYSES = [*PAPER, "heatmap", *SUCCESSOR, *BEYOND]
 # pairs: base against instruct models (tests/test_pairs.py); probe: activations (tests/test_probe.py)
-REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND, "probe"]
+FREE_RECALL = ["fr-heatmap", "fr-rms-ce", "fr-ece-sweep", "fr-agreement"]
+# FREE_RECALL: runs of task generate (tests/test_free_recall_tables.py)
+REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND, "probe", *FREE_RECALL]
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",
@@ -453,6 +455,10 @@ USED_OPTIONS = {
     "recalibrate": {"--bins", "--seed", "--split"},
     "probe": {"--target", "--probe", "--folds", "--seed", "--shuffles", "--pair", "--reference",
               "--folds-out", "--best", "--pairs"},
+    "fr-heatmap": {"--measures", "--target", "--pair", "--tests", "--wide"},
+    "fr-rms-ce": {"--measures", "--correctness", "--pair", "--wide"},
+    "fr-ece-sweep": {"--measures", "--correctness", "--pair", "--wide"},
+    "fr-agreement": set(),
 }
 
 

@@ -5,12 +5,14 @@ human_share, human_entropy, human_top`` (all tied top answers, as a list), ``hum
 (lowest index among them), ``human_tied`` (more than one top answer), ``correct``, ``subject``,
 ``cloze``, ``label_probs``, ``choice_mass``, the dataset's human variables (``human:NAME``), then
 every measure any of the runs has (NaN where a run lacks it). Human columns are NaN/None where the
-dataset has no shares.
+dataset has no shares. ``task`` says what each run did: ``score`` (the label probabilities of a
+multiple-choice question) or ``generate`` (a free-recall answer: ``cloze`` -1, no labels, the
+free-recall measures); each table takes the runs of its own task (:meth:`Analysis.for_task`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,16 @@ from datasets_io.dataset import human_columns as variable_columns
 from datasets_io.workspace import Workspace
 from engine.analysis.coverage import RunCoverage
 from engine.analysis.stats_util import entropy
-from engine.measure_names import measure_names, parse_measure
+from engine.free_recall_names import free_recall_measures
+from engine.measure_names import base_name, measure_names, parse_measure
 from engine.runs import run_dirs
 from engine.store import read_manifest
 
 BASE_RESULT_COLUMNS = ("question_id", "cloze", "label_probs", "choice_mass", "prompt_tokens")
 MEASURE_KINDS = {"top1_prob", "total_entropy", "topk_entropy", "topp_size", "topp_entropy",
-                 "choice_entropy", "choice_top1", "choice_margin"}
+                 "choice_entropy", "choice_top1", "choice_margin",
+                 "first_token_entropy", "perplexity"}     # the last two: free recall only
+TASKS = ("score", "generate")
 
 
 @dataclass
@@ -45,15 +50,36 @@ class Analysis:
     allow_partial: bool = False      # whether partial runs were let in
     run_dirs: dict[str, Path] = field(default_factory=dict)   # by run id (lab.tables.load)
 
+    def tasks(self) -> set[str]:
+        return set(self.frame["task"]) if "task" in self.frame else {"score"}
+
+    def for_task(self, task: str) -> Analysis:
+        """The runs of ``task`` only, with the measures they have values for (the same object
+        where every run is of that task)."""
+        if self.tasks() == {task}:
+            return self
+        frame = self.frame[self.frame["task"] == task].reset_index(drop=True)
+        ids = set(frame["run_id"])
+        return replace(self, frame=frame,
+                       manifests={k: v for k, v in self.manifests.items() if k in ids},
+                       measures=[m for m in self.measures if frame[m].notna().any()],
+                       coverage={k: v for k, v in self.coverage.items() if k in ids},
+                       run_dirs={k: v for k, v in self.run_dirs.items() if k in ids})
+
+
+def run_task(manifest: dict[str, Any]) -> str:
+    return str(manifest.get("task") or "score")
+
 
 def is_measure(name: str) -> bool:
-    kind, _ = parse_measure(name)
+    kind, _ = parse_measure(base_name(name))
     return kind in MEASURE_KINDS
 
 
 def order_measures(names: list[str]) -> list[str]:
-    """Export order of SCIENCE.md §2 (default k/p first), then any others by name."""
-    default = measure_names()
+    """Export order of SCIENCE.md §2 (default k/p first), then the free-recall measures
+    (SCIENCE-successor.md §5.3), then any others by name."""
+    default = measure_names() + free_recall_measures()
     known = [m for m in default if m in names]
     return known + sorted(m for m in names if m not in default)
 
@@ -117,7 +143,9 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
                           *variable_columns(q)]], human_columns(q)], axis=1)
     ids = pd.Index(q["question_id"])
     labels = {rid: model_label(m, rid) for rid, m in manifests.items()}
-    dupes = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
+    # a model's free-recall run and its scoring run share a name: they never share a table
+    keys = [(labels[rid], run_task(m)) for rid, m in manifests.items()]
+    dupes = {lab for lab, task in keys if keys.count((lab, task)) > 1}
     parts, notes, measures = [], [], []
     for rid, res in results.items():
         model = f"{labels[rid]} ({rid})" if labels[rid] in dupes else labels[rid]
@@ -129,6 +157,7 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
         model_info = manifests[rid].get("model")
         vocab = model_info.get("vocab_size") if isinstance(model_info, dict) else None
         joined.insert(0, "vocab_size", vocab)
+        joined.insert(0, "task", run_task(manifests[rid]))
         joined.insert(0, "model", model)
         joined.insert(0, "run_id", rid)
         parts.append(joined)

@@ -19,6 +19,10 @@ Measures without a normalised form (``top1_prob``, ``topp_size@p``, ``choice_top
 ``choice_margin``) are used as they are in ``raw`` and ``normalized`` (and, but for the two
 log-probabilities, ``successor``).
 
+Free-recall measures (``fr_``, ``bfr_``, ``tok1_``: ``engine.free_recall_names``) are stored in the
+successor's own form (normalised, not clipped; ``tok1_top1_prob`` a log-probability), the only
+form the released data has: every scale gives them as stored.
+
 The sign rule (:func:`as_uncertainty`): every table reads a measure as an uncertainty; a
 certainty enters negated, named ``-NAME``.
 """
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import BadInput
+from engine.free_recall_names import is_free_recall
 from engine.lab.analyses import SETTINGS
 from engine.measure_names import is_uncertainty_like, parse_measure, topp_size
 
@@ -75,7 +80,7 @@ def scaled_measure(frame: pd.DataFrame, measure: str, scale: str,
                    vocab_size: float | None = None) -> pd.Series:
     """``measure`` on ``scale`` for the rows of one run."""
     check_scale(scale)
-    if scale == "raw":
+    if scale == "raw" or is_free_recall(measure):
         return frame[measure].astype(float)
     if scale == "successor":
         return successor_form(frame, measure, vocab_size)
@@ -87,6 +92,8 @@ def scaled_measure(frame: pd.DataFrame, measure: str, scale: str,
 
 def successor_form(frame: pd.DataFrame, measure: str, vocab_size: float | None = None) -> pd.Series:
     """``measure`` as the successor stored it: normalised and clipped at 1, or a log-probability."""
+    if is_free_recall(measure):
+        return frame[measure].astype(float)
     kind, _ = parse_measure(measure)
     with np.errstate(divide="ignore"):
         if kind == "top1_prob":

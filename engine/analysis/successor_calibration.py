@@ -12,6 +12,9 @@ turned into a confidence in [0, 1] as the successor did, from its stored form
   run's ``topp_size@*`` columns and rows (the successor took them over its 421 rows before
   dropping the two ungradable ones; here over the rows the run has in the dataset);
 - the normalised entropies: ``conf = 1 - u``;
+- free-recall measures (``fr_``, ``bfr_``, ``tok1_``, stored in the successor's form): likewise by
+  their kind, the top-p range over the same family's four sizes, and ``*_perplexity``:
+  ``conf = exp(-ppl)`` (§6.2);
 - ``choice_margin`` has no successor form (the successor stored none): skipped with a note.
 
 Correctness is the cloze answer being the correct one (``tables.correctness``).
@@ -55,16 +58,22 @@ from engine.analysis.tables import (
     vocab_size,
 )
 from engine.lab.analyses import default
-from engine.measure_names import parse_measure
+from engine.measure_names import base_name, parse_measure
 
 WIDTH_BINS = 15
 LOG_PROBABILITIES = ("top1_prob", "choice_top1")
 NO_CONFIDENCE = ("choice_margin",)
 
 
-def topp_range(run: pd.DataFrame, measures: Sequence[str]) -> tuple[float, float]:
-    """Min and max over every ``topp_size@*`` column of ``measures`` and every row of ``run``."""
-    columns = [m for m in measures if parse_measure(m)[0] == "topp_size"]
+def _family(measure: str) -> str:
+    return measure[: len(measure) - len(base_name(measure))]
+
+
+def topp_range(run: pd.DataFrame, measures: Sequence[str], family: str = "") -> tuple[float, float]:
+    """Min and max over every ``topp_size@*`` column of ``measures`` (of the free-recall
+    ``family``, e.g. ``bfr_``; '' for the multiple-choice ones) and every row of ``run``."""
+    columns = [m for m in measures if _family(m) == family
+               and parse_measure(base_name(m))[0] == "topp_size"]
     values = run[columns].to_numpy(float)
     if not np.isfinite(values).any():
         raise BadInput("no top-p set sizes")
@@ -76,14 +85,16 @@ def topp_range(run: pd.DataFrame, measures: Sequence[str]) -> tuple[float, float
 
 def confidence(run: pd.DataFrame, measure: str, all_measures: Sequence[str]) -> np.ndarray:
     """§6.2's confidence of ``measure`` for each row of one run (NaN where it has no value)."""
-    kind, _ = parse_measure(measure)
+    kind, _ = parse_measure(base_name(measure))
     if kind in NO_CONFIDENCE:
         raise BadInput(f"{measure} has no successor confidence")
     x = successor_form(run, measure, vocab_size(run)).to_numpy(float)
     if kind in LOG_PROBABILITIES:
         return np.exp(x)
+    if kind == "perplexity":
+        return np.exp(-x)
     if kind == "topp_size":
-        lo, hi = topp_range(run, all_measures)
+        lo, hi = topp_range(run, all_measures, _family(measure))
         return 1.0 - (x - lo) / (hi - lo)
     return 1.0 - x
 
@@ -131,10 +142,24 @@ def ece_sweep(conf: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return l2_error(sweep_chunks(y.size, best), conf, y, best), best
 
 
-def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | None, name: str,
-           value: str, statistic: Callable[[np.ndarray, np.ndarray], dict]) -> TableResult:
+def width_cell(conf: np.ndarray, y: np.ndarray) -> dict:
+    return {"bins": WIDTH_BINS, "accuracy": float(y.mean()), "rms_ce": rms_ce(conf, y)}
+
+
+def sweep_cell(conf: np.ndarray, y: np.ndarray) -> dict:
+    value, bins = ece_sweep(conf, y)
+    return {"bins": bins, "accuracy": float(y.mean()), "ece_sweep": value}
+
+
+Correct = Callable[[pd.DataFrame], tuple[pd.DataFrame, np.ndarray]]
+
+
+def calibration_cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | None,
+                      name: str, value: str, statistic: Callable[[np.ndarray, np.ndarray], dict],
+                      correct: Correct = correctness) -> TableResult:
     """One row per model x measure with a confidence: ``statistic(conf, y)`` gives the row's
-    ``bins`` and ``value`` columns; ``extra['wide']``: the figure (``engine.analysis.figure``)."""
+    ``bins`` and ``value`` columns, ``correct(run)`` the rows with a correctness and it (0/1);
+    ``extra['wide']``: the figure (``engine.analysis.figure``)."""
     picked = pick_measures(a, measures)
     notes = [f"{m}: no successor confidence (the successor stored no {m}); skipped"
              for m in picked if parse_measure(m)[0] in NO_CONFIDENCE]
@@ -144,7 +169,7 @@ def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | No
                      "model with little letter mass gets an error near its accuracy)")
     rows = []
     for model, run in runs(a):
-        run, y = correctness(run)
+        run, y = correct(run)
         for measure in picked:
             if parse_measure(measure)[0] in NO_CONFIDENCE:
                 continue
@@ -158,7 +183,7 @@ def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | No
                 continue
             keep = np.isfinite(conf)
             if not keep.any():
-                notes.append(f"{model}: no {measure} values on questions with a correct answer; "
+                notes.append(f"{model}: no {measure} values on questions with a correctness; "
                              "skipped")
                 continue
             rows.append({"model": model, "measure": measure, "n": int(keep.sum()),
@@ -174,20 +199,13 @@ def _cells(a: Analysis, measures: Sequence[str] | None, pair: Sequence[str] | No
 def rms_ce_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                  pair: Sequence[str] | None = default("pair")) -> TableResult:
     """The successor's "width" calibration error per model x measure (§6.2)."""
-    def statistic(conf: np.ndarray, y: np.ndarray) -> dict:
-        return {"bins": WIDTH_BINS, "accuracy": float(y.mean()), "rms_ce": rms_ce(conf, y)}
-
-    return _cells(a, measures, pair, "rms-ce", "rms_ce", statistic)
+    return calibration_cells(a, measures, pair, "rms-ce", "rms_ce", width_cell)
 
 
 def ece_sweep_table(a: Analysis, measures: Sequence[str] | None = default("measures"),
                     pair: Sequence[str] | None = default("pair")) -> TableResult:
     """The successor's "sweep" calibration error per model x measure (§6.2)."""
-    def statistic(conf: np.ndarray, y: np.ndarray) -> dict:
-        value, bins = ece_sweep(conf, y)
-        return {"bins": bins, "accuracy": float(y.mean()), "ece_sweep": value}
-
-    return _cells(a, measures, pair, "ece-sweep", "ece_sweep", statistic)
+    return calibration_cells(a, measures, pair, "ece-sweep", "ece_sweep", sweep_cell)
 
 
 def truncated_agreement(cloze: np.ndarray, other: np.ndarray) -> tuple[int, float, float]:

@@ -23,6 +23,7 @@ from common.errors import BadInput
 from engine.analysis.frames import Analysis
 from engine.analysis.multiple import adjust as adjust_p
 from engine.analysis.normalise import as_uncertainty, scaled_measure
+from engine.free_recall_names import FIGURE_SETS, figure_rows
 from engine.lab.analyses import ANALYSES
 from engine.measure_names import is_uncertainty_like, successor_measures
 
@@ -81,6 +82,8 @@ def pick_measures(a: Analysis, measures: Sequence[str] | None, *,
     if measures and list(measures) == [SUCCESSOR_SET]:
         measures = [m for m in successor_measures() if m in a.measures
                     and (is_uncertainty_like(m) or not uncertainty_only)]
+    elif measures and len(measures) == 1 and measures[0] in FIGURE_SETS:
+        measures = [m for m in figure_rows(measures[0]) if m in a.measures]
     if measures:
         asked = [m[1:] if m.startswith("-") and not is_uncertainty_like(m[1:]) else m
                  for m in measures]

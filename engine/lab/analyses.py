@@ -48,7 +48,8 @@ class Setting:
 
 
 MEASURES_HELP = ("Measures (repeat or comma-separate; default: all; ece/jsd: the uncertainties; "
-                 "successor: the successor study's 17, in its figures' order). A certainty "
+                 "successor: the successor study's 17, in its figures' order; fr, bfr, tok1: "
+                 "the 15 rows of its free-recall FR, BFR, 1TFR figures). A certainty "
                  "(top1_prob, choice_top1, choice_margin) enters negated, as -NAME.")
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("measures", list, None, MEASURES_HELP),
@@ -94,6 +95,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("split", int, 50, "Percent of each run's questions the recalibration maps are "
             "fitted on (a random split seeded by --seed); the rest evaluates them.",
             minimum=1, maximum=99),
+    Setting("correctness", str, "graded", "What a free-recall answer's correctness is: graded "
+            "(its final grade: `alignuq grade`) or mc (the same model's multiple-choice "
+            "correctness, as the released figures did: SCIENCE-successor.md §6.2 fault 4).",
+            choices=("graded", "mc")),
 )}
 
 
@@ -124,6 +129,7 @@ CORRECT_OR_HUMAN_DATA = Need("correct", "correct answers or human data",
                              "pick a dataset imported with a correct column, shares or "
                              "--human-col", or_prefix="human")
 # the prefix names the share column itself: either part of the successor's agreement will do
+ANSWERS = Need("question_id", "questions", "questions", "import a dataset")   # every dataset
 CORRECT_OR_HUMAN = Need("correct", "correct answers or human response shares",
                         "a benchmark with answers or a survey dataset",
                         "pick a dataset imported with a correct column or with shares",
@@ -154,6 +160,8 @@ class AnalysisSpec:
     columns: tuple[str, ...]
     extras: tuple[Extra, ...] = ()
     needs_activations: bool = False  # runs made with --capture-activations
+    task: str = "score"              # the runs it reads: score (multiple choice) or generate
+                                     # (free recall); frames.Analysis.for_task
 
     def table_function(self) -> Callable[..., Any]:
         """The table function (imported now: the statistics modules load scipy)."""
@@ -352,6 +360,39 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
                "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
                "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True)),
         needs_activations=True),
+    AnalysisSpec(
+        "fr-heatmap", "FR heatmap",
+        "Free recall (SCIENCE-successor.md §6.1 FR/BFR/1TFR): the heatmap of the free-recall "
+        "measures with the human free-recall variables (default FR_Human_Prop_Correct and "
+        "FR_Human_RT_ANS, each with its own threshold). Needs runs made with --task generate.",
+        HUMAN_DATA, ("measures", "target", "pair", "tests"),
+        "engine.analysis.free_recall_tables:fr_heatmap_table",
+        ("model", "measure", "target", "n", "rho", "p", "threshold", "cell"),
+        (figure("fr-heatmap", "the shown cells", "target"),), task="generate"),
+    AnalysisSpec(
+        "fr-rms-ce", "FR RMS-CE",
+        "Free recall: the successor's \"width\" calibration error of each free-recall measure "
+        "against the graded correctness of the answers (--correctness).",
+        ANSWERS, ("measures", "correctness", "pair"),
+        "engine.analysis.free_recall_tables:fr_rms_ce_table",
+        ("model", "measure", "bins", "n", "accuracy", "rms_ce"),
+        (figure("fr-rms-ce", "RMS-CE"),), task="generate"),
+    AnalysisSpec(
+        "fr-ece-sweep", "FR ECE-sweep",
+        "Free recall: the successor's ECE-sweep of each free-recall measure against the graded "
+        "correctness of the answers (--correctness).",
+        ANSWERS, ("measures", "correctness", "pair"),
+        "engine.analysis.free_recall_tables:fr_ece_sweep_table",
+        ("model", "measure", "bins", "n", "accuracy", "ece_sweep"),
+        (figure("fr-ece-sweep", "ECE-sweep"),), task="generate"),
+    AnalysisSpec(
+        "fr-agreement", "FR agreement",
+        "Free recall: percent of answers graded correct (fact_fr, truncated as published, over "
+        "the answers with a final grade), those pending, and the two graders' agreement and "
+        "Cohen's kappa.",
+        ANSWERS, (), "engine.analysis.free_recall_tables:fr_agreement_table",
+        ("model", "n", "n_graded", "pending", "fact_fr", "fact_fr_mean", "n_both", "agreement",
+         "kappa"), task="generate"),
 )}
 
 

@@ -35,9 +35,16 @@ from engine.analysis.provenance import build_provenance, write_with_provenance
 from engine.analysis.render import SUFFIXES, format_for, render
 from engine.analysis.tables import TableResult
 from engine.lab.analyses import ANALYSES, SETTINGS, AnalysisSpec, analysis
+from engine.lab.free_recall import add_free_recall_correctness
 from engine.lab.runs import RunListing, listing
 from engine.runs import find_run
 from engine.store import read_manifest, read_results
+
+TASK_MISSING = {"score": "no multiple-choice run among these runs",
+                "generate": "no free-recall run among these runs (`alignuq run --task generate`)"}
+TASK_FIX = {"score": "pick runs made without --task generate",
+            "generate": "run `alignuq run --task generate`, or import the released answers "
+                        "(`alignuq runs import --layout moore2026`)"}
 
 # the settings a table's human title line names (where the table takes them)
 TITLE_SETTINGS = ("variant", "scale", "target")
@@ -64,6 +71,8 @@ def load(ws: Workspace, dataset: str | Dataset, run_ids: Iterable[str] | None = 
     if not allow_partial:
         refuse_partial(coverages)
     loaded = combine(ds, manifests, {rid: _results(rid, path) for rid, path in folders.items()})
+    if "generate" in loaded.tasks():
+        add_free_recall_correctness(loaded, folders)
     answered = loaded.frame.groupby("run_id").size()
     loaded.coverage = {c.run_id: replace(c, n_answered=int(answered.get(c.run_id, 0)),
                                          n_dataset=len(ds.questions)) for c in coverages}
@@ -124,9 +133,12 @@ def applicable(loaded: Analysis) -> tuple[list[str], list[str]]:
     """The analyses the dataset has the data for, and a note on each of the others."""
     names, notes = [], []
     captured = any(run_activations(folder) for folder in loaded.run_dirs.values())
+    tasks = loaded.tasks()
     for name, spec in ANALYSES.items():
         if why := lacks(loaded.dataset, spec):
             notes.append(f"{name} left out: {why}")
+        elif spec.task not in tasks:
+            notes.append(f"{name} left out: {TASK_MISSING[spec.task]}")
         elif spec.needs_activations and not captured:
             notes.append(f"{name} left out: no run captured activations (`alignuq run ... "
                          "--capture-activations`)")
@@ -150,8 +162,11 @@ def compute(loaded: Analysis, name: str, settings: Mapping[str, Any]) -> Table:
     its business)."""
     spec = analysis(name)
     check_data(loaded.dataset, spec)
+    if spec.task not in loaded.tasks():
+        raise BadInput(f"{name}: {TASK_MISSING[spec.task]}", fix=TASK_FIX[spec.task])
     used = settings_for(spec, settings)
-    return Table(spec, loaded, used, spec.table_function()(loaded, **used))
+    runs_of_task = loaded.for_task(spec.task)
+    return Table(spec, runs_of_task, used, spec.table_function()(runs_of_task, **used))
 
 
 @dataclass
