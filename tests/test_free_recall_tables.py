@@ -17,24 +17,32 @@ from sklearn.metrics import cohen_kappa_score
 
 from engine.analysis.free_recall_tables import grader_agreement
 from engine.free_recall_names import RELEASED_COLUMNS, figure_rows, released_column
-from tests.test_moore2026 import EXCLUDED, released, study  # noqa: F401
+from tests.test_moore2026 import EXCLUDED, released  # noqa: F401
 from tests.test_successor_calibration import models, sweep_loop, width_loop
 
 TARGETS = ("FR_Human_Prop_Correct", "FR_Human_RT_ANS")
 
 
 @pytest.fixture(scope="module")
-def graded(study: Path, released: Path) -> Path:
-    """The study with every released grading file imported onto its free-recall run."""
+def graded(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """coane-graded (419 questions) with the 30 released runs, their free-recall answers as
+    runs ``moore2026-<model>-fr``, and every released grading file imported onto those."""
     from tests.test_tui_support import cli_main
 
     grading = released.parent.parent / "coane_grading"
     if not grading.is_dir():
         pytest.skip(f"the successor's released grades are not at {grading}")
+    ws = tmp_path_factory.mktemp("fr") / "ws"
+    assert cli_main("import", "table", released / "coane_data.parquet", "--name", "coane-s",
+                    "--id-col", "@index", "--human-col", "*_Human_*", "-w", ws) == 0
+    assert cli_main("datasets", "derive", "coane-s", "--name", "coane-graded",
+                    *[a for row in EXCLUDED for a in ("--exclude", str(row))], "-w", ws) == 0
+    assert cli_main("runs", "import", released, "--layout", "moore2026", "--dataset",
+                    "coane-graded", "-w", ws) == 0
     for model in models(released):
         assert cli_main("grade", "import", grading / f"coane_{model}.parquet", "--run",
-                        f"moore2026-{model}-fr", "-w", study) == 0, model
-    return study
+                        f"moore2026-{model}-fr", "-w", ws) == 0, model
+    return ws
 
 
 def kept(released: Path, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -132,7 +140,8 @@ def test_ece_sweep_against_the_loop(graded, released, cli) -> None:
 
 def test_agreement_fact_fr_and_the_graders_kappa(graded, released, cli) -> None:
     """§6.3's Coane_fact_fr = int(100 * share graded Y) over the 419 rows, truncated; the two
-    graders' raw agreement and Cohen's kappa (sklearn's) over every released row kept."""
+    graders' raw agreement and Cohen's kappa (sklearn's) over the kept rows both marked (the
+    stray 'B' of Llama_3.2_3B_Ins row 67 is not imported)."""
     ours = table(cli, graded, "fr-agreement")[0].set_index("model")
     for model in models(released):
         _, _, grades = kept(released, model)
@@ -142,6 +151,9 @@ def test_agreement_fact_fr_and_the_graders_kappa(graded, released, cli) -> None:
         assert row["fact_fr"] == int(100 * share)
         assert row["fact_fr_mean"] == pytest.approx(share, abs=1e-15)
         x, y = grades["x_fr_correct"], grades["y_fr_correct"]
+        marks = x.isin(["Y", "N", "?"]) & y.isin(["Y", "N", "?"])   # a stray 'B' is not a mark
+        x, y = x[marks], y[marks]
+        assert row["n_both"] == marks.sum() == (418 if model == "Llama_3.2_3B_Ins" else 419)
         assert row["agreement"] == pytest.approx(np.mean(x == y), abs=1e-15)
         assert row["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12), model
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from common.errors import BadInput
 from engine.analysis.frames import Analysis, model_label, run_task
+from engine.grading import final_grades
 from engine.store import read_manifest, read_results
 
 GRADE_VALUE = {"Y": 1.0, "N": 0.0}
@@ -45,12 +46,6 @@ def add_free_recall_correctness(loaded: Analysis, folders: dict[str, Path]) -> N
             correct = frame.loc[rows, "correct"].to_numpy(float)
             frame.loc[rows, "mc_correct"] = np.where(np.isnan(answered) | np.isnan(correct),
                                                      np.nan, answered == correct)
-
-
-def final_grades(run_dir: Path) -> pd.DataFrame:
-    """By question id: ``fr_correct`` (1/0/NaN), ``grade_a``, ``grade_b``."""
-    from engine.grading import final_grades as graded  # noqa: PLC0415 - see merge note
-    return graded(run_dir)
 
 
 def _scoring_runs(loaded: Analysis, folders: dict[str, Path]) -> dict[str, list[Path]]:
