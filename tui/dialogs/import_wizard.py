@@ -18,7 +18,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 STEPS = ("step-file", "step-parse", "step-refusals", "step-report")
 STEP_TITLES = ("1 File", "2 Parse & columns", "3 Refusals", "4 Report & write")
+REPLACE_LABELS = {False: "replace it: no (space ticks)", True: "replace it: YES"}
 ORDERS = (("shuffled", True), ("as in the file", False))
 
 
@@ -73,7 +74,7 @@ class ImportWizard(ModalScreen[str | None]):
         with Vertical(id="wizard", classes="dialog full"):
             yield Static("", id="wizard-steps", classes="dialog-title")
             with ContentSwitcher(initial="step-file", id="wizard-body"):
-                with Vertical(id="step-file"):
+                with VerticalScroll(id="step-file"):
                     with Horizontal(classes="field"):
                         yield Label("file or folder")
                         yield Input(self.initial_path, placeholder="path to a Roper .txt, CSV/XLSX, "
@@ -87,7 +88,7 @@ class ImportWizard(ModalScreen[str | None]):
                         yield Input(placeholder="letters, digits, . _ -", id="name")
                     with Horizontal(classes="field", id="replace-row"):
                         yield Label("")
-                        yield Checkbox("replace the dataset of that name", id="replace")
+                        yield Checkbox(REPLACE_LABELS[False], id="replace")
                     yield Static("", id="name-status")
                     with Horizontal(classes="field", id="pew-row"):
                         yield Label("Pew variables")
@@ -195,38 +196,28 @@ class ImportWizard(ModalScreen[str | None]):
 
     @on(Checkbox.Changed, "#replace")
     def _replace_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = REPLACE_LABELS[event.value]   # said in words, not by colour
         self.check_name()
 
     def check_name(self) -> bool:
         """Whether the name can be written: valid, and free or to be replaced (its runs named,
         deleted with it). Says which in the name's status line, at step 1."""
-        from common.errors import as_error
-        from datasets_io.dataset import check_name
-        from datasets_io.workspace import resolve_workspace
-        from engine.runs import dataset_runs
+        from engine.lab.imports import check_target_name
 
         name = self.query_one("#name", Input).value.strip()
         status = self.query_one("#name-status", Static)
         row = self.query_one("#replace-row")
-        if not name:
-            status.update("")
-            row.display = False
+        checked = check_target_name(self.workspace, name) if name else None
+        row.display = bool(checked and checked.taken)
+        if checked is None or checked.bad:
+            status.update(f"[red]{escape(checked.bad)}[/red]" if checked else "")
             return False
-        try:
-            check_name(name)
-        except Exception as err:
-            status.update(f"[red]{escape(as_error(err).what)}[/red]: letters, digits, . _ - only")
-            row.display = False
-            return False
-        ws = resolve_workspace(self.workspace)
-        taken = (ws.datasets / name).exists()
-        row.display = taken
-        if not taken:
+        if not checked.taken:
             status.update(f"[dim]new dataset {escape(name)}[/dim]")
             return True
-        runs = dataset_runs(ws, name)
+        runs = checked.runs
         replace = self.query_one("#replace", Checkbox).value
-        said = (f" and its {len(runs)} run(s) ({escape(', '.join(r.run_id for r in runs[:3]))}"
+        said = (f" and its {len(runs)} run(s) ({escape(', '.join(runs[:3]))}"
                 f"{'…' if len(runs) > 3 else ''})" if runs else "")
         if replace:
             status.update(f"[yellow]writing replaces dataset {escape(name)}{said}[/yellow]")

@@ -42,15 +42,14 @@ def human_line(row: dict[str, Any]) -> str:
                      for name, value in values)
 
 
-def human_entropy(row: dict[str, Any]) -> float | None:
-    """The entropy of the human shares (nats; ``engine.analysis.stats_util.entropy``)."""
-    from engine.analysis.stats_util import entropy
-
-    shares = row.get("human_share")
-    if shares is None or not len(shares):
-        return None
-    h = entropy(list(shares))
-    return h if h == h else None
+def human_entropy(row: dict[str, Any]) -> str:
+    """The entropy of the human shares (nats) and normalised by log n, as the question list has
+    them (``engine.lab.datasets.questions_for_browsing``); '' where there are no shares."""
+    h, norm = row.get("human_entropy"), row.get("human_entropy_norm")
+    if h is None or h != h:
+        return ""
+    return f"{h:.3f} nats" + (f" ({norm:.3f} of log n)" if norm is not None and norm == norm
+                              else "")
 
 
 def meta_line(row: dict[str, Any]) -> str:
@@ -97,8 +96,8 @@ class QuestionDialog(ModalScreen[None]):
             yield Static(escape(str(r["text"])), id="question-text")
             if meta := meta_line(r):
                 yield Static(meta, id="question-meta")
-            if (h := human_entropy(r)) is not None:
-                yield Static(f"[dim]human entropy[/dim] {h:.3f} nats", id="human-entropy")
+            if h := human_entropy(r):
+                yield Static(f"[dim]human entropy[/dim] {h}", id="human-entropy")
             if human := human_line(r):
                 yield Static(human, id="human-vars")
             yield ShareBars(id="bars")
@@ -137,8 +136,9 @@ class QuestionDialog(ModalScreen[None]):
         if message.answers:
             lines = [answer_line(i, label, a)
                      for i, (label, a) in enumerate(message.answers.items(), start=1)]
-            note.update("\n".join(lines) + "\n[dim]label probabilities renormalised over the "
-                        "choices; every bar on one scale[/dim]")
+            note.update(f"{len(lines)} run(s) on this dataset:\n" + "\n".join(lines)
+                        + "\n[dim]label probabilities renormalised over the choices; every bar "
+                        "on one scale[/dim]")
         else:
             note.update("[dim]no run of any model has answered this question yet[/dim]")
 

@@ -211,9 +211,10 @@ The workspace's datasets (left) and the questions of the selected one (right).
             columns.remove("subject")
         if view["human_entropy_norm"].isna().all():
             columns.remove("human_entropy_norm")
+        columns, caps = fit_columns(view, columns, self._table_width())
         table.show_frame(view, columns=columns, key="question_id",
                          labels=LABELS,
-                         styler=_styler_within(column_caps(view, columns, self._table_width())),
+                         styler=_styler_within(caps),
                          export_frame=view.drop(columns=["excl", "choices_text"]),
                          provenance={"dataset": self.current, "filters": f.describe(),
                                      "search": search})
@@ -456,23 +457,39 @@ The workspace's datasets (left) and the questions of the selected one (right).
 
 
 LABELS = {"excl": "x", "question_id": "id", "n_choices": "n", "human_entropy_norm": "H/log n"}
-TEXT_MIN = 50          # cells the question text gets before the id and subject are shortened
-SHORTENED = {"question_id": 22, "subject": 14}
+TEXT_MIN = 60          # cells the question text gets before the id and subject are shortened
+SHORTENED = {"question_id": (22, 14), "subject": (14, 10)}   # cells: first, then if still short
 
 
-def column_caps(view: pd.DataFrame, columns: list[str], width: int) -> dict[str, int]:
-    """The most cells each column may show at ``width``: the question text gets what the other
-    columns leave (they are shortened, an MMLU id and subject first, to leave it TEXT_MIN)."""
+def fit_columns(view: pd.DataFrame, columns: list[str],
+                width: int) -> tuple[list[str], dict[str, int]]:
+    """The columns to show at ``width`` and the most cells each may take: the question text
+    gets what the others leave. To leave it TEXT_MIN, a subject that every id already names
+    (MMLU's ``abstract_algebra-1``) is left out, then the id and subject are shortened (the
+    question detail shows them whole)."""
     natural = {c: max([len(fmt_cell(v, c)) for v in view[c]] + [len(LABELS.get(c, c))]) + 2
                for c in columns if c != "text"}
     room = width - sum(natural.values()) - 3   # the cell padding and the scroll bar
+    if room < TEXT_MIN and "subject" in natural and _ids_name_subjects(view):
+        columns = [c for c in columns if c != "subject"]
+        room += natural.pop("subject")
     caps: dict[str, int] = {}
-    for col, cap in SHORTENED.items():
-        if room < TEXT_MIN and natural.get(col, 0) - 2 > cap:
-            room += natural[col] - 2 - cap
-            caps[col] = cap
-    caps["text"] = max(room, 20)
-    return caps
+    for shortest in (False, True):
+        for col, (cap, tight) in SHORTENED.items():
+            cap = tight if shortest else cap
+            if room < TEXT_MIN and natural.get(col, 0) - 2 > cap:
+                room += natural[col] - 2 - cap
+                natural[col] = cap + 2
+                caps[col] = cap
+    caps["text"] = max(room, 10)
+    return columns, caps
+
+
+def _ids_name_subjects(view: pd.DataFrame) -> bool:
+    pairs = view[["question_id", "subject"]].dropna()
+    return len(pairs) == len(view) and all(
+        str(q).startswith(str(s)) for q, s in zip(pairs["question_id"], pairs["subject"],
+                                                  strict=True))
 
 
 def _clip(text: str, width: int) -> str:

@@ -139,6 +139,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         runs_table = self.query_one("#ws-runs", FrameTable)
+        runs_table.border_title = "runs of the workspace, live · enter attaches · i: full id"
         for key, label in RUN_COLUMNS:
             runs_table.add_column(label, key=key)
         self.set_interval(POLL_S, self.poll_runs)
@@ -240,7 +241,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.attach(run)
 
     def action_run_id(self) -> None:
-        """The full id and folder of the highlighted run (of the run list, or of the job)."""
+        """The full id and folder of the highlighted run: the job's when the job table has the
+        focus, else the run list's."""
         run_id, run_dir = self._highlighted_run()
         if run_id:
             self.notify(f"{run_id}\n{run_dir}", title="Run id", timeout=15)
@@ -248,15 +250,14 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.notify("No run highlighted", severity="warning")
 
     def _highlighted_run(self) -> tuple[str, str]:
-        table = self.query_one("#ws-runs", FrameTable)
-        if table.has_focus and table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            run = self.workspace_runs.get(str(key))
-            if run is not None:
-                return run["run_id"], run["run_dir"]
         job = self.highlighted_job()
-        if job is not None and job.run_id:
+        if self.query_one("#jobs", FrameTable).has_focus and job is not None and job.run_id:
             return job.run_id, str(job.run_dir or "")
+        table = self.query_one("#ws-runs", FrameTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            run = self.workspace_runs[str(key)]
+            return run["run_id"], run["run_dir"]
         return "", ""
 
     # ------------------------------------------------------------------ table
