@@ -37,8 +37,9 @@ The workspace's datasets (left) and the questions of the selected one (right).
   mapping preview, the refusal list is editable with live counts, and the dropped-question report
   is shown before anything is written.
 * **Browse**: `/` searches question text, choices and ids; `f` filters by source, subject, number
-  of choices and the (normalised) human entropy range. `enter` opens a question: the human share
-  bars and, when runs exist, each model's label probabilities beside them.
+  of choices and the (normalised) human entropy range. `enter` opens a question: its metadata, the
+  human entropy, the human share bars and, when runs exist, each run's label probabilities
+  beside them on the same scale, with its cloze answer and entropy.
 * **Dropped**: `D` lists every question the import dropped (refused answers only, too few
   choices, unreadable shares…) with its reason and detail, as `alignuq datasets dropped NAME`
   does; `e` there exports the list.
