@@ -49,8 +49,7 @@ class RunListing(TypedDict):
 
 def _known(info: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest, with what ``RunInfo`` knows where the manifest lacks it (a broken run)."""
-    return {"model": info.model, "dataset": info.dataset, "variant": info.variant,
-            **{k: v for k, v in manifest.items() if v is not None or k == "protocol"}}
+    return {"model": info.model, "dataset": info.dataset, "variant": info.variant, **manifest}
 
 
 def listing(ws: Workspace, *, slurm: bool = False) -> list[RunListing]:
