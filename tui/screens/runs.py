@@ -190,18 +190,25 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         for run in runs:
             self._rates[run["run_id"]] = self._rate(run, now)
         table = self.query_one("#ws-runs", FrameTable)
-        gone = set(self.workspace_runs) - {r["run_id"] for r in runs}
-        for run_id in gone:
-            table.remove_row(run_id)
-        for run in runs:
-            cells = self._run_row(run)
-            if run["run_id"] in self.workspace_runs:
-                for (key, _), value in zip(RUN_COLUMNS, cells, strict=True):
+        if [r["run_id"] for r in runs] != list(self.workspace_runs):
+            self._relist(table, runs)   # a run came or went: newest first, cursor kept
+        else:
+            for run in runs:
+                for (key, _), value in zip(RUN_COLUMNS, self._run_row(run), strict=True):
                     table.update_cell(run["run_id"], key, value, update_width=True)
-            else:
-                table.add_row(*cells, key=run["run_id"])
         self.workspace_runs = {r["run_id"]: r for r in runs}
         self._sync_runs_frame()
+
+    def _relist(self, table: FrameTable, runs: list[RunListing]) -> None:
+        on = None
+        if table.row_count:
+            on = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        for run in runs:
+            table.add_row(*self._run_row(run), key=run["run_id"])
+        ids = [r["run_id"] for r in runs]
+        if on in ids:
+            table.move_cursor(row=ids.index(on))
 
     def _rate(self, run: RunListing, now: float) -> float:
         """Questions per second between the last two polls that saw new rows, while the run runs
