@@ -157,7 +157,8 @@ async def test_the_cli_and_the_wizard_write_the_same_dataset(case: str, cli, dat
 @sync
 async def test_the_wizard_refuses_a_taken_name_before_parsing(cli, data_dir: Path,
                                                              ws_dir: Path) -> None:
-    """As `alignuq import` without --force: checked on the first step, nothing replaced."""
+    """As `alignuq import` without --force: checked on the first step (beside the name, with the
+    console's way out, "replace", not the CLI's --force), nothing replaced."""
     path = data_dir / ROPER_SAMPLE
     assert cli("import", "roper", path, "--name", "polls", "-w", ws_dir).code == 0
     before = (ws_dir / "datasets" / "polls" / "import_report.json").read_bytes()
@@ -172,7 +173,10 @@ async def test_the_wizard_refuses_a_taken_name_before_parsing(cli, data_dir: Pat
         wizard.query_one("#name").value = "polls"
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: "already exists" in text_of(
-            wizard.query_one("#file-status")), 30, "the refusal")
+            wizard.query_one("#name-status")), 30, "the refusal")
+        await pilot.pause(0.3)
         assert wizard.step == 0 and wizard.parsed is None
-        assert "dataset 'polls' already exists" in text_of(wizard.query_one("#file-status"))
+        said = text_of(wizard.query_one("#name-status"))
+        assert "dataset polls already exists" in said and "replace" in said
+        assert "--force" not in said
     assert (ws_dir / "datasets" / "polls" / "import_report.json").read_bytes() == before

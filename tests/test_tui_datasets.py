@@ -89,8 +89,10 @@ async def test_question_view_shows_shares_and_each_runs_probabilities(tui_ws: Pa
         dialog = app.screen
         await wait_for(pilot, lambda: "2 run(s)" in text_of(dialog.query_one("#runs-note")),
                        30, "the runs' label probabilities")
-        bars = text_of(dialog.query_one("#bars"))
-        assert "humans" in bars and "toy-a" in bars and "toy-b" in bars
+        bars = text_of(dialog.query_one("#bars"))   # runs numbered; the note names them
+        note = text_of(dialog.query_one("#runs-note"))
+        assert "humans" in bars and "run 1" in bars and "run 2" in bars
+        assert "run 1 toy-a" in note and "run 2 toy-b" in note
         assert "%" in bars
         await pilot.press("escape")
         await pilot.pause()

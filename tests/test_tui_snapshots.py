@@ -35,8 +35,9 @@ def _loaded(app, section: str):
                            "the tables")
         if section == "runs":
             log = app.section("runs").query_one("#job-log")
-            await wait_for(pilot, lambda: any("in this workspace" in line for line in log.lines),
-                           60, "the note on existing runs")
+            await wait_for(pilot, lambda: any("in this workspace" in line for line in log.lines)
+                           and app.section("runs").polls > 0, 60,
+                           "the note on existing runs and the run list")
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(1.0)  # let every worker's last message land
     return run_before

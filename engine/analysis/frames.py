@@ -26,6 +26,7 @@ from datasets_io.workspace import Workspace
 from engine.analysis.coverage import RunCoverage
 from engine.analysis.stats_util import entropy
 from engine.free_recall_names import free_recall_measures
+from engine.lab.run_labels import model_name, run_labels
 from engine.measure_names import base_name, measure_names, parse_measure
 from engine.runs import run_dirs
 from engine.store import read_manifest
@@ -119,10 +120,7 @@ def list_runs(ws: Workspace, dataset: str) -> list[str]:
 
 
 def model_label(manifest: dict[str, Any], run_id: str) -> str:
-    model = manifest.get("model")
-    if isinstance(model, dict):
-        return str(model.get("name") or model.get("path") or run_id)
-    return str(model or run_id)
+    return model_name(manifest, run_id)
 
 
 def _join(qcols: pd.DataFrame, ids: pd.Index, res: pd.DataFrame) -> pd.DataFrame:
@@ -146,9 +144,14 @@ def combine(ds: Dataset, manifests: dict[str, dict[str, Any]],
     # a model's free-recall run and its scoring run share a name: they never share a table
     keys = [(labels[rid], run_task(m)) for rid, m in manifests.items()]
     dupes = {lab for lab, task in keys if keys.count((lab, task)) > 1}
+    unique = {}
+    for task in {run_task(m) for m in manifests.values()}:
+        unique.update(run_labels({rid: {**m, "dataset": ds.name} for rid, m in manifests.items()
+                                  if run_task(m) == task}))
     parts, notes, measures = [], [], []
     for rid, res in results.items():
-        model = f"{labels[rid]} ({rid})" if labels[rid] in dupes else labels[rid]
+        # a model with one run keeps its name; runs of one model are told apart (run_labels)
+        model = unique[rid] if labels[rid] in dupes else labels[rid]
         measures += [c for c in res.columns if c not in BASE_RESULT_COLUMNS and is_measure(c)]
         joined = _join(qcols, ids, res)
         if len(joined) < len(res):

@@ -32,7 +32,7 @@ from datasets_io.rules import (
     refusal_list,
 )
 from datasets_io.workspace import Workspace, resolve_workspace
-from engine.runs import RunInfo, delete_runs, runs_to_replace
+from engine.runs import RunInfo, dataset_runs, delete_runs, runs_to_replace
 
 FORMATS = ("roper", "table", "pew", "mmlu")
 KINDS = {"roper": "a Roper topline export", "pew": "a Pew respondent file",
@@ -141,6 +141,29 @@ def settings(fmt: str, *, seed: int = DEFAULT_SEED, shuffle: bool | None = None,
                             keep=list(keep_refusals))
     return ImportSettings(seed=seed, shuffle=SHUFFLE_BY_DEFAULT[fmt] if shuffle is None else shuffle,
                           sample=sample, refusals=refusals)
+
+
+@dataclass(frozen=True)
+class NameCheck:
+    """What writing dataset ``name`` would meet, checked as the name is typed: ``bad`` (why the
+    name is invalid, '' when it is valid), whether a dataset has it, and that dataset's runs."""
+
+    bad: str = ""
+    taken: bool = False
+    runs: tuple[str, ...] = ()
+
+
+def check_target_name(workspace: Path | None, name: str) -> NameCheck:
+    """The checks :func:`target` makes, without refusing: for a form that offers "replace"
+    beside the name (nothing is created)."""
+    try:
+        check_name(name)
+    except BadInput as err:
+        return NameCheck(bad=f"{err.what}: {err.fix}" if err.fix else err.what)
+    ws = resolve_workspace(workspace)
+    if not (ws.datasets / name).exists():
+        return NameCheck()
+    return NameCheck(taken=True, runs=tuple(r.run_id for r in dataset_runs(ws, name)))
 
 
 def target(workspace: Path | None, name: str, *, force: bool = False,

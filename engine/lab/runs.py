@@ -12,9 +12,11 @@ from datasets_io.workspace import Workspace
 from engine import runs as runs_mod
 from engine import slurm as slurm_mod
 from engine import store as store_mod
+from engine.analysis.stats_util import entropy
+from engine.lab.run_labels import run_labels
 
-__all__ = ["DONE", "FAILED", "RUNNING", "RunInfo", "RunStatus", "SlurmOptions", "answers_to",
-           "cancel", "delete", "find", "infos", "listing", "manifest_of", "shard_states",
+__all__ = ["DONE", "FAILED", "RUNNING", "Answer", "RunInfo", "RunStatus", "SlurmOptions",
+           "answers_of", "cancel", "delete", "find", "infos", "listing", "manifest_of", "shard_states",
            "status_of", "submit_to_slurm"]
 
 RunInfo, RunStatus = runs_mod.RunInfo, runs_mod.RunStatus
@@ -42,19 +44,22 @@ class RunListing(TypedDict):
     slurm: bool
     n_dataset: int | None
     manifest: dict[str, Any]
-    label: str                   # the model, and the variant where it is not the default
+    label: str                   # short and unique among the dataset's runs (run_labels)
+
+
+def _known(info: RunInfo, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest, with what ``RunInfo`` knows where the manifest lacks it (a broken run)."""
+    return {"model": info.model, "dataset": info.dataset, "variant": info.variant, **manifest}
 
 
 def listing(ws: Workspace, *, slurm: bool = False) -> list[RunListing]:
-    """Every run, newest first (``RunInfo`` as a dict), with its manifest and a ``label`` that
-    names the model (and the variant, where it is not the default)."""
-    out: list[RunListing] = []
-    for info in runs_mod.list_runs(ws, slurm=slurm):
-        manifest = runs_mod.read_manifest_or_empty(Path(info.run_dir))
-        variant = "" if info.variant in (None, "corrected") else f" ({info.variant})"
-        out.append(RunListing(**info.to_dict(), manifest=manifest,
-                              label=f"{info.model or '?'}{variant}"))
-    return out
+    """Every run, newest first (``RunInfo`` as a dict), with its manifest and a ``label``, short
+    and unique among the runs of its dataset (:func:`engine.lab.run_labels.run_labels`)."""
+    infos_ = runs_mod.list_runs(ws, slurm=slurm)
+    manifests = {i.run_id: runs_mod.read_manifest_or_empty(Path(i.run_dir)) for i in infos_}
+    labels = run_labels({i.run_id: _known(i, manifests[i.run_id]) for i in infos_})
+    return [RunListing(**i.to_dict(), manifest=manifests[i.run_id], label=labels[i.run_id])
+            for i in infos_]
 
 
 def submit_to_slurm(spec: Any, options: SlurmOptions) -> dict[str, Any]:
@@ -96,22 +101,38 @@ def delete(ws: Workspace, run_dir: str | Path) -> None:
     runs_mod.delete_run(ws, Path(run_dir))
 
 
-def answers_to(ws: Workspace, dataset: str, question_id: str) -> dict[str, list[float]]:
-    """Each run of ``dataset`` that answered ``question_id``: its label probabilities q, under
-    its model's name (a ' added for each run of a model already listed). A run that cannot be
-    read is left out."""
-    out: dict[str, list[float]] = {}
-    runs = [r for r in runs_mod.list_runs(ws, slurm=False) if r.dataset == dataset]
-    for info in sorted(runs, key=lambda r: r.run_id):
-        run_dir = Path(info.run_dir)
+@dataclass(frozen=True)
+class Answer:
+    """One run's answer to a question: label probabilities, the choice it gives the most
+    probability (its cloze answer, 0-based), and its entropy over the choices (nats,
+    ``engine.analysis.stats_util.entropy``)."""
+
+    run_id: str
+    probs: list[float]
+    cloze: int | None
+    choice_entropy: float | None
+
+
+def answers_of(ws: Workspace, dataset: str, question_id: str) -> dict[str, Answer]:
+    """Each run of ``dataset`` that answered ``question_id``, under its run label, in run id
+    order. A run that cannot be read is left out."""
+    out: dict[str, Answer] = {}
+    runs = sorted((r for r in listing(ws) if r["dataset"] == dataset), key=lambda r: r["run_id"])
+    for run in runs:
+        run_dir = Path(run["run_dir"])
         try:
             rows = store_mod.read_results(run_dir)
         except Exception:  # noqa: BLE001 - a broken run must not hide the others' answers
             continue
         hit = rows[rows["question_id"] == question_id] if len(rows) else rows
         if len(hit):
-            label = str(info.model or info.run_id)
-            while label in out:
-                label += "'"
-            out[label] = [float(x) for x in hit.iloc[0]["label_probs"]]
+            out[run["label"]] = _answer(run["run_id"], hit.iloc[0])
     return out
+
+
+def _answer(run_id: str, row: Any) -> Answer:
+    probs = [float(x) for x in row["label_probs"]]
+    cloze = row.get("cloze")
+    cloze = int(cloze) if cloze is not None and cloze == cloze else None
+    h = entropy(probs)
+    return Answer(run_id, probs, cloze, h if h == h else None)

@@ -26,6 +26,26 @@ class RunChoice:
     action: Literal["attach", "export", "delete"] = "attach"
 
 
+def run_rows(runs: list[RunListing]) -> list[Text]:
+    """One line per run: its label, dataset, status and n/N, then its full id, each column as
+    wide as its longest entry (nothing cut; a line too long for the screen wraps)."""
+    def total(run: RunListing) -> str:
+        return str(run["n_total"] or run["manifest"].get("n_total", "?"))
+
+    wide_label = max((len(r["label"]) for r in runs), default=0)
+    wide_ds = max((len(str(r["dataset"])) for r in runs), default=0)
+    wide_status = max((len(f"{r['status']} {r['n_done']}/{total(r)}") for r in runs), default=0)
+    rows = []
+    for run in runs:
+        row = Text(f"{run['label']:{wide_label}}  ", style="bold")
+        row.append(f"{run['dataset']!s:{wide_ds}}  ")
+        row.append(f"{run['status']} {run['n_done']}/{total(run)}".ljust(wide_status) + "  ",
+                   style="dim")
+        row.append(run["run_id"], style="dim")
+        rows.append(row)
+    return rows
+
+
 class AttachDialog(ModalScreen[RunChoice | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("x", "export", "Export run"),
                 Binding("delete", "delete", "Delete run")]
@@ -38,14 +58,9 @@ class AttachDialog(ModalScreen[RunChoice | None]):
         with Vertical(id="dialog", classes="dialog wide"):
             yield Static("[b]Attach to a run[/b] [dim](its events files are followed; the run "
                          "itself is not touched)[/dim]", classes="dialog-title")
-            options = []
-            for i, run in enumerate(self.runs):
-                label = Text(f"{run['run_id'][:28]:28} ", style="bold")
-                label.append(f"{run['label'][:24]:24} {str(run['dataset'])[:18]:18} ")
-                label.append(f"{run['status']} {run['n_done']}/"
-                             f"{run['n_total'] or run['manifest'].get('n_total', '?')}", style="dim")
-                options.append(Option(label, id=str(i)))
-            yield OptionList(*options, id="runs-list")
+            rows = run_rows(self.runs)
+            yield OptionList(*(Option(row, id=str(i)) for i, row in enumerate(rows)),
+                             id="runs-list")
             yield Static("[dim]enter attaches · x exports the run (CSV to exports/) · delete "
                          "deletes it (asks first) · escape cancels[/dim]")
 

@@ -1,7 +1,9 @@
 """``i`` on the Datasets screen: the import wizard. Returns the written dataset's name (or None).
 
-Steps: 1 the file (format detected, a name, seed, option order and sample), 2 the parse preview
-(for tables: the column mapping, editable, and the file's first rows), 3 the refusal list
+Steps: 1 the file (format detected, a name, checked there: a taken one is replaced only when
+"replace" is ticked, its runs named; seed, option order and sample, as `alignuq import` has),
+2 the parse preview (for tables: the column mapping, editable, and the file's first rows; Next
+re-reads the file when the mapping or the human variables were edited), 3 the refusal list
 (editable; live counts of what each label removes and what the list drops), 4 the
 dropped-question report; only then is anything written. Every step is ``engine.lab.imports``,
 the code `alignuq import` runs: the same file and settings give the same dataset.
@@ -16,10 +18,11 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
+    Checkbox,
     ContentSwitcher,
     Input,
     Label,
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 STEPS = ("step-file", "step-parse", "step-refusals", "step-report")
 STEP_TITLES = ("1 File", "2 Parse & columns", "3 Refusals", "4 Report & write")
+REPLACE_LABELS = {False: "replace it: no (space ticks)", True: "replace it: YES"}
 ORDERS = (("shuffled", True), ("as in the file", False))
 
 
@@ -61,6 +65,7 @@ class ImportWizard(ModalScreen[str | None]):
         self.parsed: Parsed | None = None
         self.preview: Dataset | None = None  # the unwritten dataset
         self.written: str | None = None
+        self.parsed_form: tuple[object, ...] | None = None   # the step-2 fields parsed with
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -69,7 +74,7 @@ class ImportWizard(ModalScreen[str | None]):
         with Vertical(id="wizard", classes="dialog full"):
             yield Static("", id="wizard-steps", classes="dialog-title")
             with ContentSwitcher(initial="step-file", id="wizard-body"):
-                with Vertical(id="step-file"):
+                with VerticalScroll(id="step-file"):
                     with Horizontal(classes="field"):
                         yield Label("file or folder")
                         yield Input(self.initial_path, placeholder="path to a Roper .txt, CSV/XLSX, "
@@ -81,6 +86,10 @@ class ImportWizard(ModalScreen[str | None]):
                     with Horizontal(classes="field"):
                         yield Label("dataset name")
                         yield Input(placeholder="letters, digits, . _ -", id="name")
+                    with Horizontal(classes="field", id="replace-row"):
+                        yield Label("")
+                        yield Checkbox(REPLACE_LABELS[False], id="replace")
+                    yield Static("", id="name-status")
                     with Horizontal(classes="field", id="pew-row"):
                         yield Label("Pew variables")
                         yield Input(placeholder="Pew only: Q1,Q2 or a glob such as Q* or re:REGEX",
@@ -105,7 +114,8 @@ class ImportWizard(ModalScreen[str | None]):
                     with Horizontal(classes="field"):
                         yield Label("human variables")
                         yield Input(placeholder="NAME=COLUMN or a column name or glob, "
-                                    "comma-separated (ctrl+r reads them)", id="human-cols")
+                                    "comma-separated", id="human-cols")
+                    yield Static("", id="mapping-note")
                     yield Static("[dim]file head[/dim]", id="head-title", classes="pane-title")
                     yield FrameTable(export_name="import-head", id="head")
                     yield Static("[dim]parsed questions[/dim]", classes="pane-title")
@@ -122,6 +132,7 @@ class ImportWizard(ModalScreen[str | None]):
                     yield FrameTable(export_name="dropped-preview", id="dropped")
             with Horizontal(classes="buttons"):
                 yield Button("Back (ctrl+b)", id="back")
+                yield Button("Re-read (ctrl+r)", id="reparse")
                 yield Button("Next (ctrl+n)", id="next", variant="primary")
                 yield Button("Write dataset (ctrl+w)", id="write", variant="success")
                 yield Button("Cancel (esc)", id="cancel")
@@ -140,6 +151,7 @@ class ImportWizard(ModalScreen[str | None]):
         self.query_one("#wizard-body", ContentSwitcher).current = STEPS[self.step]
         self.query_one("#back", Button).disabled = self.step == 0
         self.query_one("#next", Button).display = self.step < len(STEPS) - 1
+        self.query_one("#reparse", Button).display = self.step == 1
         self.query_one("#write", Button).display = self.step == len(STEPS) - 1
         fmt = self.query_one("#format", Select).value
         self.query_one("#pew-row").display = fmt == "pew"
@@ -178,6 +190,42 @@ class ImportWizard(ModalScreen[str | None]):
         else:
             self.query_one("#name", Input).focus()
 
+    @on(Input.Changed, "#name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        self.check_name()
+
+    @on(Checkbox.Changed, "#replace")
+    def _replace_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = REPLACE_LABELS[event.value]   # said in words, not by colour
+        self.check_name()
+
+    def check_name(self) -> bool:
+        """Whether the name can be written: valid, and free or to be replaced (its runs named,
+        deleted with it). Says which in the name's status line, at step 1."""
+        from engine.lab.imports import check_target_name
+
+        name = self.query_one("#name", Input).value.strip()
+        status = self.query_one("#name-status", Static)
+        row = self.query_one("#replace-row")
+        checked = check_target_name(self.workspace, name) if name else None
+        row.display = bool(checked and checked.taken)
+        if checked is None or checked.bad:
+            status.update(f"[red]{escape(checked.bad)}[/red]" if checked else "")
+            return False
+        if not checked.taken:
+            status.update(f"[dim]new dataset {escape(name)}[/dim]")
+            return True
+        runs = checked.runs
+        replace = self.query_one("#replace", Checkbox).value
+        said = (f" and its {len(runs)} run(s) ({escape(', '.join(runs[:3]))}"
+                f"{'…' if len(runs) > 3 else ''})" if runs else "")
+        if replace:
+            status.update(f"[yellow]writing replaces dataset {escape(name)}{said}[/yellow]")
+        else:
+            status.update(f"[red]dataset {escape(name)} already exists[/red]: tick "
+                          f"\"replace\" to replace it{said}, or choose another name")
+        return replace
+
     @on(Select.Changed, "#format")
     def _format_changed(self, event: Select.Changed) -> None:
         from engine.lab.imports import SHUFFLE_BY_DEFAULT
@@ -195,6 +243,10 @@ class ImportWizard(ModalScreen[str | None]):
         from engine.lab.imports import MAPPING_FIELDS
 
         return {f: self.query_one(f"#map-{f}", Input).value.strip() or None for f in MAPPING_FIELDS}
+
+    def _form(self) -> tuple[object, ...]:
+        """The step-2 fields a parse reads: the column mapping and the human variables."""
+        return (tuple(self._mapping().items()), self.query_one("#human-cols", Input).value.strip())
 
     def _refusals(self) -> list[str]:
         return self.query_one("#refusals", TextArea).text.splitlines()
@@ -237,16 +289,16 @@ class ImportWizard(ModalScreen[str | None]):
             return
         self.query_one("#parse-status", Static).update("[dim]parsing…[/dim]")
         self._parse_in_thread(self.query_one("#name", Input).value.strip(), source, refusals,
-                              then_step)
+                              then_step, self.query_one("#replace", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
     def _parse_in_thread(self, name: str, source: Source, refusals: tuple[str, ...],
-                         then_step: int | None) -> None:
+                         then_step: int | None, replace: bool = False) -> None:
         from common.errors import as_error
         from engine.lab import imports
 
         try:
-            target = imports.target(self.workspace, name)
+            target = imports.target(self.workspace, name, force=replace, with_runs=replace)
             parsed = imports.parse(source, refusals=refusals, name=name)
             table = imports.question_rows(parsed)
             found = imports.describe(parsed)
@@ -277,12 +329,21 @@ class ImportWizard(ModalScreen[str | None]):
             for f, v in parsed.mapping.as_dict().items():
                 self.query_one(f"#map-{f}", Input).value = v or ""
             self.query_one("#head", FrameTable).show_frame(parsed.head.astype(str))
+        self.parsed_form = self._form()
+        self.query_one("#mapping-note", Static).update("")
         self.query_one("#parsed", FrameTable).show_frame(
             table, columns=["question_id", "n", "text", "choices", "shares", "correct", "subject"])
         if then_step is not None:
             self.step = then_step
         self._show_step()
         self.recount()
+
+    @on(Input.Changed, "#mapping-grid Input, #human-cols")
+    def _mapping_edited(self, event: Input.Changed) -> None:
+        edited = self.parsed is not None and self._form() != self.parsed_form
+        self.query_one("#mapping-note", Static).update(
+            "[yellow]edited: Next (or ctrl+r) reads the file again with these columns[/yellow]"
+            if edited else "")
 
     def action_reparse(self) -> None:
         if self.step >= 1:
@@ -388,9 +449,15 @@ class ImportWizard(ModalScreen[str | None]):
             if not self.query_one("#name", Input).value.strip():
                 self.query_one("#file-status", Static).update("[red]give the dataset a name[/red]")
                 return
+            if not self.check_name():
+                self.query_one("#name", Input).focus()
+                return
             self.parse(then_step=1)
             return
         if self.parsed is None:
+            return
+        if self.step == 1 and self._form() != self.parsed_form:
+            self.parse(then_step=2)   # the mapping was edited: what goes on is what it reads
             return
         if self.step < len(STEPS) - 1:
             self.step += 1
@@ -425,6 +492,7 @@ class ImportWizard(ModalScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         action = {"back": self.action_back, "next": self.action_next, "write": self.action_write,
+                  "reparse": self.action_reparse,
                   "cancel": self.action_cancel}.get(event.button.id or "")
         if action:
             action()

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from tui.dialogs.filters import Filters, FiltersDialog
 from tui.messages import DatasetDeleted, DatasetLoaded, DatasetsListed, DatasetWritten
 from tui.screens.base import SectionScreen
-from tui.widgets.frame_table import FrameTable
+from tui.widgets.frame_table import FrameTable, fmt_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +37,12 @@ The workspace's datasets (left) and the questions of the selected one (right).
   mapping preview, the refusal list is editable with live counts, and the dropped-question report
   is shown before anything is written.
 * **Browse**: `/` searches question text, choices and ids; `f` filters by source, subject, number
-  of choices and the (normalised) human entropy range. `enter` opens a question: the human share
-  bars and, when runs exist, each model's label probabilities beside them.
+  of choices and the (normalised) human entropy range. `enter` opens a question: its metadata, the
+  human entropy, the human share bars and, when runs exist, each run's label probabilities
+  beside them on the same scale, with its cloze answer and entropy.
+* **Dropped**: `D` lists every question the import dropped (refused answers only, too few
+  choices, unreadable shares…) with its reason and detail, as `alignuq datasets dropped NAME`
+  does; `e` there exports the list.
 * **Curate**: `x` marks the highlighted question as excluded (again: re-included); `v` writes a
   NEW dataset version without the excluded questions (datasets are never edited in place).
   On a version, `p` opens its parent with the version's exclusions marked: `x` re-includes
@@ -57,6 +61,8 @@ The workspace's datasets (left) and the questions of the selected one (right).
                 tooltip="Write a new dataset version without the excluded questions"),
         Binding("p", "open_parent", "Parent", show=False,
                 tooltip="Open the parent dataset with this version's exclusions marked"),
+        Binding("D", "dropped", "Dropped", key_display="D",
+                tooltip="Every question the import dropped, with its reason"),
         Binding("escape", "clear_search", "Clear", show=False),
         Binding("delete", "delete_dataset", "Delete", show=False,
                 tooltip="Delete the selected dataset and its runs (after a confirmation)"),
@@ -153,7 +159,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
             return
         hist = " ".join(f"{k}:{v}" for k, v in s.get("n_choices_histogram", {}).items())
         lines = [f"[b]{s['name']}[/b]", f"source  {s.get('source', '')}",
-                 f"kept    {s.get('n_questions', 0)}", f"dropped {s.get('n_dropped', 0)}",
+                 f"kept    {s.get('n_questions', 0)}", f"dropped {s.get('n_dropped', 0)}" + (" [dim](D lists)[/dim]" if s.get("n_dropped") else ""),
                  f"choices {hist}"]
         subjects = s.get("subjects", {})
         if subjects:
@@ -206,15 +212,23 @@ The workspace's datasets (left) and the questions of the selected one (right).
             columns.remove("subject")
         if view["human_entropy_norm"].isna().all():
             columns.remove("human_entropy_norm")
+        columns, caps = fit_columns(view, columns, self._table_width())
         table.show_frame(view, columns=columns, key="question_id",
-                         labels={"excl": "x", "question_id": "id", "n_choices": "n",
-                                 "human_entropy_norm": "H/log n"},
-                         styler=_styler,
+                         labels=LABELS,
+                         styler=_styler_within(caps),
                          export_frame=view.drop(columns=["excl", "choices_text"]),
                          provenance={"dataset": self.current, "filters": f.describe(),
                                      "search": search})
         table.export_name = f"questions-{self.current}"
         self._status()
+
+    def _table_width(self) -> int:
+        """The question table's width in cells (the screen's less the side pane before layout)."""
+        width = self.query_one("#questions", FrameTable).size.width
+        return width or max(self.app.size.width - 30, 40)
+
+    def on_resize(self) -> None:
+        self.refresh_table()
 
     def _status(self) -> None:
         more = f" (first {self.shown} shown)" if self.matched > self.shown else ""
@@ -406,6 +420,23 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.notify(f"{parent}: {len(excluded)} question(s) marked as in {s['name']}; x re-includes,"
                     " v writes a new version")
 
+    def action_dropped(self) -> None:
+        from engine.lab.datasets import load
+        from tui.dialogs.dropped import DroppedDialog
+        from tui.workers import workspace
+
+        name, root = self.current, self.app.settings.workspace
+        if not name:
+            self.notify("Select a dataset first.", severity="warning")
+            return
+
+        def work() -> None:
+            dropped = load(workspace(root), name).dropped
+            self.app.call_from_thread(self.app.push_screen, DroppedDialog(name, dropped))
+
+        self.run_worker(work, thread=True, group="dropped", exclusive=True, exit_on_error=False,
+                        name="dropped questions")
+
     def action_import_wizard(self) -> None:
         from tui.dialogs.import_wizard import ImportWizard
 
@@ -426,13 +457,54 @@ The workspace's datasets (left) and the questions of the selected one (right).
             self.open_question(qid)
 
 
-def _styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
-    if col == "excl" and value:
-        return Text(value, style="bold red")
-    if col == "text":
-        text = str(value)
-        return Text(text if len(text) <= 200 else text[:199] + "…")
-    return None
+LABELS = {"excl": "x", "question_id": "id", "n_choices": "n", "human_entropy_norm": "H/log n"}
+TEXT_MIN = 60          # cells the question text gets before the id and subject are shortened
+SHORTENED = {"question_id": (22, 14), "subject": (14, 10)}   # cells: first, then if still short
+
+
+def fit_columns(view: pd.DataFrame, columns: list[str],
+                width: int) -> tuple[list[str], dict[str, int]]:
+    """The columns to show at ``width`` and the most cells each may take: the question text
+    gets what the others leave. To leave it TEXT_MIN, a subject that every id already names
+    (MMLU's ``abstract_algebra-1``) is left out, then the id and subject are shortened (the
+    question detail shows them whole)."""
+    natural = {c: max([len(fmt_cell(v, c)) for v in view[c]] + [len(LABELS.get(c, c))]) + 2
+               for c in columns if c != "text"}
+    room = width - sum(natural.values()) - 3   # the cell padding and the scroll bar
+    if room < TEXT_MIN and "subject" in natural and _ids_name_subjects(view):
+        columns = [c for c in columns if c != "subject"]
+        room += natural.pop("subject")
+    caps: dict[str, int] = {}
+    for shortest in (False, True):
+        for col, (cap, tight) in SHORTENED.items():
+            cap = tight if shortest else cap
+            if room < TEXT_MIN and natural.get(col, 0) - 2 > cap:
+                room += natural[col] - 2 - cap
+                natural[col] = cap + 2
+                caps[col] = cap
+    caps["text"] = max(room, 10)
+    return columns, caps
+
+
+def _ids_name_subjects(view: pd.DataFrame) -> bool:
+    pairs = view[["question_id", "subject"]].dropna()
+    return len(pairs) == len(view) and all(
+        str(q).startswith(str(s)) for q, s in zip(pairs["question_id"], pairs["subject"],
+                                                  strict=True))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _styler_within(caps: dict[str, int]):  # noqa: ANN202 - a FrameTable styler
+    def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
+        if col == "excl" and value:
+            return Text(value, style="bold red")
+        if col in caps and value is not None and value == value:
+            return Text(_clip(str(value), caps[col]))
+        return None
+    return styler
 
 
 def _next_version_name(source: str, existing: list[str]) -> str:

@@ -35,10 +35,14 @@ if TYPE_CHECKING:
     from engine.lab.run_export import ExportedRun
     from engine.lab.runs import RunListing
 
-COLUMNS = (("job", "job", 3), ("model", "model", 16), ("dataset", "dataset", 12),
+# width None: as wide as the widest entry (a run's label is never cut)
+COLUMNS = (("job", "job", 3), ("model", "run", None), ("dataset", "dataset", None),
            ("status", "status", 9), ("progress", "progress", 14), ("rate", "q/s", 5),
            ("eta", "ETA", 6))
+RUN_COLUMNS = (("label", "run"), ("dataset", "dataset"), ("status", "status"),
+               ("progress", "done"), ("rate", "q/s"), ("run_id", "run id"))
 LOG_KEEP = 2000
+POLL_S = 2.0     # how often the workspace's run list is read again (manifests and row counts)
 
 
 def progress_text(done: int, total: int, width: int = 6) -> str:
@@ -56,6 +60,16 @@ def eta_text(eta_s: float | None) -> str:
     return f"{eta_s // 60}m{eta_s % 60:02d}s" if eta_s >= 60 else f"{eta_s}s"
 
 
+def job_label(model: str, variant: str, protocol: str | None, chat_template: bool) -> str:
+    """A queued job's name before its run exists: the model, and the settings that are not the
+    defaults (what ``engine.lab.run_labels`` names once the run has a manifest)."""
+    from engine.lab.run_labels import DEFAULT_VARIANT
+
+    parts = [model] + ([variant] if variant != DEFAULT_VARIANT else [])
+    parts += [f"protocol {protocol}"] if protocol else []
+    return " · ".join(parts + (["chat"] if chat_template else []))
+
+
 class RunsScreen(SectionScreen):
     SECTION = "runs"
     TITLE = "Runs"
@@ -69,6 +83,10 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 * `c` cancels the highlighted job (rows already computed are kept; an attached run is only
   detached from); `u` resumes a cancelled, failed or incomplete job (the engine skips the
   questions already done).
+* The lower table lists every run of the workspace, live (read again every 2 s): its label
+  (model, variant, and what tells it apart from the model's other runs on the dataset), status,
+  questions done, questions/s while it runs, and its full id. `enter` there attaches to the run;
+  `i` shows the highlighted run's full id and folder.
 * `a` attaches to a run started elsewhere (a Slurm array, another console) and follows it as
   `alignuq runs watch` does: through its `events*.jsonl` files, a Slurm run's shards adding up.
   In that list, `x` exports the highlighted run's per-question results (as `alignuq export run`:
@@ -81,7 +99,11 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         Binding("c", "cancel_job", "Cancel"),
         Binding("u", "resume_job", "Resume"),
         Binding("a", "attach", "Attach"),
+        Binding("i", "run_id", "Run id"),
     ]
+    DEFAULT_CSS = """
+    #ws-runs { height: 1fr; max-height: 10; border-top: solid $primary-background; }
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,11 +114,17 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         self._dirty: set[str] = set()    # jobs whose row changed since the last repaint
         self._pending_log: dict[str, list[str]] = {}
         self.max_paint_s = 0.0           # the longest _flush so far (the responsiveness test)
+        self.workspace_runs: dict[str, RunListing] = {}   # the live list, by run id
+        self._seen: dict[str, tuple[int, float]] = {}     # run id -> (n_done, when) last poll
+        self._rates: dict[str, float] = {}
+        self._polling = False
+        self.polls = 0                   # polls finished (tests wait on it)
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="runs-body"):
             yield FrameTable(export_name="jobs", id="jobs")
             yield JobStatus(id="job-status")
+            yield FrameTable(export_name="runs", id="ws-runs")
             yield Log(id="job-log", max_lines=LOG_KEEP)
 
     @property
@@ -110,6 +138,12 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         table = self.query_one("#jobs", FrameTable)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        runs_table = self.query_one("#ws-runs", FrameTable)
+        runs_table.border_title = "runs of the workspace, live · enter attaches · i: full id"
+        for key, label in RUN_COLUMNS:
+            runs_table.add_column(label, key=key)
+        self.set_interval(POLL_S, self.poll_runs)
+        self.poll_runs()
         self.query_one("#job-log", Log).write_line(
             "No jobs yet: press n to queue model × dataset runs, a to attach to one.")
         self.run_worker(self._count_existing_runs(), exit_on_error=False, name="count runs")
@@ -127,11 +161,117 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
             self.query_one("#job-log", Log).write_line(
                 f"{len(runs)} run(s) in this workspace ({counts}): a attaches, u then resumes.")
 
+    # ------------------------------------------------------------------ workspace runs
+    def poll_runs(self) -> None:
+        """Read the workspace's runs again in a thread (torch-free: manifests and row counts)."""
+        if self._polling:
+            return
+        self._polling = True
+        from tui.workers import scan_runs
+
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            try:
+                runs = scan_runs(root)
+            except Exception:  # noqa: BLE001 - a workspace caught mid-write: the next poll reads it
+                runs = None
+            self.app.call_from_thread(self._show_runs, runs)
+
+        self.run_worker(work, thread=True, exit_on_error=False, name="poll runs",
+                        group="poll-runs")
+
+    def _show_runs(self, runs: list[RunListing] | None) -> None:
+        self._polling = False
+        self.polls += 1
+        if runs is None:
+            return
+        now = time.monotonic()
+        for run in runs:
+            self._rates[run["run_id"]] = self._rate(run, now)
+        table = self.query_one("#ws-runs", FrameTable)
+        if [r["run_id"] for r in runs] != list(self.workspace_runs):
+            self._relist(table, runs)   # a run came or went: newest first, cursor kept
+        else:
+            for run in runs:
+                for (key, _), value in zip(RUN_COLUMNS, self._run_row(run), strict=True):
+                    table.update_cell(run["run_id"], key, value, update_width=True)
+        self.workspace_runs = {r["run_id"]: r for r in runs}
+        self._sync_runs_frame()
+
+    def _relist(self, table: FrameTable, runs: list[RunListing]) -> None:
+        on = None
+        if table.row_count:
+            on = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        for run in runs:
+            table.add_row(*self._run_row(run), key=run["run_id"])
+        ids = [r["run_id"] for r in runs]
+        if on in ids:
+            table.move_cursor(row=ids.index(on))
+
+    def _rate(self, run: RunListing, now: float) -> float:
+        """Questions per second between the last two polls that saw new rows, while the run runs
+        (rows are written a batch at a time: a poll that saw none keeps the last rate)."""
+        run_id, last = run["run_id"], self._rates.get(run["run_id"], 0.0)
+        before = self._seen.get(run_id)
+        if run["status"] != "running":
+            self._seen.pop(run_id, None)
+            return 0.0
+        if before is None or run["n_done"] <= before[0]:
+            self._seen.setdefault(run_id, (run["n_done"], now))
+            return last
+        self._seen[run_id] = (run["n_done"], now)
+        return (run["n_done"] - before[0]) / (now - before[1])
+
+    def _run_row(self, run: RunListing) -> list[Any]:
+        style = {"done": "green", "failed": "red", "running": "bold cyan"}.get(run["status"],
+                                                                              "yellow")
+        total = run["n_total"] or run["manifest"].get("n_total") or 0
+        rate = self._rates.get(run["run_id"], 0.0)
+        return [run["label"], str(run["dataset"]), Text(run["status"], style=style),
+                progress_text(run["n_done"], int(total)), f"{rate:.1f}" if rate else "",
+                Text(run["run_id"], style="dim")]
+
+    def _sync_runs_frame(self) -> None:
+        import pandas as pd
+
+        self.query_one("#ws-runs", FrameTable).frame = pd.DataFrame([{
+            "label": r["label"], "dataset": r["dataset"], "status": r["status"],
+            "done": r["n_done"], "total": r["n_total"], "rate_q_per_s": self._rates.get(rid),
+            "run_id": rid, "run_dir": r["run_dir"]} for rid, r in self.workspace_runs.items()])
+
+    @on(DataTable.RowSelected, "#ws-runs")
+    def _run_selected(self, event: DataTable.RowSelected) -> None:
+        run = self.workspace_runs.get(str(event.row_key.value))
+        if run is not None:
+            self.attach(run)
+
+    def action_run_id(self) -> None:
+        """The full id and folder of the highlighted run: the job's when the job table has the
+        focus, else the run list's."""
+        run_id, run_dir = self._highlighted_run()
+        if run_id:
+            self.notify(f"{run_id}\n{run_dir}", title="Run id", timeout=15)
+        else:
+            self.notify("No run highlighted", severity="warning")
+
+    def _highlighted_run(self) -> tuple[str, str]:
+        job = self.highlighted_job()
+        if self.query_one("#jobs", FrameTable).has_focus and job is not None and job.run_id:
+            return job.run_id, str(job.run_dir or "")
+        table = self.query_one("#ws-runs", FrameTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            run = self.workspace_runs[str(key)]
+            return run["run_id"], run["run_dir"]
+        return "", ""
+
     # ------------------------------------------------------------------ table
     def _row(self, job: Job) -> list[Any]:
         style = {"done": "green", "failed": "red", "cancelled": "yellow",
                  "incomplete": "yellow"}.get(job.status, "")
-        return [job.id, _clip(job.model_label, 16), _clip(job.dataset, 12),
+        return [job.id, job.model_label, job.dataset,
                 Text(job.status, style=style),
                 progress_text(job.done, job.total), f"{job.rate:.1f}" if job.rate else "",
                 eta_text(job.eta_s) if job.active else ""]
@@ -146,8 +286,8 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
 
     def _update_row(self, job: Job) -> None:
         table = self.query_one("#jobs", FrameTable)
-        for (key, _, _), value in zip(COLUMNS, self._row(job), strict=True):
-            table.update_cell(job.id, key, value)
+        for (key, _, width), value in zip(COLUMNS, self._row(job), strict=True):
+            table.update_cell(job.id, key, value, update_width=width is None)
         if job.id == self.selected:
             self._show_progress(job)
 
@@ -224,7 +364,9 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         added = []
         for label, ref in models:
             for dataset in datasets:
-                job = Job(self.queue.new_id(), label, ref, dataset, limit, device,
+                job = Job(self.queue.new_id(), job_label(label, self.app.settings.variant,
+                                                          protocol, chat_template),
+                          ref, dataset, limit, device,
                           variant=self.app.settings.variant, protocol=protocol,
                           chat_template=chat_template)
                 self._add_job(job)
@@ -492,10 +634,6 @@ def _limit_of(manifest: dict[str, Any]) -> int | None:
     if isinstance(total, int) and isinstance(size, int) and total < size:
         return total
     return None
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 async def _to_thread(fn: Any, *args: Any) -> Any:
