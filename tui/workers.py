@@ -50,6 +50,31 @@ def scan_runs(root: Path) -> list[RunListing]:
     return listing(workspace(root))
 
 
+def workspace_signature(root: Path) -> tuple:
+    """A cheap fingerprint of what the Results tables read: the name, size and modification time
+    of every file directly in each run folder (results store, its journal, manifest, events,
+    locks) and of each dataset folder. Equal fingerprints: no run appeared, grew, finished or
+    went, no dataset was re-imported. Only ``os.scandir`` and ``stat``: no pandas, no SQLite,
+    no torch, so it can run every couple of seconds."""
+    import os
+
+    out: list[tuple] = []
+    for top in (root / "runs", root / "datasets"):
+        try:
+            folders = sorted((e for e in os.scandir(top) if e.is_dir()), key=lambda e: e.name)
+        except OSError:
+            continue
+        for folder in folders:
+            try:
+                entries = sorted(os.scandir(folder.path), key=lambda e: e.name)
+                out.append((top.name, folder.name, *[
+                    (e.name, st.st_size, st.st_mtime_ns)
+                    for e in entries if e.is_file() and (st := e.stat())]))
+            except OSError:      # deleted while we looked: the next poll sees it gone
+                continue
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- analysis and export
 
 CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the console's files

@@ -18,9 +18,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from engine.lab.analyses import ANALYSES, SETTINGS
-from tui.messages import RunsListed, TableOutcome, TableReady
+from tui.messages import RunsListed, TableOutcome, TableReady, WorkspaceChanged
 from tui.screens.base import SectionScreen
 from tui.settings import OWN_FIELDS, SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
@@ -30,7 +31,9 @@ from tui.workers import LoadCache
 if TYPE_CHECKING:
     from engine.lab.tables import RunToPick
 
-KEYS = {"scale": "k"}   # the settings with a key of their own; the others are the dialog's (o)
+POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
+KEYS = {"scale": "k"}
+MODELS_KEYS = ("variant", "measures")   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
 DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
 
@@ -53,6 +56,17 @@ def rho_style(value: float) -> str:
     return f"bold rgb(0,{level},0)" if value < 0 else f"bold rgb({level},0,0)"
 
 
+def setting_text(key: str, value: Any) -> str:
+    """A setting's value as the settings panel and the tables' captions say it."""
+    if key == "measures":
+        return "all" if value is None else str(len(value))
+    if isinstance(value, list):
+        return ",".join(value)
+    if value is None:
+        return "none" if key == "reference" else "auto"
+    return str(value)
+
+
 def short(text: Any, width: int = 16) -> str:
     text = str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -69,6 +83,9 @@ def with_short_models(frame: Any) -> Any:
 class ResultsScreen(SectionScreen):
     SECTION = "results"
     TITLE = "Results"
+    DEFAULT_CSS = """
+    ResultsScreen .table-caption { height: auto; max-height: 2; color: $text-muted; }
+    """
     HELP = """\
 The tables of the paper for the selected dataset (left) and its selected runs (space toggles a run).
 
@@ -129,6 +146,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.generation = 0
         self.allow_partial = False
         self.left_out = ""       # which runs the picker leaves out, and why
+        # what the tables on screen were computed from: (dataset, runs, partial, settings);
+        # anything else (a setting changed elsewhere, a run grew) makes them stale
+        self.computed_from: tuple[Any, ...] | None = None
+        self.defaults: dict[str, bool] = {}   # each listed run: selected by default?
+        self.signature: tuple | None = None   # the workspace's last fingerprint
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="results-body"):
@@ -148,6 +170,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     def _tab(self, name: str) -> ComposeResult:
         """What tab ``name`` holds: its table, and what the analysis shows beside it."""
+        yield Static("", id=f"cap-{name}", classes="table-caption")
         if name == "calibration":
             yield Static("", id="calib-measure", classes="status-line")
         elif name == "alignment":
@@ -167,40 +190,103 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def on_mount(self) -> None:
         self._show_settings()
         self.call_after_refresh(self.runs_changed)
+        self.set_interval(POLL_SECONDS, self._poll, name="watch the workspace")
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        self.settings_changed()
+
+    def settings_changed(self) -> None:
+        """A setting changed (here, on Models, ...): recompute what is shown, now if this screen
+        is on show, else when it is next (``on_screen_resume``)."""
         self._show_settings()
+        if self.is_current and self.dataset and self._inputs() != self.computed_from:
+            self.compute()
+
+    def _inputs(self) -> tuple[Any, ...]:
+        return (self.dataset, tuple(sorted(self.selected_runs())), self.allow_partial,
+                repr(sorted(self.app.settings.table_settings().items())))
+
+    def _poll(self) -> None:
+        """Every POLL_SECONDS: the settings (however they were changed) and the workspace's
+        fingerprint (``workers.workspace_signature``, in a thread); a changed fingerprint
+        re-lists the runs, which recomputes the tables if their runs changed."""
+        from tui.workers import workspace_signature
+
+        self.settings_changed()
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            signature = workspace_signature(root)
+            if signature != self.signature:
+                self.post_message(WorkspaceChanged(signature))
+
+        self.run_worker(work, thread=True, group="results-poll", exclusive=True,
+                        exit_on_error=False, name="watch the workspace")
+
+    def on_workspace_changed(self, message: WorkspaceChanged) -> None:
+        if message.signature != self.signature:
+            self.signature = message.signature
+            self.cache.clear()
+            self.runs_changed()
 
     def _show_settings(self) -> None:
-        """Whether partial runs are in, then every setting of the tables (the registry's)."""
-        lines = [f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)"]
-        for key, value in self.app.settings.table_settings().items():
-            if key == "measures":
-                value = "all" if value is None else len(value)
-            elif isinstance(value, list):
-                value = ",".join(value)
-            elif value is None:
-                value = "none" if key == "reference" else "auto"
-            shortcut = KEYS.get(key, "o" if key in DIALOG else "")
-            lines.append(f"{key.replace('_', ' ')} [b]{escape(str(value))}[/b]"
-                         + (f" ({shortcut})" if shortcut else ""))
-        self.query_one("#results-settings", Static).update("\n".join(lines))
+        """Whether partial runs are in, then every setting of the tables (the registry's): those
+        the table on show takes first, then the others' (dim)."""
+        spec = ANALYSES.get(self._active_tab())
+        takes = spec.settings if spec else ()
+        shown = self.app.settings.table_settings()
+        lines = [f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)",
+                 f"[u]{escape(spec.title) if spec else 'this table'}[/u]"
+                 + ("" if takes else " [dim]takes no setting[/dim]")]
+        others = ["[u]other tables[/u]"]
+        for key, value in shown.items():
+            shortcut = KEYS.get(key, "o" if key in DIALOG else "m" if key in MODELS_KEYS else "")
+            line = (f"{key.replace('_', ' ')} [b]{escape(setting_text(key, value))}[/b]"
+                    + (f" ({shortcut})" if shortcut else ""))
+            (lines if key in takes else others).append(line if key in takes
+                                                       else f"[dim]{line}[/dim]")
+        self.query_one("#results-settings", Static).update("\n".join(lines + others))
+
+    def _active_tab(self) -> str:
+        return self.query_one("#results-tabs", TabbedContent).active
+
+    @on(TabbedContent.TabActivated, "#results-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._show_settings()
+
+    def _caption(self, out: TableOutcome) -> None:
+        """The line above a table: the settings it was made with (``Table.settings``)."""
+        caption = self.query_one(f"#cap-{out.key}", Static)
+        if out.table is None:
+            caption.update("")
+            return
+        used = out.table.settings
+        text = " · ".join(f"{key.replace('_', ' ')} {setting_text(key, value)}"
+                          for key, value in used.items()) or "no settings"
+        runs = len(out.table.loaded.manifests)
+        caption.update(f"[dim]made with {escape(text)} · {runs} run{'s' if runs != 1 else ''}"
+                       f"{' (partial in)' if out.table.loaded.allow_partial else ''}[/dim]")
 
     # ------------------------------------------------------------------ datasets and runs
     def runs_changed(self) -> None:
         """Re-read the workspace's runs (after a run finished, or on first visit)."""
-        from tui.workers import analysis_runs
+        from tui.workers import analysis_runs, workspace_signature
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            self.post_message(RunsListed(analysis_runs(root)))
+            # the fingerprint first: a change while listing shows up at the next poll
+            listed = RunsListed([])
+            listed.signature = workspace_signature(root)
+            listed.runs = analysis_runs(root)
+            self.post_message(listed)
 
         self.run_worker(work, thread=True, group="results-runs", exclusive=True,
                         exit_on_error=False, name="list runs")
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        self.signature = getattr(message, "signature", self.signature)
         self.runs = message.runs
         datasets = list(dict.fromkeys(r["dataset"] for r in self.runs if r.get("dataset")))
         options = self.query_one("#results-datasets", OptionList)
@@ -225,22 +311,33 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             self._select_dataset(event.option.id)
 
     def _select_dataset(self, name: str, force: bool = False) -> None:
+        """Show dataset ``name``'s runs in the picker and compute its tables. Listed again (a
+        run appeared, grew or finished), a run keeps the user's choice unless what selects it
+        by default changed (it finished; partial runs were let in)."""
         if name == self.dataset and not force:
             return
+        same = name == self.dataset
         self.dataset = name
         runs = [r for r in self.runs if r.get("dataset") == name]
         picker = self.query_one("#results-runs", SelectionList)
+        chosen = set(picker.selected)
+        defaults = {r["run_id"]: not self._why_left_out(r["coverage"]) for r in runs}
         with picker.prevent(SelectionList.SelectedChanged):
             picker.clear_options()
             for r in runs:
-                cov = r["coverage"]
+                cov, rid = r["coverage"], r["run_id"]
                 tag = {"stale": " stale", "partial": f" {cov.counts} partial"}.get(cov.problem, "")
-                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", r["run_id"],
-                                   not self._why_left_out(cov)))
+                kept = same and self.defaults.get(rid) == defaults[rid]
+                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", rid,
+                                   rid in chosen if kept else defaults[rid]))
+        self.defaults = defaults
         left = [f"{short(r['label'])} ({why})" for r in runs
                 if (why := self._why_left_out(r["coverage"]))]
         self.left_out = f"left out: {'; '.join(left)}" if left else ""
-        self.compute()
+        if self._inputs() != self.computed_from or not same:
+            self.compute()
+        else:
+            self._notes()
 
     def _why_left_out(self, cov: Any) -> str:
         """Why the picker does not select a run by default ('' where it does)."""
@@ -270,15 +367,20 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         gen = self.generation
         notes = self.query_one("#results-notes", Static)
         if not run_ids:
+            self.computed_from = self._inputs()
             notes.update("\n".join(filter(None, [self._left_out_line(),
                                                   "Select at least one run (space)."])))
             return
         notes.update("[dim]computing…[/dim]")
         settings, dataset, cache = self.app.settings, self.dataset, self.cache
         allow_partial = self.allow_partial
+        self.computed_from = self._inputs()
 
         def work() -> None:
+            worker = get_current_worker()
             for key in ANALYSES:
+                if worker.is_cancelled:     # a newer computation replaced this one
+                    return
                 self.post_message(TableReady(compute_table(settings, dataset, run_ids, key, gen,
                                                            cache, allow_partial=allow_partial)))
 
@@ -290,6 +392,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if out.generation != self.generation:
             return  # a newer computation is on its way
         self.results[out.key] = out
+        self._caption(out)
         show = getattr(self, f"_show_{out.key}", None)
         if show is None:
             self._show_table(out.key, out)
@@ -511,10 +614,8 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def action_cycle_scale(self) -> None:
         s = self.app.settings
         scale = SCALES[(SCALES.index(s.scale) + 1) % len(SCALES)]
-        self.app.update_settings(scale=scale)
-        self._show_settings()
         self.notify(f"Scale: {scale}")
-        self.compute()
+        self.change_settings(scale=scale)
 
     def action_table_settings(self) -> None:
         from tui.dialogs.table_settings import TableSettingsDialog
@@ -524,13 +625,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         def chosen(values: dict[str, str | int] | None) -> None:
             if values is None or values == {name: current[name] for name in DIALOG}:
                 return
-            self.app.update_settings(tables={name: value for name, value in values.items()
-                                             if value != SETTINGS[name].default})
-            self._show_settings()
             self.notify("Table settings: " + ", ".join(
                 f"{name.replace('_', ' ')} {value}" for name, value in values.items()
                 if value != current[name]))
-            self.compute()
+            self.change_settings(tables={name: value for name, value in values.items()
+                                         if value != SETTINGS[name].default})
 
         self.app.push_screen(TableSettingsDialog(DIALOG, current), chosen)
 
@@ -571,6 +670,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     def action_recompute(self) -> None:
         self.cache.clear()
+        self.computed_from = None
         self.runs_changed()
 
     def action_next_tab(self, step: int) -> None:
