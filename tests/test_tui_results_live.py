@@ -280,3 +280,47 @@ def test_a_broken_settings_file_is_left_aside(tmp_path: Path) -> None:
     assert (built.variant, built.scale, dict(built.tables)) == ("corrected", "paper", {})
     (ws / SAVED_FILE).write_text("{not json")
     assert Settings.build(ws).scale == "raw"
+
+
+@sync
+async def test_the_decisive_columns_fit_80_columns(tui_ws: Path) -> None:
+    """At 80x24 r, partial r, ECE, the JSD shift and p are on screen (model and measure cut in
+    the middle); enter on a row shows every column, those left out included."""
+    app = make_test_app(tui_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _computed(pilot, app)
+        screen = _res(app)
+        room = screen.query_one("#results-main").size.width
+        for table, decisive in (("alignment", {"r", "partial_r"}), ("ece", {"ece"}),
+                                ("jsd", {"shift", "p"})):
+            shown = screen.query_one(f"#t-{table}")
+            keys = [str(k.value) for k in shown.columns]
+            assert decisive <= set(keys), (table, keys)
+            assert sum(c.get_render_width(shown) for c in shown.columns.values()) <= room, table
+        align = screen.query_one("#t-alignment")
+        assert "spearman_rho" not in [str(k.value) for k in align.columns]
+        align.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RowDetail", 5, "the row")
+        detail = text_of(app.screen.query_one("#row-detail"))
+        first = screen.results["alignment"].frame.iloc[0]
+        assert f"spearman_rho  {first['spearman_rho']:.3f}" in detail
+        assert f"model         {first['model']}" in detail
+        await pilot.press("escape")
+        await pilot.press("4")                     # calibration: the legend whole
+        await pilot.pause(0.3)
+        assert "negative = calibrated" in text_of(screen.query_one("#calib-measure"))
+        assert "positive = wrong way" in text_of(screen.query_one("#calib-measure"))
+
+
+@sync
+async def test_a_long_not_available_message_is_not_cut(tui_ws: Path) -> None:
+    app = make_test_app(tui_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _computed(pilot, app)
+        screen = _res(app)
+        error = screen.results["pairs"].error
+        assert len(error) > 60
+        probe = screen.query_one("#t-pairs")
+        cells = [str(probe.get_cell_at((row, 0))) for row in range(probe.row_count)]
+        assert " ".join(cells) == " ".join(error.split())

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
 KEYS = {"scale": "k"}
-MODELS_KEYS = ("variant", "measures")   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
+MODELS_KEYS = ("variant", "measures")
+CLIP_MIN = 8            # a model or measure is never cut shorter than this   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
 DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
 
@@ -72,6 +73,49 @@ def short(text: Any, width: int = 16) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def clip_middle(text: Any, width: int) -> str:
+    """``text`` in ``width`` characters, cut in the middle: the end of a measure (@100) or a
+    model (Instruct, Q4_1) tells rows apart more often than its middle does."""
+    text = str(text)
+    if len(text) <= width:
+        return text
+    tail = (width - 1) * 3 // 5
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def fit_columns(frame: Any, columns: list[str], decisive: tuple[str, ...], width: int,
+                labels: dict[str, str] | None = None) -> tuple[Any, list[str]]:
+    """The columns of ``frame`` that fit ``width`` cells: every decisive one (the text columns,
+    model and measure, cut in the middle down to CLIP_MIN to make room), then the others in
+    order while they fit; the rest are in the row's detail view (enter). Returns a display
+    copy with the text columns cut, and the columns to show."""
+    labels = labels or {}
+
+    def natural(col: str) -> int:
+        cells = [len(fmt_cell(v, col)) for v in frame[col]] if col in frame else []
+        return min(max([len(labels.get(col, col)), *cells]), 60)
+
+    widths = {col: natural(col) for col in columns}
+    shown = [col for col in columns if col in decisive]
+
+    def used(cols: list[str]) -> int:
+        return sum(widths[c] + 2 for c in cols)   # a cell's padding: one each side
+
+    clippable = [c for c in ("model", "measure") if c in shown]
+    while used(shown) > width and clippable:
+        widest = max(clippable, key=lambda c: widths[c])
+        if widths[widest] <= CLIP_MIN:
+            break
+        widths[widest] -= 1
+    for col in columns:
+        if col not in shown and used(shown) + widths[col] + 2 <= width:
+            shown.append(col)
+    out = frame.copy()
+    for col in clippable:
+        out[col] = out[col].map(lambda v, w=widths[col]: clip_middle(v, w))
+    return out, [col for col in columns if col in shown]
+
+
 def with_short_models(frame: Any) -> Any:
     """A display copy whose model column fits a narrow terminal (exports keep the full name)."""
     out = frame.copy()
@@ -85,6 +129,7 @@ class ResultsScreen(SectionScreen):
     TITLE = "Results"
     DEFAULT_CSS = """
     ResultsScreen .table-caption { height: auto; max-height: 2; color: $text-muted; }
+    ResultsScreen #calib-measure { height: auto; }
     """
     HELP = """\
 The tables of the paper for the selected dataset (left) and its selected runs (space toggles a run).
@@ -420,12 +465,39 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _empty(self, table_id: str, out: TableOutcome) -> bool:
         table = self.query_one(table_id, FrameTable)
         if out.frame is None:
+            import textwrap
+
             import pandas as pd
 
-            table.show_frame(pd.DataFrame({"not available": [out.error or "no data"]}))
+            lines = textwrap.wrap(out.error or "no data", max(20, self._room() - 4))
+            table.show_frame(pd.DataFrame({"not available": lines}))
             table.frame = None  # nothing to export
             return True
         return False
+
+    def _room(self) -> int:
+        """Cells a table of the tabs has for its columns (less its scroll bar)."""
+        return max(self.query_one("#results-main").size.width - 2, 40)
+
+    def on_resize(self) -> None:
+        """Columns are fitted to the width: fit them again."""
+        for out in list(self.results.values()):
+            if out.generation == self.generation:
+                self.on_table_ready(TableReady(out))
+
+    @on(DataTable.RowSelected)
+    def _row_detail(self, event: DataTable.RowSelected) -> None:
+        """enter on a table's row: every column of it (those the width left out too)."""
+        from tui.dialogs.row_detail import RowDetail
+
+        table = event.data_table
+        if not isinstance(table, FrameTable) or not table.has_data or table.id == "t-calibration":
+            return
+        try:
+            record = table.frame.iloc[int(event.row_key.value)].to_dict()
+        except (TypeError, ValueError, IndexError):
+            return
+        self.app.push_screen(RowDetail(table.export_name, record))
 
     # ------------------------------------------------------------------ tables
     def _show_alignment(self, out: TableOutcome) -> None:
@@ -434,8 +506,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             f"each measure with [b]{escape(target)}[/b] (target, o)" if target else "")
         if self._empty("#t-alignment", out):
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p"].map(stars)
+        labels = {"spearman_rho": "ρ", "partial_r": "partial r", "ci_low": "CI lo",
+                  "ci_high": "CI hi"}
+        frame, columns = fit_columns(
+            frame, ["measure", "model", "n", "r", "sig", "partial_r", "p", "spearman_rho",
+                    "ci_low", "ci_high"], ("measure", "model", "r", "sig", "partial_r"),
+            self._room(), labels)
 
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
             if col == "r" and value == value and value is not None:
@@ -446,16 +524,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             return None
 
         self.query_one("#t-alignment", FrameTable).show_frame(
-            frame, columns=["measure", "model", "n", "r", "sig", "partial_r", "spearman_rho", "p",
-                            "ci_low", "ci_high"],
-            labels={"spearman_rho": "ρ", "partial_r": "partial r", "ci_low": "CI lo",
-                    "ci_high": "CI hi"},
-            styler=styler, export_frame=out.frame, provenance=out.provenance[None])
+            frame, columns=columns, labels=labels, styler=styler, export_frame=out.frame, provenance=out.provenance[None])
         strata = out.extra("strata")
         st = self.query_one("#t-strata", FrameTable)
         if strata is not None and len(strata):
-            st.show_frame(with_short_models(strata),
-                          columns=["measure", "model", "n_choices", "n", "r", "p"],
+            shown, columns = fit_columns(strata, ["measure", "model", "n_choices", "r", "n", "p"],
+                                         ("measure", "model", "n_choices", "r"), self._room(),
+                                         {"n_choices": "choices"})
+            st.show_frame(shown, columns=columns, labels={"n_choices": "choices"},
                           export_frame=strata, provenance=out.provenance["strata"])
         else:
             import pandas as pd
@@ -467,11 +543,13 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _show_agreement(self, out: TableOutcome) -> None:
         if self._empty("#t-agreement", out):
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p_z"].map(stars)
+        frame, columns = fit_columns(frame, ["model", "n", "agreement", "chance", "z", "sig",
+                                             "p_z", "p_exact"],
+                                     ("model", "agreement", "chance", "sig", "p_z"), self._room())
         t = self.query_one("#t-agreement", FrameTable)
-        t.show_frame(frame, columns=["model", "n", "agreement", "chance", "z", "sig", "p_z",
-                                     "p_exact"],
+        t.show_frame(frame, columns=columns,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"agreement-{self.dataset}"
 
@@ -510,7 +588,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         pivot = pivot.reindex(columns=subjects).reset_index()
         pivot["model"] = pivot["model"].map(short)
         label.update(f"measure [b]{measure}[/b] ({self.calib_measure_index + 1}/{len(measures)}, "
-                     "\\[ and ] change it) · Spearman ρ(correct, measure): "
+                     "\\[ and ] change it)\nSpearman ρ(correct, measure): "
                      "[green]negative = calibrated[/green], [red]positive = wrong way[/red]")
 
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
@@ -533,8 +611,9 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             self.query_one(ReliabilityPlot).empty(out.error or "no data")
             return
         t = self.query_one("#t-ece", FrameTable)
-        t.show_frame(with_short_models(out.frame),
-                     columns=["measure", "model", "method", "n", "ece"],
+        frame, columns = fit_columns(out.frame, ["measure", "model", "method", "ece", "n"],
+                                     ("measure", "model", "method", "ece"), self._room())
+        t.show_frame(frame, columns=columns,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"ece-{self.dataset}"
         self._plot_reliability(0)
@@ -557,12 +636,15 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if self._empty("#t-jsd", out):
             self.query_one(NullHistogram).empty(out.error or "no data")
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p"].map(stars)
+        labels = {"n_uncertain": "n unc", "n_certain": "n cert"}
+        frame, columns = fit_columns(frame, ["measure", "model", "shift", "sig", "p",
+                                             "n_uncertain", "n_certain"],
+                                     ("measure", "model", "shift", "sig", "p"), self._room(),
+                                     labels)
         t = self.query_one("#t-jsd", FrameTable)
-        t.show_frame(frame, columns=["measure", "model", "n_uncertain", "n_certain", "shift",
-                                     "sig", "p"],
-                     labels={"n_uncertain": "n unc", "n_certain": "n cert"},
+        t.show_frame(frame, columns=columns, labels=labels,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"jsd-{self.dataset}"
         self._plot_null(0)
@@ -604,11 +686,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     @on(DataTable.RowHighlighted, "#t-ece")
     def _ece_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_reliability(event.cursor_row)
+        self._plot_reliability(_row_index(event))
 
     @on(DataTable.RowHighlighted, "#t-jsd")
     def _jsd_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_null(event.cursor_row)
+        self._plot_null(_row_index(event))
 
     # ------------------------------------------------------------------ actions
     def action_cycle_scale(self) -> None:
@@ -691,3 +773,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         active = self.query_one("#results-tabs", TabbedContent).active
         table = self.query_one(f"#t-{active}", FrameTable)
         return table if table.has_data else None
+
+
+def _row_index(event: DataTable.RowHighlighted) -> int:
+    """The highlighted row's place in the frame shown (its key; the same after a sort)."""
+    try:
+        return int(event.row_key.value)
+    except (TypeError, ValueError):
+        return event.cursor_row
