@@ -324,3 +324,65 @@ async def test_a_long_not_available_message_is_not_cut(tui_ws: Path) -> None:
         probe = screen.query_one("#t-pairs")
         cells = [str(probe.get_cell_at((row, 0))) for row in range(probe.row_count)]
         assert " ".join(cells) == " ".join(error.split())
+
+
+async def _export(pilot, app, tab: str, entry: str, typed: str = "") -> list[Path]:
+    """Open `e` on tab ``tab``, type ``typed`` as the path, pick the entry ``entry``."""
+    from textual.widgets import Input, OptionList
+
+    screen = _res(app)
+    await pilot.press(str(list(ANALYSES).index(tab) + 1))
+    await pilot.pause(0.3)
+    app.last_export = []
+    await pilot.press("e")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportDialog", 5, "dialog")
+    dialog = app.screen
+    dialog.query_one("#export-path", Input).value = typed
+    options = dialog.query_one("#formats", OptionList)
+    ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+    options.highlighted = ids.index(entry)
+    options.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.last_export or app.failures, 120, "the export")
+    assert app.screen is screen
+    return [Path(p) for p in app.last_export]
+
+
+@sync
+async def test_export_the_plot_data_and_figure_to_a_chosen_path(tui_ws: Path,
+                                                                 tmp_path: Path) -> None:
+    """The export dialog writes the reliability bins and the null sample behind the plots (as
+    the CLI's --bins-out / --null-out), the figure (`f`), to a typed path or a new name; an
+    existing file is refused, never overwritten."""
+    ws = tmp_path / "ws"
+    shutil.copytree(tui_ws, ws)
+    app = make_test_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _computed(pilot, app)
+        screen = _res(app)
+        path, side = await _export(pilot, app, "ece", "extra:bins", "my-bins")
+        assert path == ws / "exports" / "my-bins.csv"
+        bins = pd.read_csv(path)
+        shown = screen.results["ece"].extra("bins")
+        assert len(bins) == len(shown) and list(bins.columns) == list(shown.columns)
+        assert bins["count"].sum() == shown["count"].sum()
+        assert json.loads(side.read_text())["table"] == "ece-bins"
+        target = tmp_path / "null.csv"
+        path, side = await _export(pilot, app, "jsd", "extra:null", str(target))
+        assert path == target
+        null = pd.read_csv(path)
+        first = screen.results["jsd"].frame.iloc[0]
+        rows = null[(null["model"] == first["model"]) & (null["measure"] == first["measure"])]
+        assert len(rows) == int(first["permutations"])
+        # the p of the table from the exported null sample, written out: (1 + #{null >= obs})
+        # / (1 + permutations), as the permutation test defines it
+        expected = (1 + (rows["null"] >= float(first["shift"]) - 1e-12).sum()) / (1 + len(rows))
+        assert float(first["p"]) == pytest.approx(expected, abs=1e-9)
+        paths = await _export(pilot, app, "jsd", "figure", str(tmp_path / "perm.svg"))
+        assert paths == [tmp_path / "perm.svg", tmp_path / "perm.svg.provenance.json"]
+        assert (tmp_path / "perm.svg").read_text().lstrip().startswith("<?xml")
+        before = target.read_bytes()
+        assert await _export(pilot, app, "jsd", "extra:null", str(target)) == []
+        assert "exists already" in app.failures[-1].message and target.read_bytes() == before
+        path, _ = await _export(pilot, app, "alignment", "md")
+        assert path.parent == ws / "exports" and path.suffix == ".md"

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
 KEYS = {"scale": "k"}
 MODELS_KEYS = ("variant", "measures")
+# the data behind a tab's plot, exported from its dialog: (extra output, the entry's label)
+PLOT_DATA = {"ece": (("bins", "Reliability bins behind the plot (CSV)"),),
+             "jsd": (("null", "Permutation null sample behind the plot (CSV)"),)}
 CLIP_MIN = 8            # a model or measure is never cut shorter than this   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
 DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
@@ -174,6 +177,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("o", "table_settings", "Settings"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
+        Binding("e", "export", "Export"),   # the app's, with plot data, figures and a path
         Binding("f", "figure", "Figure", show=False),   # in the help and the palette
         *[Binding(key, f"tab('{name}')", spec.title, show=False)
           for key, (name, spec) in zip("1234567890", ANALYSES.items(), strict=False)],
@@ -722,25 +726,87 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.calib_measure_index += step
         self._show_calibration(out)
 
-    def action_figure(self) -> None:
-        """The current tab's figures (``alignuq figure``'s, with its defaults) into exports/."""
+    def action_figure(self, path: str = "") -> None:
+        """The current tab's figures (``alignuq figure``'s, with its defaults) into exports/,
+        or at ``path`` (typed in the export dialog)."""
         from engine.lab.figures import figures_of
 
-        key = self.query_one("#results-tabs", TabbedContent).active
+        key = self._active_tab()
         out = self.results.get(key)
         if not figures_of(key) or out is None or out.table is None:
             self.notify("No figure for this tab (the alignment, calibration, ECE, JSD shift and "
                         "probe tabs have one).", severity="warning")
             return
-        self.run_worker(lambda: self._write_figure(out.table), thread=True, group="export",
-                        exit_on_error=False, name="figure")
+        self._export_in_worker(lambda: self._figure_paths(out.table, path))
 
-    def _write_figure(self, table: Any) -> None:
-        from tui.messages import ExportWritten
+    def _figure_paths(self, table: Any, path: str) -> list[str]:
         from tui.workers import export_figure
 
-        paths = export_figure(self.app.settings, table)
-        self.post_message(ExportWritten([str(path) for path in paths]))
+        return [str(p) for p in export_figure(self.app.settings, table, path)]
+
+    def _export_in_worker(self, write: Any) -> None:
+        """Run ``write`` (returning the paths written) in a thread; the app says where."""
+        from tui.messages import ExportWritten
+
+        def work() -> None:
+            self.post_message(ExportWritten(write()))
+
+        self.run_worker(work, thread=True, group="export", exit_on_error=False, name="export")
+
+    def export_more(self) -> tuple[tuple[str, str], ...]:
+        """The export dialog's entries beyond the table: the tab's plot data and figures."""
+        from engine.lab.figures import figures_of
+
+        key = self._active_tab()
+        out = self.results.get(key)
+        if out is None or out.table is None:
+            return ()
+        more = [(f"extra:{extra}", label) for extra, label in PLOT_DATA.get(key, ())
+                if out.extra(extra) is not None]
+        if figures_of(key):
+            kinds = ", ".join(kind.name for kind in figures_of(key))
+            more.append(("figure", f"Figure: {kinds} (.pdf, or .svg/.png/.pgf as typed; f)"))
+        return tuple(more)
+
+    def action_export(self) -> None:
+        """`e`: the focused table, the plot's data or the figures, to a new name or a path."""
+        from tui.dialogs.export import ExportChoice, ExportDialog
+
+        table = self.current_table()
+        if table is None:
+            self.notify("No table with data here to export.", severity="warning")
+            return
+        out = self.results.get(self._active_tab())
+        settings = self.app.settings
+
+        def chosen(choice: str | ExportChoice | None) -> None:
+            if not isinstance(choice, ExportChoice):
+                return
+            if choice.what == "figure":
+                self.action_figure(choice.path)
+            elif choice.what.startswith("extra:") and out is not None:
+                self._export_extra(out, choice.what.removeprefix("extra:"), choice.path)
+            else:
+                from tui.workers import export_table
+
+                frame, name, prov = table.frame, table.export_name, dict(table.provenance)
+                self._export_in_worker(lambda: [str(p) for p in export_table(
+                    settings, frame, name, choice.what, prov, choice.path)])
+
+        self.app.push_screen(ExportDialog(table.export_name, len(table.frame),
+                                          str(settings.workspace / "exports"),
+                                          more=self.export_more(), choose_path=True), chosen)
+
+    def _export_extra(self, out: TableOutcome, extra: str, path: str) -> None:
+        """An extra output of the table (the bins, the null sample) as CSV with its own sidecar,
+        as `alignuq analyze ece --bins-out` / `jsd --null-out` write it."""
+        from tui.workers import export_table
+
+        frame, prov = out.extra(extra), dict(out.provenance[extra])
+        name = f"{out.table.label(extra)}-{self.dataset}"
+        settings = self.app.settings
+        self._export_in_worker(lambda: [str(p) for p in export_table(
+            settings, frame, name, "csv", prov, path)])
 
     def action_toggle_partial(self) -> None:
         self.allow_partial = not self.allow_partial
