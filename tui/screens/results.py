@@ -37,7 +37,8 @@ MODELS_KEYS = ("variant", "measures")
 # the data behind a tab's plot, exported from its dialog: (extra output, the entry's label)
 PLOT_DATA = {"ece": (("bins", "Reliability bins behind the plot (CSV)"),),
              "jsd": (("null", "Permutation null sample behind the plot (CSV)"),)}
-CLIP_MIN = 8            # a model or measure is never cut shorter than this   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
+CLIP_MIN = 8            # a model or measure is never cut shorter than this
+CLIP_MAX = 32           # nor shown longer (enter shows it whole), leaving room for numbers   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
 DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
 
@@ -96,7 +97,8 @@ def fit_columns(frame: Any, columns: list[str], decisive: tuple[str, ...], width
 
     def natural(col: str) -> int:
         cells = [len(fmt_cell(v, col)) for v in frame[col]] if col in frame else []
-        return min(max([len(labels.get(col, col)), *cells]), 60)
+        cap = CLIP_MAX if col in ("model", "measure") else 60
+        return min(max([len(labels.get(col, col)), *cells]), cap)
 
     widths = {col: natural(col) for col in columns}
     shown = [col for col in columns if col in decisive]
@@ -154,14 +156,24 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **Probe** (the last tab, `,` from the first): per layer, the cross-validated r of a linear
   read-out of the hidden state, for runs made with `--capture-activations`, and r by layer for
   each run with chance (the shuffles' 95th percentile) dotted.
-* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes; `e` exports the focused table (CSV / Markdown /
-  LaTeX) with the provenance `alignuq analyze` writes; `f` writes the tab's figure for a paper
-  (`alignuq figure`: reliability, permutation, the heatmaps, probe by layer) as a PDF into the
-  exports folder.
-* The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
-  permutations, bins, cdf, adjust, min subject n, target, the probe's settings, ...), each with its help and the tables that use it;
-  they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
-  them.
+* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes (rarely
+  needed: the tables follow every setting and every run as it appears, grows or finishes; the
+  workspace is looked at every 2 s); `enter` on a row shows all its columns (at 80 columns only
+  the decisive ones fit: r, partial r, ECE, the JSD shift and p; model and measure are cut in the
+  middle).
+* `e` exports the focused table (CSV / Markdown / LaTeX) with the provenance `alignuq analyze`
+  writes; on the ECE and JSD shift tabs also the data behind the plot (the reliability bins, the
+  permutation null sample), and on a tab with figures its figures. Type a path in the dialog
+  (relative: under exports/; a file there already is refused) or leave it empty for a new name
+  in exports/. `f` writes the tab's figures for a paper (`alignuq figure`: reliability,
+  permutation, the heatmaps, probe by layer) as PDFs into the exports folder.
+* The settings panel (left) shows every setting of the tables: first those the table on show
+  takes, then (dim) the others'. `k` the scale, `m` (the Models screen) the variant and
+  measures, `o` the others (seed, permutations, bins, cdf, adjust, min subject n, target,
+  bootstrap, the probe's settings, ...), each with its help and the tables that use it; they
+  mean what `alignuq analyze`'s options of the same name mean, and the provenance records them.
+  Each table's first line says the settings it was made with. The settings are kept in the
+  workspace (`console-settings.json`) for the next start.
 
 Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
 negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
