@@ -212,6 +212,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.computed_from: tuple[Any, ...] | None = None
         self.defaults: dict[str, bool] = {}   # each listed run: selected by default?
         self.signature: tuple | None = None   # the workspace's last fingerprint
+        self.settings_text = ""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="results-body"):
@@ -307,7 +308,10 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                     + (f" ({shortcut})" if shortcut else ""))
             (lines if key in takes else others).append(line if key in takes
                                                        else f"[dim]{line}[/dim]")
-        self.query_one("#results-settings", Static).update("\n".join(lines + others))
+        text = "\n".join(lines + others)
+        if text != self.settings_text:      # the poll calls this every POLL_SECONDS
+            self.settings_text = text
+            self.query_one("#results-settings", Static).update(text)
 
     def _active_tab(self) -> str:
         return self.query_one("#results-tabs", TabbedContent).active
