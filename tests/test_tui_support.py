@@ -60,11 +60,13 @@ def tui_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     return build_workspace(tmp_path_factory.mktemp("tui") / "ws", data_dir)
 
 
-def make_test_app(root: Path, **changes: object):
+def make_test_app(root: Path, *, remember: bool = False, **changes: object):
+    """The app on workspace ``root``; ``remember``: read and save its console-settings.json
+    (off by default: tests share a workspace, and one test's settings must not leak)."""
     from tui.app import make_app
     from tui.settings import Settings
 
-    settings = Settings.build(root)
+    settings = Settings.build(root, remember=remember)
     if changes:
         settings = settings.with_changes(**changes)
     return make_app(settings=settings)

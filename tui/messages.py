@@ -153,6 +153,14 @@ class TableOutcome:
         return [] if self.table is None else self.table.notes
 
 
+class WorkspaceChanged(Message):
+    """The workspace's runs or datasets changed on disk (``workers.workspace_signature``)."""
+
+    def __init__(self, signature: tuple) -> None:
+        super().__init__()
+        self.signature = signature
+
+
 class TableReady(Message):
     """An analysis computed by a worker (or why it does not apply)."""
 

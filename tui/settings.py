@@ -1,9 +1,16 @@
 """The console's settings: one frozen object, built once at start-up and replaced (never mutated)
-when the user changes something on the Models & measures screen.
+when the user changes something (the Models & measures screen, the Results screen's keys and
+settings dialog, the exclusions marked on the Datasets screen).
+
+What a researcher chooses (variant, measures, scale, the tables' other settings, exclusions) is
+kept per workspace in ``console-settings.json`` at its root (written atomically on each change,
+read back at start-up), so a restart shows the same tables. The engine command and the device are
+not kept: they are where this console runs, given by its command line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Mapping
@@ -11,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from common.errors import AlignuqError
 from engine.lab.analyses import SETTINGS as TABLE_SETTINGS
 from engine.lab.models import VARIANTS
 
@@ -18,6 +26,8 @@ ENGINE_CMD_ENV = "ALIGNUQ_ENGINE_CMD"
 SCALES = TABLE_SETTINGS["scale"].choices
 # the table settings with a field of their own (the others are in Settings.tables)
 OWN_FIELDS = ("measures", "variant", "scale")
+SAVED_FILE = "console-settings.json"     # at the workspace's root
+SAVED_FIELDS = ("variant", "measures", "scale", "tables", "exclusions")
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,10 @@ class Settings:
     # the other settings of the tables (seed, permutations, bins, ...): the registry's default
     # for each one not here
     tables: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # questions marked excluded on the Datasets screen and not yet written as a new version:
+    # dataset name -> question ids
+    exclusions: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    remember: bool = True                 # save each change to the workspace's SAVED_FILE
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -65,20 +79,70 @@ class Settings:
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def saved(self) -> dict[str, Any]:
+        """What SAVED_FILE keeps of these settings (JSON)."""
+        return {"variant": self.variant, "scale": self.scale,
+                "measures": None if self.measures is None else list(self.measures),
+                "tables": dict(self.tables),
+                "exclusions": {name: list(ids) for name, ids in self.exclusions.items() if ids}}
+
+    def save(self) -> None:
+        """Write SAVED_FILE (atomically; nothing when ``remember`` is off)."""
+        if self.remember:
+            from engine.lab.workspaces import write_text
+
+            write_text(self.workspace / SAVED_FILE,
+                              json.dumps(self.saved(), indent=2, sort_keys=True) + "\n")
+
     @classmethod
     def build(cls, workspace: str | Path | None = None, engine_cmd: str | None = None,
-              variant: str = "corrected") -> Settings:
+              variant: str | None = None, *, remember: bool = True) -> Settings:
         """``--workspace`` / ``$ALIGNUQ_WORKSPACE`` / ./alignuq-workspace, and the engine prefix
-        from ``--engine-cmd`` or ``$ALIGNUQ_ENGINE_CMD`` (empty: the engine runs locally)."""
+        from ``--engine-cmd`` or ``$ALIGNUQ_ENGINE_CMD`` (empty: the engine runs locally); the
+        settings saved in the workspace (with ``remember``), ``variant`` winning where given."""
         from common.errors import BadInput
         from engine.lab.workspaces import workspace_to_write
 
-        if variant not in VARIANTS:
+        if variant is not None and variant not in VARIANTS:
             raise BadInput(f"unknown variant {variant!r}",
                            fix=f"use --variant {' or --variant '.join(VARIANTS)}")
         ws = workspace_to_write(workspace)
         cmd = engine_cmd if engine_cmd is not None else os.environ.get(ENGINE_CMD_ENV, "")
-        return cls(workspace=ws.root, engine_prefix=parse_prefix(cmd), variant=variant)
+        kept = saved_settings(ws.root) if remember else {}
+        if variant is not None:
+            kept["variant"] = variant
+        return cls(workspace=ws.root, engine_prefix=parse_prefix(cmd), remember=remember, **kept)
+
+
+def saved_settings(root: Path) -> dict[str, Any]:
+    """The settings SAVED_FILE keeps, as ``Settings`` fields; a value that is not valid (any
+    more: a setting renamed, a choice removed) is left out, so the console still starts."""
+    try:
+        data = json.loads((root / SAVED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for name in SAVED_FIELDS:
+        if name not in data:
+            continue
+        value = _as_field(name, data[name])
+        try:
+            Settings(workspace=root, **{name: value})
+        except (ValueError, TypeError, AttributeError, AlignuqError):
+            continue
+        kept[name] = value
+    return kept
+
+
+def _as_field(name: str, value: Any) -> Any:
+    if name == "measures" and isinstance(value, list):
+        return tuple(str(m) for m in value)
+    if name == "exclusions" and isinstance(value, dict):
+        return {str(ds): tuple(str(q) for q in ids) for ds, ids in value.items()
+                if isinstance(ids, list)}
+    return value
 
 
 def parse_prefix(cmd: str) -> tuple[str, ...]:

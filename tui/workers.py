@@ -50,6 +50,31 @@ def scan_runs(root: Path) -> list[RunListing]:
     return listing(workspace(root))
 
 
+def workspace_signature(root: Path) -> tuple:
+    """A cheap fingerprint of what the Results tables read: the name, size and modification time
+    of every file directly in each run folder (results store, its journal, manifest, events,
+    locks) and of each dataset folder. Equal fingerprints: no run appeared, grew, finished or
+    went, no dataset was re-imported. Only ``os.scandir`` and ``stat``: no pandas, no SQLite,
+    no torch, so it can run every couple of seconds."""
+    import os
+
+    out: list[tuple] = []
+    for top in (root / "runs", root / "datasets"):
+        try:
+            folders = sorted((e for e in os.scandir(top) if e.is_dir()), key=lambda e: e.name)
+        except OSError:
+            continue
+        for folder in folders:
+            try:
+                entries = sorted(os.scandir(folder.path), key=lambda e: e.name)
+                out.append((top.name, folder.name, *[
+                    (e.name, st.st_size, st.st_mtime_ns)
+                    for e in entries if e.is_file() and (st := e.stat())]))
+            except OSError:      # deleted while we looked: the next poll sees it gone
+                continue
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- analysis and export
 
 CONSOLE_ARGV = ["alignuq", "tui"]   # the command line in the provenance of the console's files
@@ -109,21 +134,29 @@ def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, k
     return TableOutcome(key, generation, table, provenance)
 
 
-def export_figure(settings: Settings, table: Table) -> list[Path]:
-    """The figures of ``table``'s tab as PDFs under ``workspace/exports/`` with their sidecars
+def export_figure(settings: Settings, table: Table, typed: str = "") -> list[Path]:
+    """The figures of ``table``'s tab as PDFs under ``workspace/exports/`` (or at the path the
+    user ``typed``: ``engine.lab.exports.chosen_path``) with their sidecars
     (``engine.lab.figures``; matplotlib is imported here, not at start-up)."""
+    from engine.lab.exports import chosen_path
+    from engine.lab.figures import FORMATS
     from engine.lab.figures import export_figure as export
 
-    return list(export(workspace(settings.workspace), table, argv=CONSOLE_ARGV))
+    ws = workspace(settings.workspace)
+    path = chosen_path(ws, typed, tuple(FORMATS)) if typed.strip() else None
+    return list(export(ws, table, argv=CONSOLE_ARGV, path=path))
 
 
 def export_table(settings: Settings, frame: pd.DataFrame, name: str, fmt: str,
-                 provenance: Provenance) -> list[Path]:
-    """Write ``frame`` under ``workspace/exports/`` as CSV, Markdown or LaTeX with its
-    ``.provenance.json`` sidecar (``engine.lab.exports``)."""
+                 provenance: Provenance, typed: str = "") -> list[Path]:
+    """Write ``frame`` under ``workspace/exports/`` (or at the path the user ``typed``) as CSV,
+    Markdown or LaTeX with its ``.provenance.json`` sidecar (``engine.lab.exports``)."""
+    from engine.lab.exports import FORMATS, chosen_path
     from engine.lab.exports import export_table as export
 
-    return export(workspace(settings.workspace), frame, name, fmt, provenance,
+    ws = workspace(settings.workspace)
+    path = chosen_path(ws, typed, (FORMATS[fmt][1],)) if typed.strip() else None
+    return export(ws, frame, name, fmt, provenance, path=path,
                   command=CONSOLE_ARGV, settings={"variant": settings.variant,
                                                   "scale": settings.scale,
                                                   "engine": settings.where})

@@ -112,9 +112,11 @@ def figures_of(analysis: str) -> list[FigureKind]:
     return [kind for kind in FIGURES.values() if kind.analysis == analysis]
 
 
-def export_figure(ws: Workspace, table: Table, *, argv: list[str]) -> list[Path]:
+def export_figure(ws: Workspace, table: Table, *, argv: list[str],
+                  path: Path | None = None) -> list[Path]:
     """Every figure of ``table`` (computed already, as the console shows it) as a new PDF in the
-    workspace's ``exports/``; returns each figure and its sidecar."""
+    workspace's ``exports/``, or at ``path`` (its suffix the format; where the table draws
+    several, each named ``STEM-KIND.SUFFIX``); returns each figure and its sidecar."""
     from engine.figures.write import write_figure
     from engine.lab.exports import new_export_path
 
@@ -124,6 +126,10 @@ def export_figure(ws: Workspace, table: Table, *, argv: list[str]) -> list[Path]
                        fix="pick the tab of " + ", ".join(k.analysis for k in FIGURES.values()))
     paths: list[Path] = []
     for kind in kinds:
-        path = new_export_path(ws, f"{kind.name}-{table.loaded.dataset.name}", ".pdf")
-        paths += [path, write_figure(table, kind, path, "pdf", FigureOptions(), argv=argv)]
+        if path is None:
+            out = new_export_path(ws, f"{kind.name}-{table.loaded.dataset.name}", ".pdf")
+        else:
+            out = path if len(kinds) == 1 else path.with_name(f"{path.stem}-{kind.name}{path.suffix}")
+        paths += [out, write_figure(table, kind, out, figure_format(out), FigureOptions(),
+                                    argv=argv)]
     return paths

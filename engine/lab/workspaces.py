@@ -27,3 +27,11 @@ def workspace_to_write(path: str | Path | None) -> Workspace:
 def workspace_to_read(path: str | Path | None) -> Workspace:
     """The workspace, refused if it does not exist."""
     return resolve_workspace(path).existing()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``path`` atomically (a temporary sibling renamed over it; never half-written), with
+    the mode the umask gives: the console's settings file."""
+    from datasets_io.atomic import write_text_atomic
+
+    write_text_atomic(path, text)

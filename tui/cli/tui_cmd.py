@@ -18,7 +18,9 @@ def tui(
                      "\"ssh gpu-node\" or \"srun --gres=gpu:1 -n1\" (env ALIGNUQ_ENGINE_CMD; "
                      "default: a local engine process).", show_default=False),
     ] = None,
-    variant: Annotated[str, typer.Option(help="Analysis variant: corrected or paper.")] = "corrected",
+    variant: Annotated[str | None, typer.Option(
+        help="Analysis variant: corrected or paper (default: the one the console used last in "
+             "this workspace, else corrected).", show_default=False)] = None,
 ) -> None:
     """Open the lab console (Textual): datasets d, models m, runs r, results s, help ?."""
     from tui.app import make_app

@@ -38,6 +38,22 @@ class SectionScreen(Screen):
         for bar in self.query(SectionBar):
             bar.refresh_bar()
 
+    def change_settings(self, **changes: object) -> None:
+        """Replace the app's settings, save them in the workspace (``Settings.save``) and tell
+        every section built so far (``settings_changed``), so nothing on screen is stale."""
+        from common.errors import AlignuqError
+
+        self.app.update_settings(**changes)
+        try:
+            self.app.settings.save()
+        except AlignuqError as err:   # a read-only workspace: the change holds until quit
+            self.notify(f"settings not saved: {err.message}", severity="warning")
+        for screen in self.app.sections.values():
+            screen.settings_changed()
+
+    def settings_changed(self) -> None:
+        """The app's settings changed: a screen showing something computed from them redoes it."""
+
     def current_table(self) -> FrameTable | None:
         """The table `e` exports: the focused one, else the first visible one holding data."""
         focused = self.focused

@@ -27,6 +27,8 @@ Models found where the engine runs (left) and the settings every new run uses (r
 * **Variant**: `corrected` (default) or `paper` (reproduces the published numbers; SCIENCE.md).
 * **Measures**: the per-question measures the Results screen shows. All of them selected is
   `alignuq analyze`'s default: every measure, and only the uncertainties in ECE and JSD.
+* A change of variant or measures reaches the Results tables at once (they are recomputed),
+  and is kept in the workspace (`console-settings.json`) for the next start.
 * **Engine command**: empty for a local engine, or a prefix such as `ssh gpu-node` or
   `srun --gres=gpu:1 -n1`; `alignuq engine serve --stdio` is appended. `t` starts it and shows
   its `hello` (host, device, torch and transformers versions).
@@ -131,13 +133,13 @@ Models found where the engine runs (left) and the settings every new run uses (r
     @on(Select.Changed, "#variant")
     def _variant(self, event: Select.Changed) -> None:
         if event.value in VARIANTS and event.value != self.app.settings.variant:
-            self.app.update_settings(variant=str(event.value))
+            self.change_settings(variant=str(event.value))
             self.notify(f"Variant: {event.value} (used by new runs and the Results screen)")
 
     @on(SelectionList.SelectedChanged, "#measures")
     def _measures(self, event: SelectionList.SelectedChanged) -> None:
         chosen = tuple(m for m in measure_names() if m in set(event.selection_list.selected))
-        self.app.update_settings(measures=None if chosen == tuple(measure_names()) else chosen)
+        self.change_settings(measures=None if chosen == tuple(measure_names()) else chosen)
 
     @on(Input.Submitted, "#engine-cmd")
     def _engine_cmd(self, event: Input.Submitted) -> None:
@@ -153,7 +155,7 @@ Models found where the engine runs (left) and the settings every new run uses (r
             self.notify(err.message, severity="error")
             return False
         if prefix != self.app.settings.engine_prefix:
-            self.app.update_settings(engine_prefix=prefix)
+            self.change_settings(engine_prefix=prefix)
             self.notify(f"Engine: {self.app.settings.where}")
         return True
 

@@ -18,9 +18,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from engine.lab.analyses import ANALYSES, SETTINGS
-from tui.messages import RunsListed, TableOutcome, TableReady
+from tui.messages import RunsListed, TableOutcome, TableReady, WorkspaceChanged
 from tui.screens.base import SectionScreen
 from tui.settings import OWN_FIELDS, SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
@@ -30,7 +31,14 @@ from tui.workers import LoadCache
 if TYPE_CHECKING:
     from engine.lab.tables import RunToPick
 
-KEYS = {"scale": "k"}   # the settings with a key of their own; the others are the dialog's (o)
+POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
+KEYS = {"scale": "k"}
+MODELS_KEYS = ("variant", "measures")
+# the data behind a tab's plot, exported from its dialog: (extra output, the entry's label)
+PLOT_DATA = {"ece": (("bins", "Reliability bins behind the plot (CSV)"),),
+             "jsd": (("null", "Permutation null sample behind the plot (CSV)"),)}
+CLIP_MIN = 8            # a model or measure is never cut shorter than this
+CLIP_MAX = 32           # nor shown longer (enter shows it whole), leaving room for numbers   # set on the Models & measures screen   # the settings with a key of their own; the others are the dialog's (o)
 DIALOG = tuple(name for name in SETTINGS if name not in OWN_FIELDS)
 
 
@@ -53,9 +61,64 @@ def rho_style(value: float) -> str:
     return f"bold rgb(0,{level},0)" if value < 0 else f"bold rgb({level},0,0)"
 
 
+def setting_text(key: str, value: Any) -> str:
+    """A setting's value as the settings panel and the tables' captions say it."""
+    if key == "measures":
+        return "all" if value is None else str(len(value))
+    if isinstance(value, list):
+        return ",".join(value)
+    if value is None:
+        return "none" if key == "reference" else "auto"
+    return str(value)
+
+
 def short(text: Any, width: int = 16) -> str:
     text = str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def clip_middle(text: Any, width: int) -> str:
+    """``text`` in ``width`` characters, cut in the middle: the end of a measure (@100) or a
+    model (Instruct, Q4_1) tells rows apart more often than its middle does."""
+    text = str(text)
+    if len(text) <= width:
+        return text
+    tail = (width - 1) * 3 // 5
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def fit_columns(frame: Any, columns: list[str], decisive: tuple[str, ...], width: int,
+                labels: dict[str, str] | None = None) -> tuple[Any, list[str]]:
+    """The columns of ``frame`` that fit ``width`` cells: every decisive one (the text columns,
+    model and measure, cut in the middle down to CLIP_MIN to make room), then the others in
+    order while they fit; the rest are in the row's detail view (enter). Returns a display
+    copy with the text columns cut, and the columns to show."""
+    labels = labels or {}
+
+    def natural(col: str) -> int:
+        cells = [len(fmt_cell(v, col)) for v in frame[col]] if col in frame else []
+        cap = CLIP_MAX if col in ("model", "measure") else 60
+        return min(max([len(labels.get(col, col)), *cells]), cap)
+
+    widths = {col: natural(col) for col in columns}
+    shown = [col for col in columns if col in decisive]
+
+    def used(cols: list[str]) -> int:
+        return sum(widths[c] + 2 for c in cols)   # a cell's padding: one each side
+
+    clippable = [c for c in ("model", "measure") if c in shown]
+    while used(shown) > width and clippable:
+        widest = max(clippable, key=lambda c: widths[c])
+        if widths[widest] <= CLIP_MIN:
+            break
+        widths[widest] -= 1
+    for col in columns:
+        if col not in shown and used(shown) + widths[col] + 2 <= width:
+            shown.append(col)
+    out = frame.copy()
+    for col in clippable:
+        out[col] = out[col].map(lambda v, w=widths[col]: clip_middle(v, w))
+    return out, [col for col in columns if col in shown]
 
 
 def with_short_models(frame: Any) -> Any:
@@ -69,6 +132,10 @@ def with_short_models(frame: Any) -> Any:
 class ResultsScreen(SectionScreen):
     SECTION = "results"
     TITLE = "Results"
+    DEFAULT_CSS = """
+    ResultsScreen .table-caption { height: auto; max-height: 2; color: $text-muted; }
+    ResultsScreen #calib-measure { height: auto; }
+    """
     HELP = """\
 The tables of the paper for the selected dataset (left) and its selected runs (space toggles a run).
 
@@ -89,14 +156,24 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **Probe** (the last tab, `,` from the first): per layer, the cross-validated r of a linear
   read-out of the hidden state, for runs made with `--capture-activations`, and r by layer for
   each run with chance (the shuffles' 95th percentile) dotted.
-* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes; `e` exports the focused table (CSV / Markdown /
-  LaTeX) with the provenance `alignuq analyze` writes; `f` writes the tab's figure for a paper
-  (`alignuq figure`: reliability, permutation, the heatmaps, probe by layer) as a PDF into the
-  exports folder.
-* The settings panel (left) shows every setting of the tables. `o` opens the others (seed,
-  permutations, bins, cdf, adjust, min subject n, target, the probe's settings, ...), each with its help and the tables that use it;
-  they mean what `alignuq analyze`'s options of the same name mean, and the provenance records
-  them.
+* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes (rarely
+  needed: the tables follow every setting and every run as it appears, grows or finishes; the
+  workspace is looked at every 2 s); `enter` on a row shows all its columns (at 80 columns only
+  the decisive ones fit: r, partial r, ECE, the JSD shift and p; model and measure are cut in the
+  middle).
+* `e` exports the focused table (CSV / Markdown / LaTeX) with the provenance `alignuq analyze`
+  writes; on the ECE and JSD shift tabs also the data behind the plot (the reliability bins, the
+  permutation null sample), and on a tab with figures its figures. Type a path in the dialog
+  (relative: under exports/; a file there already is refused) or leave it empty for a new name
+  in exports/. `f` writes the tab's figures for a paper (`alignuq figure`: reliability,
+  permutation, the heatmaps, probe by layer) as PDFs into the exports folder.
+* The settings panel (left) shows every setting of the tables: first those the table on show
+  takes, then (dim) the others'. `k` the scale, `m` (the Models screen) the variant and
+  measures, `o` the others (seed, permutations, bins, cdf, adjust, min subject n, target,
+  bootstrap, the probe's settings, ...), each with its help and the tables that use it; they
+  mean what `alignuq analyze`'s options of the same name mean, and the provenance records them.
+  Each table's first line says the settings it was made with. The settings are kept in the
+  workspace (`console-settings.json`) for the next start.
 
 Measures that grow with certainty (`top1_prob`, `choice_top1`, `choice_margin`) enter every table
 negated, as `-NAME`, so each row reads as an uncertainty. Runs made on another import of the
@@ -112,6 +189,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("o", "table_settings", "Settings"),
         Binding("g", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
+        Binding("e", "export", "Export"),   # the app's, with plot data, figures and a path
         Binding("f", "figure", "Figure", show=False),   # in the help and the palette
         *[Binding(key, f"tab('{name}')", spec.title, show=False)
           for key, (name, spec) in zip("1234567890", ANALYSES.items(), strict=False)],
@@ -129,6 +207,12 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.generation = 0
         self.allow_partial = False
         self.left_out = ""       # which runs the picker leaves out, and why
+        # what the tables on screen were computed from: (dataset, runs, partial, settings);
+        # anything else (a setting changed elsewhere, a run grew) makes them stale
+        self.computed_from: tuple[Any, ...] | None = None
+        self.defaults: dict[str, bool] = {}   # each listed run: selected by default?
+        self.signature: tuple | None = None   # the workspace's last fingerprint
+        self.settings_text = ""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="results-body"):
@@ -148,6 +232,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     def _tab(self, name: str) -> ComposeResult:
         """What tab ``name`` holds: its table, and what the analysis shows beside it."""
+        yield Static("", id=f"cap-{name}", classes="table-caption")
         if name == "calibration":
             yield Static("", id="calib-measure", classes="status-line")
         elif name == "alignment":
@@ -167,40 +252,106 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def on_mount(self) -> None:
         self._show_settings()
         self.call_after_refresh(self.runs_changed)
+        self.set_interval(POLL_SECONDS, self._poll, name="watch the workspace")
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        self.settings_changed()
+
+    def settings_changed(self) -> None:
+        """A setting changed (here, on Models, ...): recompute what is shown, now if this screen
+        is on show, else when it is next (``on_screen_resume``)."""
         self._show_settings()
+        if self.is_current and self.dataset and self._inputs() != self.computed_from:
+            self.compute()
+
+    def _inputs(self) -> tuple[Any, ...]:
+        return (self.dataset, tuple(sorted(self.selected_runs())), self.allow_partial,
+                repr(sorted(self.app.settings.table_settings().items())))
+
+    def _poll(self) -> None:
+        """Every POLL_SECONDS: the settings (however they were changed) and the workspace's
+        fingerprint (``workers.workspace_signature``, in a thread); a changed fingerprint
+        re-lists the runs, which recomputes the tables if their runs changed."""
+        from tui.workers import workspace_signature
+
+        self.settings_changed()
+        root = self.app.settings.workspace
+
+        def work() -> None:
+            signature = workspace_signature(root)
+            if signature != self.signature:
+                self.post_message(WorkspaceChanged(signature))
+
+        self.run_worker(work, thread=True, group="results-poll", exclusive=True,
+                        exit_on_error=False, name="watch the workspace")
+
+    def on_workspace_changed(self, message: WorkspaceChanged) -> None:
+        if message.signature != self.signature:
+            self.signature = message.signature
+            self.cache.clear()
+            self.runs_changed()
 
     def _show_settings(self) -> None:
-        """Whether partial runs are in, then every setting of the tables (the registry's)."""
-        lines = [f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)"]
-        for key, value in self.app.settings.table_settings().items():
-            if key == "measures":
-                value = "all" if value is None else len(value)
-            elif isinstance(value, list):
-                value = ",".join(value)
-            elif value is None:
-                value = "none" if key == "reference" else "auto"
-            shortcut = KEYS.get(key, "o" if key in DIALOG else "")
-            lines.append(f"{key.replace('_', ' ')} [b]{escape(str(value))}[/b]"
-                         + (f" ({shortcut})" if shortcut else ""))
-        self.query_one("#results-settings", Static).update("\n".join(lines))
+        """Whether partial runs are in, then every setting of the tables (the registry's): those
+        the table on show takes first, then the others' (dim)."""
+        spec = ANALYSES.get(self._active_tab())
+        takes = spec.settings if spec else ()
+        shown = self.app.settings.table_settings()
+        lines = [f"partial runs [b]{'in' if self.allow_partial else 'left out'}[/b] (p)",
+                 f"[u]{escape(spec.title) if spec else 'this table'}[/u]"
+                 + ("" if takes else " [dim]takes no setting[/dim]")]
+        others = ["[u]other tables[/u]"]
+        for key, value in shown.items():
+            shortcut = KEYS.get(key, "o" if key in DIALOG else "m" if key in MODELS_KEYS else "")
+            line = (f"{key.replace('_', ' ')} [b]{escape(setting_text(key, value))}[/b]"
+                    + (f" ({shortcut})" if shortcut else ""))
+            (lines if key in takes else others).append(line if key in takes
+                                                       else f"[dim]{line}[/dim]")
+        text = "\n".join(lines + others)
+        if text != self.settings_text:      # the poll calls this every POLL_SECONDS
+            self.settings_text = text
+            self.query_one("#results-settings", Static).update(text)
+
+    def _active_tab(self) -> str:
+        return self.query_one("#results-tabs", TabbedContent).active
+
+    @on(TabbedContent.TabActivated, "#results-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._show_settings()
+
+    def _caption(self, out: TableOutcome) -> None:
+        """The line above a table: the settings it was made with (``Table.settings``)."""
+        caption = self.query_one(f"#cap-{out.key}", Static)
+        if out.table is None:
+            caption.update("")
+            return
+        used = out.table.settings
+        text = " · ".join(f"{key.replace('_', ' ')} {setting_text(key, value)}"
+                          for key, value in used.items()) or "no settings"
+        runs = len(out.table.loaded.manifests)
+        caption.update(f"[dim]made with {escape(text)} · {runs} run{'s' if runs != 1 else ''}"
+                       f"{' (partial in)' if out.table.loaded.allow_partial else ''}[/dim]")
 
     # ------------------------------------------------------------------ datasets and runs
     def runs_changed(self) -> None:
         """Re-read the workspace's runs (after a run finished, or on first visit)."""
-        from tui.workers import analysis_runs
+        from tui.workers import analysis_runs, workspace_signature
 
         root = self.app.settings.workspace
 
         def work() -> None:
-            self.post_message(RunsListed(analysis_runs(root)))
+            # the fingerprint first: a change while listing shows up at the next poll
+            listed = RunsListed([])
+            listed.signature = workspace_signature(root)
+            listed.runs = analysis_runs(root)
+            self.post_message(listed)
 
         self.run_worker(work, thread=True, group="results-runs", exclusive=True,
                         exit_on_error=False, name="list runs")
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        self.signature = getattr(message, "signature", self.signature)
         self.runs = message.runs
         datasets = list(dict.fromkeys(r["dataset"] for r in self.runs if r.get("dataset")))
         options = self.query_one("#results-datasets", OptionList)
@@ -225,22 +376,33 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             self._select_dataset(event.option.id)
 
     def _select_dataset(self, name: str, force: bool = False) -> None:
+        """Show dataset ``name``'s runs in the picker and compute its tables. Listed again (a
+        run appeared, grew or finished), a run keeps the user's choice unless what selects it
+        by default changed (it finished; partial runs were let in)."""
         if name == self.dataset and not force:
             return
+        same = name == self.dataset
         self.dataset = name
         runs = [r for r in self.runs if r.get("dataset") == name]
         picker = self.query_one("#results-runs", SelectionList)
+        chosen = set(picker.selected)
+        defaults = {r["run_id"]: not self._why_left_out(r["coverage"]) for r in runs}
         with picker.prevent(SelectionList.SelectedChanged):
             picker.clear_options()
             for r in runs:
-                cov = r["coverage"]
+                cov, rid = r["coverage"], r["run_id"]
                 tag = {"stale": " stale", "partial": f" {cov.counts} partial"}.get(cov.problem, "")
-                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", r["run_id"],
-                                   not self._why_left_out(cov)))
+                kept = same and self.defaults.get(rid) == defaults[rid]
+                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", rid,
+                                   rid in chosen if kept else defaults[rid]))
+        self.defaults = defaults
         left = [f"{short(r['label'])} ({why})" for r in runs
                 if (why := self._why_left_out(r["coverage"]))]
         self.left_out = f"left out: {'; '.join(left)}" if left else ""
-        self.compute()
+        if self._inputs() != self.computed_from or not same:
+            self.compute()
+        else:
+            self._notes()
 
     def _why_left_out(self, cov: Any) -> str:
         """Why the picker does not select a run by default ('' where it does)."""
@@ -270,15 +432,20 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         gen = self.generation
         notes = self.query_one("#results-notes", Static)
         if not run_ids:
+            self.computed_from = self._inputs()
             notes.update("\n".join(filter(None, [self._left_out_line(),
                                                   "Select at least one run (space)."])))
             return
         notes.update("[dim]computing…[/dim]")
         settings, dataset, cache = self.app.settings, self.dataset, self.cache
         allow_partial = self.allow_partial
+        self.computed_from = self._inputs()
 
         def work() -> None:
+            worker = get_current_worker()
             for key in ANALYSES:
+                if worker.is_cancelled:     # a newer computation replaced this one
+                    return
                 self.post_message(TableReady(compute_table(settings, dataset, run_ids, key, gen,
                                                            cache, allow_partial=allow_partial)))
 
@@ -290,6 +457,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if out.generation != self.generation:
             return  # a newer computation is on its way
         self.results[out.key] = out
+        self._caption(out)
         show = getattr(self, f"_show_{out.key}", None)
         if show is None:
             self._show_table(out.key, out)
@@ -317,12 +485,39 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _empty(self, table_id: str, out: TableOutcome) -> bool:
         table = self.query_one(table_id, FrameTable)
         if out.frame is None:
+            import textwrap
+
             import pandas as pd
 
-            table.show_frame(pd.DataFrame({"not available": [out.error or "no data"]}))
+            lines = textwrap.wrap(out.error or "no data", max(20, self._room() - 4))
+            table.show_frame(pd.DataFrame({"not available": lines}))
             table.frame = None  # nothing to export
             return True
         return False
+
+    def _room(self) -> int:
+        """Cells a table of the tabs has for its columns (less its scroll bar)."""
+        return max(self.query_one("#results-main").size.width - 2, 40)
+
+    def on_resize(self) -> None:
+        """Columns are fitted to the width: fit them again."""
+        for out in list(self.results.values()):
+            if out.generation == self.generation:
+                self.on_table_ready(TableReady(out))
+
+    @on(DataTable.RowSelected)
+    def _row_detail(self, event: DataTable.RowSelected) -> None:
+        """enter on a table's row: every column of it (those the width left out too)."""
+        from tui.dialogs.row_detail import RowDetail
+
+        table = event.data_table
+        if not isinstance(table, FrameTable) or not table.has_data or table.id == "t-calibration":
+            return
+        try:
+            record = table.frame.iloc[int(event.row_key.value)].to_dict()
+        except (TypeError, ValueError, IndexError):
+            return
+        self.app.push_screen(RowDetail(table.export_name, record))
 
     # ------------------------------------------------------------------ tables
     def _show_alignment(self, out: TableOutcome) -> None:
@@ -331,8 +526,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             f"each measure with [b]{escape(target)}[/b] (target, o)" if target else "")
         if self._empty("#t-alignment", out):
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p"].map(stars)
+        labels = {"spearman_rho": "ρ", "partial_r": "partial r", "ci_low": "CI lo",
+                  "ci_high": "CI hi"}
+        frame, columns = fit_columns(
+            frame, ["measure", "model", "n", "r", "sig", "partial_r", "p", "spearman_rho",
+                    "ci_low", "ci_high"], ("measure", "model", "r", "sig", "partial_r"),
+            self._room(), labels)
 
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
             if col == "r" and value == value and value is not None:
@@ -343,16 +544,14 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             return None
 
         self.query_one("#t-alignment", FrameTable).show_frame(
-            frame, columns=["measure", "model", "n", "r", "sig", "partial_r", "spearman_rho", "p",
-                            "ci_low", "ci_high"],
-            labels={"spearman_rho": "ρ", "partial_r": "partial r", "ci_low": "CI lo",
-                    "ci_high": "CI hi"},
-            styler=styler, export_frame=out.frame, provenance=out.provenance[None])
+            frame, columns=columns, labels=labels, styler=styler, export_frame=out.frame, provenance=out.provenance[None])
         strata = out.extra("strata")
         st = self.query_one("#t-strata", FrameTable)
         if strata is not None and len(strata):
-            st.show_frame(with_short_models(strata),
-                          columns=["measure", "model", "n_choices", "n", "r", "p"],
+            shown, columns = fit_columns(strata, ["measure", "model", "n_choices", "r", "n", "p"],
+                                         ("measure", "model", "n_choices", "r"), self._room(),
+                                         {"n_choices": "choices"})
+            st.show_frame(shown, columns=columns, labels={"n_choices": "choices"},
                           export_frame=strata, provenance=out.provenance["strata"])
         else:
             import pandas as pd
@@ -364,11 +563,13 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
     def _show_agreement(self, out: TableOutcome) -> None:
         if self._empty("#t-agreement", out):
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p_z"].map(stars)
+        frame, columns = fit_columns(frame, ["model", "n", "agreement", "chance", "z", "sig",
+                                             "p_z", "p_exact"],
+                                     ("model", "agreement", "chance", "sig", "p_z"), self._room())
         t = self.query_one("#t-agreement", FrameTable)
-        t.show_frame(frame, columns=["model", "n", "agreement", "chance", "z", "sig", "p_z",
-                                     "p_exact"],
+        t.show_frame(frame, columns=columns,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"agreement-{self.dataset}"
 
@@ -407,7 +608,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         pivot = pivot.reindex(columns=subjects).reset_index()
         pivot["model"] = pivot["model"].map(short)
         label.update(f"measure [b]{measure}[/b] ({self.calib_measure_index + 1}/{len(measures)}, "
-                     "\\[ and ] change it) · Spearman ρ(correct, measure): "
+                     "\\[ and ] change it)\nSpearman ρ(correct, measure): "
                      "[green]negative = calibrated[/green], [red]positive = wrong way[/red]")
 
         def styler(col: str, value: Any, rec: dict[str, Any]) -> Text | None:
@@ -430,8 +631,9 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             self.query_one(ReliabilityPlot).empty(out.error or "no data")
             return
         t = self.query_one("#t-ece", FrameTable)
-        t.show_frame(with_short_models(out.frame),
-                     columns=["measure", "model", "method", "n", "ece"],
+        frame, columns = fit_columns(out.frame, ["measure", "model", "method", "ece", "n"],
+                                     ("measure", "model", "method", "ece"), self._room())
+        t.show_frame(frame, columns=columns,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"ece-{self.dataset}"
         self._plot_reliability(0)
@@ -454,12 +656,15 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         if self._empty("#t-jsd", out):
             self.query_one(NullHistogram).empty(out.error or "no data")
             return
-        frame = with_short_models(out.frame)
+        frame = out.frame.copy()
         frame["sig"] = frame["p"].map(stars)
+        labels = {"n_uncertain": "n unc", "n_certain": "n cert"}
+        frame, columns = fit_columns(frame, ["measure", "model", "shift", "sig", "p",
+                                             "n_uncertain", "n_certain"],
+                                     ("measure", "model", "shift", "sig", "p"), self._room(),
+                                     labels)
         t = self.query_one("#t-jsd", FrameTable)
-        t.show_frame(frame, columns=["measure", "model", "n_uncertain", "n_certain", "shift",
-                                     "sig", "p"],
-                     labels={"n_uncertain": "n unc", "n_certain": "n cert"},
+        t.show_frame(frame, columns=columns, labels=labels,
                      export_frame=out.frame, provenance=out.provenance[None])
         t.export_name = f"jsd-{self.dataset}"
         self._plot_null(0)
@@ -501,20 +706,18 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     @on(DataTable.RowHighlighted, "#t-ece")
     def _ece_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_reliability(event.cursor_row)
+        self._plot_reliability(_row_index(event))
 
     @on(DataTable.RowHighlighted, "#t-jsd")
     def _jsd_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_null(event.cursor_row)
+        self._plot_null(_row_index(event))
 
     # ------------------------------------------------------------------ actions
     def action_cycle_scale(self) -> None:
         s = self.app.settings
         scale = SCALES[(SCALES.index(s.scale) + 1) % len(SCALES)]
-        self.app.update_settings(scale=scale)
-        self._show_settings()
         self.notify(f"Scale: {scale}")
-        self.compute()
+        self.change_settings(scale=scale)
 
     def action_table_settings(self) -> None:
         from tui.dialogs.table_settings import TableSettingsDialog
@@ -524,13 +727,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         def chosen(values: dict[str, str | int] | None) -> None:
             if values is None or values == {name: current[name] for name in DIALOG}:
                 return
-            self.app.update_settings(tables={name: value for name, value in values.items()
-                                             if value != SETTINGS[name].default})
-            self._show_settings()
             self.notify("Table settings: " + ", ".join(
                 f"{name.replace('_', ' ')} {value}" for name, value in values.items()
                 if value != current[name]))
-            self.compute()
+            self.change_settings(tables={name: value for name, value in values.items()
+                                         if value != SETTINGS[name].default})
 
         self.app.push_screen(TableSettingsDialog(DIALOG, current), chosen)
 
@@ -541,25 +742,87 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         self.calib_measure_index += step
         self._show_calibration(out)
 
-    def action_figure(self) -> None:
-        """The current tab's figures (``alignuq figure``'s, with its defaults) into exports/."""
+    def action_figure(self, path: str = "") -> None:
+        """The current tab's figures (``alignuq figure``'s, with its defaults) into exports/,
+        or at ``path`` (typed in the export dialog)."""
         from engine.lab.figures import figures_of
 
-        key = self.query_one("#results-tabs", TabbedContent).active
+        key = self._active_tab()
         out = self.results.get(key)
         if not figures_of(key) or out is None or out.table is None:
             self.notify("No figure for this tab (the alignment, calibration, ECE, JSD shift and "
                         "probe tabs have one).", severity="warning")
             return
-        self.run_worker(lambda: self._write_figure(out.table), thread=True, group="export",
-                        exit_on_error=False, name="figure")
+        self._export_in_worker(lambda: self._figure_paths(out.table, path))
 
-    def _write_figure(self, table: Any) -> None:
-        from tui.messages import ExportWritten
+    def _figure_paths(self, table: Any, path: str) -> list[str]:
         from tui.workers import export_figure
 
-        paths = export_figure(self.app.settings, table)
-        self.post_message(ExportWritten([str(path) for path in paths]))
+        return [str(p) for p in export_figure(self.app.settings, table, path)]
+
+    def _export_in_worker(self, write: Any) -> None:
+        """Run ``write`` (returning the paths written) in a thread; the app says where."""
+        from tui.messages import ExportWritten
+
+        def work() -> None:
+            self.post_message(ExportWritten(write()))
+
+        self.run_worker(work, thread=True, group="export", exit_on_error=False, name="export")
+
+    def export_more(self) -> tuple[tuple[str, str], ...]:
+        """The export dialog's entries beyond the table: the tab's plot data and figures."""
+        from engine.lab.figures import figures_of
+
+        key = self._active_tab()
+        out = self.results.get(key)
+        if out is None or out.table is None:
+            return ()
+        more = [(f"extra:{extra}", label) for extra, label in PLOT_DATA.get(key, ())
+                if out.extra(extra) is not None]
+        if figures_of(key):
+            kinds = ", ".join(kind.name for kind in figures_of(key))
+            more.append(("figure", f"Figure: {kinds} (.pdf, or .svg/.png/.pgf as typed; f)"))
+        return tuple(more)
+
+    def action_export(self) -> None:
+        """`e`: the focused table, the plot's data or the figures, to a new name or a path."""
+        from tui.dialogs.export import ExportChoice, ExportDialog
+
+        table = self.current_table()
+        if table is None:
+            self.notify("No table with data here to export.", severity="warning")
+            return
+        out = self.results.get(self._active_tab())
+        settings = self.app.settings
+
+        def chosen(choice: str | ExportChoice | None) -> None:
+            if not isinstance(choice, ExportChoice):
+                return
+            if choice.what == "figure":
+                self.action_figure(choice.path)
+            elif choice.what.startswith("extra:") and out is not None:
+                self._export_extra(out, choice.what.removeprefix("extra:"), choice.path)
+            else:
+                from tui.workers import export_table
+
+                frame, name, prov = table.frame, table.export_name, dict(table.provenance)
+                self._export_in_worker(lambda: [str(p) for p in export_table(
+                    settings, frame, name, choice.what, prov, choice.path)])
+
+        self.app.push_screen(ExportDialog(table.export_name, len(table.frame),
+                                          str(settings.workspace / "exports"),
+                                          more=self.export_more(), choose_path=True), chosen)
+
+    def _export_extra(self, out: TableOutcome, extra: str, path: str) -> None:
+        """An extra output of the table (the bins, the null sample) as CSV with its own sidecar,
+        as `alignuq analyze ece --bins-out` / `jsd --null-out` write it."""
+        from tui.workers import export_table
+
+        frame, prov = out.extra(extra), dict(out.provenance[extra])
+        name = f"{out.table.label(extra)}-{self.dataset}"
+        settings = self.app.settings
+        self._export_in_worker(lambda: [str(p) for p in export_table(
+            settings, frame, name, "csv", prov, path)])
 
     def action_toggle_partial(self) -> None:
         self.allow_partial = not self.allow_partial
@@ -571,6 +834,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     def action_recompute(self) -> None:
         self.cache.clear()
+        self.computed_from = None
         self.runs_changed()
 
     def action_next_tab(self, step: int) -> None:
@@ -591,3 +855,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         active = self.query_one("#results-tabs", TabbedContent).active
         table = self.query_one(f"#t-{active}", FrameTable)
         return table if table.has_data else None
+
+
+def _row_index(event: DataTable.RowHighlighted) -> int:
+    """The highlighted row's place in the frame shown (its key; the same after a sort)."""
+    try:
+        return int(event.row_key.value)
+    except (TypeError, ValueError):
+        return event.cursor_row
