@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -25,6 +26,26 @@ class JobRequest:
     chat_template: bool = False
 
 
+class MarkedSelectionList(SelectionList[str]):
+    """A selection list whose rows say ``[x]`` or ``[ ]``: the stock one shows selection by
+    the colour of its X alone."""
+
+    def __init__(self, *selections: tuple[str, str, bool], **kwargs) -> None:
+        self.labels = [label for label, _, _ in selections]
+        super().__init__(*[(mark(label, on), value, on) for label, value, on in selections],
+                         **kwargs)
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+        chosen = set(self.selected)
+        for index, label in enumerate(self.labels):
+            option = self.get_option_at_index(index)
+            self.replace_option_prompt_at_index(index, mark(label, option.value in chosen))
+
+
+def mark(label: str, selected: bool) -> Text:
+    return Text(f"{'[x]' if selected else '[ ]'} {label}")  # Text: "[x]" is not markup
+
+
 class NewJobsDialog(ModalScreen[JobRequest | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "queue", "Queue")]
 
@@ -42,14 +63,14 @@ class NewJobsDialog(ModalScreen[JobRequest | None]):
             with Horizontal(id="job-picks"):
                 with Vertical():
                     yield Label("Models")
-                    yield SelectionList[str](*[(label, ref, i == 0) for i, (label, ref)
-                                               in enumerate(self.models)], id="pick-models")
+                    yield MarkedSelectionList(*[(label, ref, i == 0) for i, (label, ref)
+                                                in enumerate(self.models)], id="pick-models")
                 with Vertical():
                     yield Label("Datasets")
                     pre = self.preselect_dataset
-                    yield SelectionList[str](*[(d, d, d == pre or (pre is None and i == 0))
-                                               for i, d in enumerate(self.datasets)],
-                                             id="pick-datasets")
+                    yield MarkedSelectionList(*[(d, d, d == pre or (pre is None and i == 0))
+                                                  for i, d in enumerate(self.datasets)],
+                                                id="pick-datasets")
             with Horizontal(classes="field"):
                 yield Label("model (path/id)")
                 yield Input(placeholder="optional: a folder, .gguf file or HF repo id",

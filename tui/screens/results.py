@@ -501,11 +501,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     @on(DataTable.RowHighlighted, "#t-ece")
     def _ece_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_reliability(event.cursor_row)
+        self._plot_reliability(event.control.frame_row(event.cursor_row))  # sorted: its row
 
     @on(DataTable.RowHighlighted, "#t-jsd")
     def _jsd_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_null(event.cursor_row)
+        self._plot_null(event.control.frame_row(event.cursor_row))  # sorted: its row
 
     # ------------------------------------------------------------------ actions
     def action_cycle_scale(self) -> None:
