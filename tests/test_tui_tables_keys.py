@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_tui_support import make_test_app, sync, tui_ws, wait_for  # noqa: F401
+from tests.test_tui_support import make_test_app, sync, text_of, tui_ws, wait_for  # noqa: F401
 
 
 async def _questions(pilot, app, name: str = "coane"):
@@ -107,6 +107,9 @@ async def test_slash_filters_any_table_and_escape_clears(tui_ws: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert table.row_count == total and "filter" not in str(table.border_title)
+        # the tables' own errors give console advice too (the pairs table's fix is --pair)
+        notes = text_of(screen.query_one("#results-notes"))
+        assert "pairs" in notes and "--pair" not in notes and "settings (o)" in notes
 
 
 @sync

@@ -46,11 +46,25 @@ def console_fix(error: AlignuqError) -> str:
     for pattern, advice in TRANSLATIONS:
         if re.search(pattern, fix):
             return advice
+    settings = _table_settings(fix)
+    if settings:
+        return f"set {', '.join(settings)} in the Results table settings (o)"
     if error.code in BY_CODE and (not fix or CLI_MARK.search(fix)):
         return BY_CODE[error.code]
     if CLI_MARK.search(fix):
         return f"from a terminal (the console has no such option): {fix}"
     return fix
+
+
+def _table_settings(fix: str) -> list[str]:
+    """The analysis settings a fix names as CLI flags, when it names nothing else."""
+    from engine.lab.analyses import SETTINGS
+
+    flags = re.findall(r"--([a-z][a-z0-9-]*)", fix)
+    names = [flag.replace("-", "_") for flag in flags]
+    if names and all(name in SETTINGS for name in names):
+        return [name.replace("_", " ") for name in dict.fromkeys(names)]
+    return []
 
 
 def for_console(error: AlignuqError) -> AlignuqError:

@@ -105,10 +105,9 @@ class AlignUQApp(App[None]):
 
     # The focused pane is marked by its border's line (heavy) as well as its colour.
     CSS = """
-    OptionList:focus, SelectionList:focus, Log:focus { border-left: heavy $accent; }
-    OptionList, SelectionList, Log { border-left: blank; }
-    #dataset-list:focus, #results-datasets:focus { border-left: heavy $accent; }
+    OptionList:focus, SelectionList:focus { border-left: heavy $accent; }
     #dataset-list, #results-datasets { border-left: blank; }
+    #dataset-list:focus, #results-datasets:focus { border-left: heavy $accent; }
     """
 
     def __init__(self, settings: Settings) -> None:

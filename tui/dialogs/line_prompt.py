@@ -17,12 +17,13 @@ LIVE_DELAY_S = 0.15  # typing into a 14k-row filter re-filters once per pause, n
 
 class LinePrompt(ModalScreen[str | None]):
     DEFAULT_CSS = """
-    LinePrompt { align: left bottom; background: transparent; }
+    LinePrompt { background: transparent; }
     LinePrompt #prompt-box { height: auto; width: 100%; background: $surface;
                              border-top: heavy $accent; }
     LinePrompt #prompt-row { height: 1; }
     LinePrompt #prompt-sign { width: 2; text-style: bold; }
-    LinePrompt Input { border: none; height: 1; padding: 0; width: 1fr; }
+    LinePrompt #prompt-input, LinePrompt #prompt-input:focus {
+        border: none; height: 1; padding: 0; width: 1fr; }
     LinePrompt #prompt-hint { height: auto; color: $text-muted; }
     """
 
@@ -45,6 +46,9 @@ class LinePrompt(ModalScreen[str | None]):
                 yield Static(self.sign, id="prompt-sign")
                 yield Input(self.value, id="prompt-input", select_on_focus=False)
             yield Static(self._hint_text(self.value), id="prompt-hint", markup=False)
+
+    def on_mount(self) -> None:
+        self.styles.align = ("left", "bottom")  # inline: the app's dialogs are centred
 
     def _hint_text(self, text: str) -> str:
         hint = self.hint(text) if self.hint else ""

@@ -324,6 +324,16 @@ class FrameTable(DataTable):
         """A key the screen binds stays the screen's (it was there first)."""
         return bool(self.screen._bindings.key_to_bindings.get(key))
 
+    # the actions of the keys a screen may bind too (then the footer shows the screen's)
+    SHARED_KEYS = {"row_down": "j", "row_up": "k", "first_row": "g", "last_row": "G",
+                   "sort": "S", "filter": "slash", "copy_cell": "y", "copy_row": "Y"}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        key = self.SHARED_KEYS.get(action)
+        if key is not None and self.is_attached and self._screen_binds(key):
+            return False
+        return True
+
     def _own(self, key: str) -> None:
         if self._screen_binds(key):
             raise SkipAction()
