@@ -54,10 +54,10 @@ def targets(root: Path) -> list[Target]:
 
 
 def _datasets(root: Path) -> list[str]:
-    from datasets_io.dataset import list_datasets
+    from engine.lab.datasets import names
     from tui.workers import workspace
 
-    return list_datasets(workspace(root))
+    return names(workspace(root))
 
 
 def _runs(root: Path) -> list[str]:
