@@ -46,7 +46,8 @@ def keys_of(screen: Screen) -> list[KeyGroup]:
         if cls in seen or not _has_own_keys(cls):
             continue
         seen.add(cls)
-        keys = [(k, d if k not in own else f"{d} (here: the screen's {k})")
+        shared = {_key_name(k) for k in getattr(cls, "SHARED_KEYS", {}).values()}
+        keys = [(k, f"{d} (here: the screen's {k})" if k in own and k in shared else d)
                 for k, d in describe_bindings(list(cls.BINDINGS))]
         if keys:
             groups.append((_widget_heading(cls.__name__), keys))

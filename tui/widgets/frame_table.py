@@ -113,7 +113,7 @@ class FrameTable(DataTable):
         Binding("end", "scroll_end", "Last row", show=False),
         Binding("left", "cursor_left", "Column left", show=False),
         Binding("right", "cursor_right", "Column right", show=False),
-        Binding("S", "sort", "Sort", tooltip="Sort by the column under the cursor (again: "
+        Binding("S", "sort", "Sort", show=False, tooltip="Sort by the column under the cursor (again: "
                 "descending)"),
         Binding("slash", "filter", "Filter", key_display="/",
                 tooltip="Show only the rows holding a text (escape clears)"),
@@ -395,6 +395,13 @@ class FrameTable(DataTable):
         key = self._columns[min(self.column_cursor, len(self._columns) - 1)][0]
         descending = bool(self.sort_by and self.sort_by[0] == key and not self.sort_by[1])
         self.sort_column(key, descending)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a header sorts by that column, as `S` does."""
+        event.stop()
+        self.column_cursor = event.column_index
+        self._show_header()
+        self.action_sort()
 
     def action_filter(self) -> None:
         self._own("slash")
