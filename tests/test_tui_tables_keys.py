@@ -275,6 +275,10 @@ async def test_new_jobs_dialog_marks_selection_with_a_symbol(tui_ws: Path) -> No
         await pilot.pause()
         prompts = [str(models.get_option_at_index(i).prompt) for i in range(2)]
         assert prompts == ["[x] a", "[x] b"]
+        models.add_options([("c", "ref-c", False)])   # added later (as a run list does)
+        await pilot.pause()
+        assert str(models.get_option_at_index(2).prompt) == "[ ] c"
+        assert set(models.selected) == {"ref-a", "ref-b"}
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from engine.run_spec import PROTOCOLS
+from tui.widgets.marked_list import MarkedSelectionList
 
 NO_PROTOCOL = "the first paper's"
 
@@ -24,26 +24,6 @@ class JobRequest:
     device: str
     protocol: str | None = None          # engine.run_spec.PROTOCOLS
     chat_template: bool = False
-
-
-class MarkedSelectionList(SelectionList[str]):
-    """A selection list whose rows say ``[x]`` or ``[ ]``: the stock one shows selection by
-    the colour of its X alone."""
-
-    def __init__(self, *selections: tuple[str, str, bool], **kwargs) -> None:
-        self.labels = [label for label, _, _ in selections]
-        super().__init__(*[(mark(label, on), value, on) for label, value, on in selections],
-                         **kwargs)
-
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
-        chosen = set(self.selected)
-        for index, label in enumerate(self.labels):
-            option = self.get_option_at_index(index)
-            self.replace_option_prompt_at_index(index, mark(label, option.value in chosen))
-
-
-def mark(label: str, selected: bool) -> Text:
-    return Text(f"{'[x]' if selected else '[ ]'} {label}")  # Text: "[x]" is not markup
 
 
 class NewJobsDialog(ModalScreen[JobRequest | None]):
