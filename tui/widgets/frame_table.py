@@ -275,6 +275,7 @@ class FrameTable(DataTable):
 
     def _show_header(self) -> None:
         """The column under the cursor underlined; the sorted one with its arrow."""
+        self.column_cursor = max(0, min(self.column_cursor, len(self._columns) - 1))
         for i, (key, label, width) in enumerate(self._columns):
             column = self.columns.get(ColumnKey(key))
             if column is None:
