@@ -112,7 +112,7 @@ async def test_exclude_then_reinclude_make_new_versions(ws_copy: Path) -> None:
         table = screen.query_one("#questions")
         table.focus()
         first = screen.highlighted_id()
-        await pilot.press("x")          # excludes the first, moves down
+        await pilot.press("x", "j")     # excludes the first (the cursor stays), then down
         second = screen.highlighted_id()
         await pilot.press("x")
         assert screen.excluded == {first, second}

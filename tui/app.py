@@ -49,7 +49,8 @@ class ActionsProvider(Provider):
         entries.append(("Help for this screen", "key ?", app.action_help))
         entries.append(("Export the focused table", "key e (CSV / Markdown / LaTeX)",
                         app.action_export))
-        entries.append(("Quit", "key q", app.exit))
+        entries.append(("Jump to a dataset, run or table by name", "key :", app.action_command_line))
+        entries.append(("Quit", "key q", app.action_quit))
         target = screen
         if not hasattr(target, "palette_actions"):  # invoked over a dialog: the section below
             stack = app.screen_stack
@@ -59,13 +60,20 @@ class ActionsProvider(Provider):
                 entries.append((title, help_text, partial(target.run_action, action)))
         return entries
 
+    def _jumps(self) -> list[tuple[str, str, Any]]:
+        from tui.commands import jump, targets
+
+        app = self.app
+        return [(t.title, f"{t.kind} · : {t.name}", partial(jump, app, t))
+                for t in targets(app.settings.workspace) if t.kind != "section"]
+
     async def discover(self) -> Hits:
         for title, help_text, callback in self._entries():
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in self._entries():
+        for title, help_text, callback in self._entries() + self._jumps():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
@@ -87,8 +95,21 @@ class AlignUQApp(App[None]):
         Binding("g", "section('grading')", "Grading", show=False),
         Binding("e", "export", "Export"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        Binding("f1", "help", "Help", show=False, priority=True,
+                tooltip="Help, also in a dialog and while typing in a field"),
+        Binding("colon", "command_line", "Jump", key_display=":",
+                tooltip="Jump to a section, dataset, run or table by name"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False,
+                tooltip="The command palette: every action, table and screen"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first while a job runs)"),
     ]
+
+    # The focused pane is marked by its border's line (heavy) as well as its colour.
+    CSS = """
+    OptionList:focus, SelectionList:focus { border-left: heavy $accent; }
+    #dataset-list, #results-datasets { border-left: blank; }
+    #dataset-list:focus, #results-datasets:focus { border-left: heavy $accent; }
+    """
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -136,12 +157,59 @@ class AlignUQApp(App[None]):
         return self.sections.get(mode)
 
     def action_help(self) -> None:
-        from tui.dialogs.help import HelpDialog
+        from tui.dialogs.help import HelpDialog, keys_of
 
         screen = self.screen
-        if not hasattr(screen, "help_keys"):
+        if isinstance(screen, HelpDialog):
             return
-        self.push_screen(HelpDialog(screen.TITLE, screen.HELP, screen.help_keys()))
+        title = getattr(screen, "TITLE", "") or type(screen).__name__
+        self.push_screen(HelpDialog(title, getattr(screen, "HELP", ""), keys_of(screen)))
+
+    async def action_quit(self) -> None:
+        """`q`: quit; while a job of this console runs (or waits), ask first: quitting stops it."""
+        from tui.dialogs.ask import Confirm
+
+        running = self.running_jobs()
+        if not running:
+            self.exit()
+            return
+        names = ", ".join(f"{j.model_label} × {j.dataset}" for j in running[:3])
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(Confirm("Quit?", f"A job is running ({names}); quit and stop it? y/n\n"
+                                 "(u on Runs resumes it later where it stopped)"), answered)
+
+    def running_jobs(self) -> list[Any]:
+        """The jobs this console runs or has queued (an attached run goes on without it)."""
+        from engine.lab.jobs import LOADING, QUEUED, RUNNING, STARTING
+
+        runs = self.section("runs")
+        jobs = getattr(runs, "jobs", {}) if runs is not None else {}
+        return [j for j in jobs.values() if j.status in (QUEUED, STARTING, LOADING, RUNNING)]
+
+    def action_command_line(self) -> None:
+        """`:`: jump to a section, dataset, run or table by (the start of) its name."""
+        from tui.commands import best, describe, jump, targets
+        from tui.dialogs.line_prompt import LinePrompt
+
+        among = targets(self.settings.workspace)
+
+        def done(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+            target = best(text, among)
+            if target is None:
+                self.notify(f"Nothing called {text.strip()!r}: a section, table, dataset or run.",
+                            severity="warning", markup=False)
+                return
+            jump(self, target)
+
+        self.push_screen(LinePrompt(":", "jump to a section, table, dataset or run (enter goes)",
+                                    hint=lambda text: describe(best(text, among))
+                                    if text.strip() else ""), done)
 
     def action_export(self) -> None:
         from tui.dialogs.export import ExportDialog
@@ -192,7 +260,10 @@ class AlignUQApp(App[None]):
 
     def show_failure(self, error: AlignuqError, context: str = "") -> None:
         """Bad input and cancellations are notifications; anything else opens a dialog."""
+        from tui.advice import for_console
+
         self.failures.append(error)
+        error = for_console(error)
         if error.code not in (BAD_INPUT, CANCELLED):
             from tui.dialogs.error import ErrorDialog
 
@@ -200,7 +271,7 @@ class AlignUQApp(App[None]):
         else:
             where = f"{error.where}: " if error.where else ""
             text = where + error.what + (f"\n{error.fix}" if error.fix else "")
-            self.notify(text, title=error.code, severity="error", timeout=10)
+            self.notify(text, title=error.code, severity="error", timeout=10, markup=False)
 
 
 def make_app(workspace: str | Path | None = None, settings: Settings | None = None) -> AlignUQApp:

@@ -110,6 +110,7 @@ def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, k
     runs. The measures chosen on the Models screen that these runs lack are left out."""
     from common.errors import BAD_INPUT, as_error
     from engine.lab import tables
+    from tui.advice import console_message
 
     try:
         cache_key = (dataset, tuple(run_ids or ()), allow_partial)
@@ -128,7 +129,7 @@ def compute_table(settings: Settings, dataset: str, run_ids: list[str] | None, k
         error = as_error(err)
         if error.code != BAD_INPUT:
             raise
-        return TableOutcome(key, generation, error=error.message)
+        return TableOutcome(key, generation, error=console_message(error))
     provenance = {extra: table.provenance(extra, argv=CONSOLE_ARGV)
                   for extra in [None, *(e.key for e in table.spec.extras)]}
     return TableOutcome(key, generation, table, provenance)

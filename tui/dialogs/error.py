@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -9,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from common.errors import AlignuqError
+from tui.advice import console_fix
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -27,8 +29,9 @@ class ErrorDialog(ModalScreen[None]):
             yield Static(f.what, id="error-message")
             if f.where:
                 yield Static(f"[dim]where:[/dim] {f.where}")
-            if f.fix:
-                yield Static(f"[b]What to do:[/b] {f.fix}", id="error-fix")
+            fix = console_fix(f)
+            if fix:
+                yield Static(f"[b]What to do:[/b] {escape(fix)}", id="error-fix")
             with Horizontal(classes="buttons"):
                 yield Button("Close", variant="primary", id="close")
 

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from engine.run_spec import PROTOCOLS
+from tui.widgets.marked_list import MarkedSelectionList
 
 NO_PROTOCOL = "the first paper's"
 
@@ -42,14 +43,14 @@ class NewJobsDialog(ModalScreen[JobRequest | None]):
             with Horizontal(id="job-picks"):
                 with Vertical():
                     yield Label("Models")
-                    yield SelectionList[str](*[(label, ref, i == 0) for i, (label, ref)
-                                               in enumerate(self.models)], id="pick-models")
+                    yield MarkedSelectionList(*[(label, ref, i == 0) for i, (label, ref)
+                                                in enumerate(self.models)], id="pick-models")
                 with Vertical():
                     yield Label("Datasets")
                     pre = self.preselect_dataset
-                    yield SelectionList[str](*[(d, d, d == pre or (pre is None and i == 0))
-                                               for i, d in enumerate(self.datasets)],
-                                             id="pick-datasets")
+                    yield MarkedSelectionList(*[(d, d, d == pre or (pre is None and i == 0))
+                                                  for i, d in enumerate(self.datasets)],
+                                                id="pick-datasets")
             with Horizontal(classes="field"):
                 yield Label("model (path/id)")
                 yield Input(placeholder="optional: a folder, .gguf file or HF repo id",

@@ -65,13 +65,10 @@ class SectionScreen(Screen):
         return None
 
     def help_keys(self) -> list[tuple[str, str]]:
-        """(key, description) for this screen's bindings, then the app's."""
-        out: list[tuple[str, str]] = []
-        for binding in list(self.BINDINGS) + list(self.app.BINDINGS):
-            key, action, desc = _unpack(binding)
-            if desc:
-                out.append((key, getattr(binding, "tooltip", "") or desc))
-        return out
+        """(key, description) for every key of this screen, its tables and the app (the help)."""
+        from tui.dialogs.help import keys_of
+
+        return [pair for _, keys in keys_of(self) for pair in keys]
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(title, help, action) for the command palette: every binding of this screen."""

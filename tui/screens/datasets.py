@@ -299,8 +299,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         else:
             self.excluded.add(qid)
         table.update_cell(qid, "excl", Text("✗", style="bold red") if qid in self.excluded else "")
-        if table.cursor_row < table.row_count - 1:
-            table.move_cursor(row=table.cursor_row + 1)
+        # the cursor stays on the row just marked: moving on made it easy to mark the wrong one
         self._status()
 
     def action_save_version(self) -> None:

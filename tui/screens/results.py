@@ -706,11 +706,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
     @on(DataTable.RowHighlighted, "#t-ece")
     def _ece_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_reliability(_row_index(event))
+        self._plot_reliability(event.control.frame_row(event.cursor_row))  # sorted: its row
 
     @on(DataTable.RowHighlighted, "#t-jsd")
     def _jsd_row(self, event: DataTable.RowHighlighted) -> None:
-        self._plot_null(_row_index(event))
+        self._plot_null(event.control.frame_row(event.cursor_row))  # sorted: its row
 
     # ------------------------------------------------------------------ actions
     def action_cycle_scale(self) -> None:
@@ -857,9 +857,3 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         return table if table.has_data else None
 
 
-def _row_index(event: DataTable.RowHighlighted) -> int:
-    """The highlighted row's place in the frame shown (its key; the same after a sort)."""
-    try:
-        return int(event.row_key.value)
-    except (TypeError, ValueError):
-        return event.cursor_row
