@@ -24,7 +24,7 @@ def _no_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _loaded(app, section: str):
     async def run_before(pilot) -> None:
         if section != "datasets":
-            await pilot.press(section[0] if section != "results" else "s")
+            await pilot.press({"results": "s", "grading": "g"}.get(section, section[0]))
         ds = app.section("datasets")
         await wait_for(pilot, lambda: ds.frame is not None
                        and ds.query_one("#questions").row_count > 0, 60, "the questions")
@@ -120,3 +120,16 @@ def test_error_state(snap_compare, tui_ws: Path) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# each section at the size the tests above do not take it at: 120x40 and 80x24 both covered
+OTHER_SIZE = [("datasets", (120, 40)), ("models", (120, 40)), ("runs", (120, 40)),
+              ("results", (80, 24)), ("results", (120, 40)), ("grading", (80, 24)),
+              ("grading", (120, 40))]
+
+
+@pytest.mark.parametrize(("section", "size"), OTHER_SIZE,
+                         ids=[f"{name}-{w}x{h}" for name, (w, h) in OTHER_SIZE])
+def test_section_at_both_sizes(snap_compare, tui_ws: Path, section: str, size) -> None:
+    app = make_test_app(tui_ws)
+    assert snap_compare(app, terminal_size=size, run_before=_loaded(app, section))

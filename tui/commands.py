@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui.widgets.section_bar import SECTIONS as SECTION_BAR
+
 if TYPE_CHECKING:
     from tui.app import AlignUQApp
 
-SECTIONS = ("datasets", "models", "runs", "results")
+SECTIONS = tuple(mode for mode, _, _ in SECTION_BAR)
 
 # What a Results tab shows beside its table, so a plot is found by its own name.
 TAB_EXTRAS = {

@@ -163,7 +163,7 @@ def compute(loaded: Analysis, name: str, settings: Mapping[str, Any]) -> Table:
     spec = analysis(name)
     check_data(loaded.dataset, spec)
     if spec.task not in loaded.tasks():
-        raise BadInput(f"{name}: {TASK_MISSING[spec.task]}", fix=TASK_FIX[spec.task])
+        raise BadInput(TASK_MISSING[spec.task], fix=TASK_FIX[spec.task])
     used = settings_for(spec, settings)
     runs_of_task = loaded.for_task(spec.task)
     return Table(spec, runs_of_task, used, spec.table_function()(runs_of_task, **used))
