@@ -31,6 +31,7 @@ from datasets_io.workspace import Workspace, resolve_workspace
 from engine import runs as runs_mod
 from engine import store as store_mod
 from engine.analysis.render import format_for
+from engine.grading import final_grades
 from engine.lab.exports import new_export_path
 from engine.measure_names import DEFAULT_TOPK, DEFAULT_TOPP, measure_names
 
@@ -70,12 +71,15 @@ def run_table(ws: Workspace, run_dir: Path, *, with_prompts: bool = False,
     dataset = _run_dataset(ws, manifest, with_prompts=with_prompts, with_dataset=with_dataset)
     facts["dataset_report_sha256"] = dataset.report_hash() if dataset is not None else None
     results = _in_dataset_order(results, dataset)
-    out = pd.DataFrame({
-        "question_id": results["question_id"].astype(str).to_numpy(),
-        "cloze": [LETTERS[int(c)] for c in results["cloze"]],
-        "label_probs": [[float(x) for x in lp] for lp in results["label_probs"]],
-        "choice_mass": results["choice_mass"].astype(float).to_numpy(),
-    })
+    if manifest.get("task") == "generate":
+        out = _answer_columns(run_dir, results["question_id"].astype(str))
+    else:
+        out = pd.DataFrame({
+            "question_id": results["question_id"].astype(str).to_numpy(),
+            "cloze": [LETTERS[int(c)] for c in results["cloze"]],
+            "label_probs": [[float(x) for x in lp] for lp in results["label_probs"]],
+            "choice_mass": results["choice_mass"].astype(float).to_numpy(),
+        })
     for name in run_measures(manifest):
         col = results[name] if name in results.columns else pd.Series([float("nan")] * len(results))
         values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
@@ -88,6 +92,20 @@ def run_table(ws: Workspace, run_dir: Path, *, with_prompts: bool = False,
         _add_question_columns(out, dataset, manifest, with_dataset=with_dataset,
                               with_prompts=with_prompts)
     return out, facts
+
+
+def _answer_columns(run_dir: Path, question_ids: pd.Series) -> pd.DataFrame:
+    """A free-recall run's first columns: each answer, why it stopped, its length in tokens and
+    its final grade (Y, N, ? or empty while pending: ``engine.grading``)."""
+    answers = store_mod.read_generations(run_dir).set_index("question_id")
+    final = final_grades(run_dir)["fr_correct"].map({1.0: "Y", 0.0: "N"})
+    return pd.DataFrame({
+        "question_id": question_ids.to_numpy(),
+        "answer": question_ids.map(answers["answer"]).to_numpy(),
+        "stop": question_ids.map(answers["stop"]).to_numpy(),
+        "n_tokens": pd.array(question_ids.map(answers["n_tokens"]), dtype="Int64"),
+        "final_grade": question_ids.map(final).to_numpy(),
+    })
 
 
 def _add_question_columns(out: pd.DataFrame, dataset: Dataset, manifest: dict[str, Any], *,
