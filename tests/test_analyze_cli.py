@@ -29,7 +29,7 @@ ANALYSES = [*PAPER, "heatmap", *SUCCESSOR, *BEYOND]
 # pairs: base against instruct models (tests/test_pairs.py); probe: activations (tests/test_probe.py)
 FREE_RECALL = ["fr-heatmap", "fr-rms-ce", "fr-ece-sweep", "fr-agreement"]
 # FREE_RECALL: runs of task generate (tests/test_free_recall_tables.py)
-REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND, "probe", *FREE_RECALL]
+REGISTRY = [*PAPER, "pairs", "heatmap", *SUCCESSOR, *BEYOND, *FREE_RECALL, "probe"]
 FORMATS = ["human", "csv", "json", "markdown", "latex"]
 COLUMNS = {
     "alignment": "model, measure, scale, target, n, r, p, ci_low, ci_high, spearman_rho, spearman_p, partial_r",

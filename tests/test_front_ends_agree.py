@@ -119,7 +119,44 @@ def ws(tui_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(tui_ws, root)
     for run in ("c-toy-a", "c-toy-b"):
         toy_activations(root, run)
+        toy_free_recall(root, run)
     return root
+
+
+def toy_free_recall(ws: Path, run: str) -> None:
+    """A seeded free-recall run of the toy run's model (every free-recall measure, an answer per
+    question) with two graders' marks, so that the free-recall tables have something to show."""
+    import numpy as np
+
+    from engine.free_recall_names import FLAGS, free_recall_measures
+    from engine.grading import Grade, write_grades
+    from engine.store import (
+        Generation,
+        ResultRow,
+        ResultStore,
+        read_manifest,
+        read_results,
+        write_manifest,
+    )
+
+    rid, rng = f"{run}-fr", np.random.default_rng(len(run) + 7)
+    write_manifest(ws / "runs" / rid, {**read_manifest(ws / "runs" / run), "run_id": rid,
+                                       "task": "generate"})
+    ids = read_results(ws / "runs" / run)["question_id"].astype(str).tolist()
+    names = [m for m in free_recall_measures() if m not in FLAGS]
+    rows, answers, grades = [], [], []
+    for qid in ids:
+        values = {m: float(rng.integers(1, 40)) if "topp_size" in m else
+                  float(np.log(rng.uniform(0.05, 1))) if m.endswith("top1_prob") else
+                  float(rng.uniform(1, 3)) if m.endswith("perplexity") else float(rng.uniform())
+                  for m in names}
+        rows.append(ResultRow(qid, -1, [], 0.0, values))
+        answers.append(Generation(qid, f"answer {qid}}}", "close"))
+        grades += [Grade(qid, who, str(rng.choice(["Y", "N"])), "grader", f"answer {qid}}}")
+                   for who in ("ann", "bob")]
+    with ResultStore(ws / "runs" / rid / "results" / "main.sqlite", rid) as store:
+        store.add(rows, answers)
+    write_grades(ws / "runs" / rid, grades)
 
 
 def toy_activations(ws: Path, run: str) -> None:
@@ -161,4 +198,5 @@ def test_every_table_of_the_registry_is_the_same_from_both_front_ends(cli, ws: P
         assert provenance(every / f"{label}.csv") == theirs, label
         used = theirs["settings"]
         assert {k: used[k] for k in spec.settings} == {k: CHANGED[k] for k in spec.settings}
-        assert used["runs"] == ["c-toy-a", "c-toy-b"] and theirs["rows"] > 0
+        runs = ["c-toy-a-fr", "c-toy-b-fr"] if spec.task == "generate" else ["c-toy-a", "c-toy-b"]
+        assert used["runs"] == runs and theirs["rows"] > 0

@@ -88,15 +88,24 @@ async def test_scale_switch_recomputes(tui_ws: Path) -> None:
         screen = _res(app)
         assert set(screen.results["alignment"].frame["scale"]) == {"raw"}
         raw_r = screen.results["alignment"].frame.set_index(["model", "measure"])["r"]
-        await pilot.press("k")
+        await pilot.press("c")
         await wait_for(pilot, lambda: set(screen.results["alignment"].frame["scale"])
                        == {"normalized"}, 120, "the normalized tables")
         assert app.settings.scale == "normalized"
-        await pilot.press("k")
+        await pilot.press("c")
         await wait_for(pilot, lambda: set(screen.results["alignment"].frame["scale"])
                        == {"paper"}, 120, "the paper-scale tables")
         paper_r = screen.results["alignment"].frame.set_index(["model", "measure"])["r"]
         assert not raw_r.equals(paper_r)
+        # j/k/g/G belong to the focused table here too (scale is c, recompute ctrl+r)
+        table = screen.query_one("#t-alignment")
+        table.focus()
+        await pilot.press("j", "j", "k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1 > 1
+        await pilot.press("g")
+        assert table.cursor_row == 0 and app.settings.scale == "paper"
 
 
 def _cli_cells(ws: Path, analysis: str) -> dict[tuple[str, ...], dict[str, str]]:

@@ -249,7 +249,7 @@ async def test_settings_survive_a_restart(tui_ws: Path, tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _computed(pilot, app)
         screen = _res(app)
-        await pilot.press("k")                         # scale: normalized
+        await pilot.press("c")                         # scale: normalized
         screen.change_settings(variant="paper", measures=("choice_entropy",),
                                tables={"bins": 5, "seed": 3})
         await pilot.pause(0.2)

@@ -27,7 +27,7 @@ from engine.analysis.successor_calibration import (
     width_cell,
 )
 from engine.analysis.tables import TableResult, runs, table_frame
-from engine.free_recall_names import FIGURE_SETS, figure_rows
+from engine.free_recall_names import FIGURE_SETS, figure_rows, is_free_recall
 from engine.lab.analyses import default
 
 # the targets of the successor's FR, BFR and 1TFR figures (§6.1), where --target is not given
@@ -36,6 +36,21 @@ GRADED, MC = "graded", "mc"
 MC_NOTE = ("correctness mc: the same model's multiple-choice correctness, not its graded free "
            "recall (the released figures' fault 4, SCIENCE-successor.md §6.2); only to "
            "reproduce them")
+
+
+def free_recall_only(a: Analysis, measures: Sequence[str] | None,
+                     notes: list[str]) -> list[str] | None:
+    """The asked measures that a free-recall run can have (the console's measures setting is
+    shared with the multiple-choice tables): the others are left out with a note, and where
+    none is left every free-recall measure is shown."""
+    if not measures or (len(measures) == 1 and measures[0] in FIGURE_SETS):
+        return list(measures) if measures else None
+    kept = [m for m in measures if is_free_recall(m.removeprefix("-"))]
+    left = [m for m in measures if m not in kept]
+    if left:
+        notes.append(f"{', '.join(left)}: not free-recall measures; "
+                     + ("left out" if kept else "every free-recall measure shown instead"))
+    return kept or None
 
 
 def free_recall_targets(a: Analysis, target: str) -> list[str]:
@@ -59,12 +74,14 @@ def fr_heatmap_table(a: Analysis, measures: Sequence[str] | None = default("meas
     """The successor's FR, BFR and 1TFR heatmaps: ``heatmap`` for each target and each figure's
     measures (``--measures fr|bfr|tok1``, or the measures given), each with its own threshold
     (0.05 / (4 x 15 x models) for a published figure)."""
+    notes: list[str] = []
+    measures = free_recall_only(a, measures, notes)
     groups = [list(measures)] if measures else [[s] for s in FIGURE_SETS
                                                  if any(m in a.measures for m in figure_rows(s))]
     if not groups:
         raise BadInput("these runs have no free-recall measures",
                        fix="pick runs made with --task generate")
-    tables, wides, notes = [], [], []
+    tables, wides = [], []
     for name in free_recall_targets(a, target):
         for group in groups:
             part = heatmap_table(a, group, "successor", name, pair, tests)
@@ -90,6 +107,7 @@ def correct_by(correctness: str):
 def _calibration(a: Analysis, measures, correctness: str, pair, name: str, value: str,
                  cell) -> TableResult:
     notes = _correctness_notes(a, correctness)
+    measures = free_recall_only(a, measures, notes)
     result = calibration_cells(a, measures, pair, name, value, cell, correct_by(correctness))
     result.notes[:0] = notes
     return result

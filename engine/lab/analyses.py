@@ -338,29 +338,6 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         ("model", "method", "n_fit", "n_eval", "temperature", "fitted", "ece_before",
          "ece_after", "brier_before", "brier_after")),
     AnalysisSpec(
-        "probe", "Probe",
-        "Activation probes (SCIENCE-successor.md §7): per layer, the cross-validated Pearson r "
-        "(R², MSE; AUROC for --target correct) of a linear read-out of the last prompt token's "
-        "hidden state, against shuffled targets. Needs runs made with --capture-activations.",
-        CORRECT_OR_HUMAN_DATA, ("target", "probe", "folds", "seed", "shuffles", "pair",
-                                  "reference"),
-        "engine.analysis.probe:probe_table",
-        ("model", "layer", "target", "method", "n", "features", "r", "r_sd", "r2", "mse",
-         "auroc", "penalty", "null_mean", "null_95", "p_perm"),
-        (Extra("folds", "probe-folds", ("model", "layer", "fold", "n_test", "r", "r2", "mse",
-                                        "auroc", "penalty"), "folds_out",
-               "Also write every fold's scores here."),
-         Extra("best", "probe-best", ("model", "target", "n", "layers", "best_layer", "depth",
-                                      "probe_r", "probe_auroc", "best_measure", "measure_r",
-                                      "measure_auroc"), "best",
-               "Per run, the best layer beside the best output measure on the same questions "
-               "instead.", replaces_table=True),
-         Extra("pairs", "probe-pairs", ("base", "instruct", "layers", "base_peak",
-                                        "instruct_peak", "mean_difference", "wilcoxon_p", "r"),
-               "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
-               "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True)),
-        needs_activations=True),
-    AnalysisSpec(
         "fr-heatmap", "FR heatmap",
         "Free recall (SCIENCE-successor.md §6.1 FR/BFR/1TFR): the heatmap of the free-recall "
         "measures with the human free-recall variables (default FR_Human_Prop_Correct and "
@@ -393,6 +370,29 @@ ANALYSES: dict[str, AnalysisSpec] = {a.name: a for a in (
         ANSWERS, (), "engine.analysis.free_recall_tables:fr_agreement_table",
         ("model", "n", "n_graded", "pending", "fact_fr", "fact_fr_mean", "n_both", "agreement",
          "kappa"), task="generate"),
+    AnalysisSpec(
+        "probe", "Probe",
+        "Activation probes (SCIENCE-successor.md §7): per layer, the cross-validated Pearson r "
+        "(R², MSE; AUROC for --target correct) of a linear read-out of the last prompt token's "
+        "hidden state, against shuffled targets. Needs runs made with --capture-activations.",
+        CORRECT_OR_HUMAN_DATA, ("target", "probe", "folds", "seed", "shuffles", "pair",
+                                  "reference"),
+        "engine.analysis.probe:probe_table",
+        ("model", "layer", "target", "method", "n", "features", "r", "r_sd", "r2", "mse",
+         "auroc", "penalty", "null_mean", "null_95", "p_perm"),
+        (Extra("folds", "probe-folds", ("model", "layer", "fold", "n_test", "r", "r2", "mse",
+                                        "auroc", "penalty"), "folds_out",
+               "Also write every fold's scores here."),
+         Extra("best", "probe-best", ("model", "target", "n", "layers", "best_layer", "depth",
+                                      "probe_r", "probe_auroc", "best_measure", "measure_r",
+                                      "measure_auroc"), "best",
+               "Per run, the best layer beside the best output measure on the same questions "
+               "instead.", replaces_table=True),
+         Extra("pairs", "probe-pairs", ("base", "instruct", "layers", "base_peak",
+                                        "instruct_peak", "mean_difference", "wilcoxon_p", "r"),
+               "pairs", "Base against instruct over layers instead (Wilcoxon signed-rank, "
+               "normal approximation, r = |z|/sqrt(layers)).", replaces_table=True)),
+        needs_activations=True),
 )}
 
 

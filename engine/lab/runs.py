@@ -43,6 +43,7 @@ class RunListing(TypedDict):
     updated: str | None
     slurm: bool
     n_dataset: int | None
+    task: str
     manifest: dict[str, Any]
     label: str                   # short and unique among the dataset's runs (run_labels)
 

@@ -156,7 +156,7 @@ The tables of the paper for the selected dataset (left) and its selected runs (s
 * **Probe** (the last tab, `,` from the first): per layer, the cross-validated r of a linear
   read-out of the hidden state, for runs made with `--capture-activations`, and r by layer for
   each run with chance (the shuffles' 95th percentile) dotted.
-* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `g` recomputes (rarely
+* `1` … `9`, `0` pick a tab, `.` and `,` the next and previous one; `ctrl+r` recomputes (rarely
   needed: the tables follow every setting and every run as it appears, grows or finishes; the
   workspace is looked at every 2 s); `enter` on a row shows all its columns (at 80 columns only
   the decisive ones fit: r, partial r, ECE, the JSD shift and p; model and measure are cut in the
@@ -183,11 +183,11 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 """
 
     BINDINGS = [
-        Binding("k", "cycle_scale", "Scale"),
+        Binding("c", "cycle_scale", "Scale"),   # j/k/g/G are the tables'
         Binding("left_square_bracket", "measure(-1)", "Measure−", key_display="["),
         Binding("right_square_bracket", "measure(1)", "Measure+", key_display="]"),
         Binding("o", "table_settings", "Settings"),
-        Binding("g", "recompute", "Recompute"),
+        Binding("ctrl+r", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
         Binding("e", "export", "Export"),   # the app's, with plot data, figures and a path
         Binding("f", "figure", "Figure", show=False),   # in the help and the palette
