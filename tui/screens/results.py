@@ -25,6 +25,7 @@ from tui.messages import RunsListed, TableOutcome, TableReady, WorkspaceChanged
 from tui.screens.base import SectionScreen
 from tui.settings import OWN_FIELDS, SCALES
 from tui.widgets.frame_table import FrameTable, fmt_cell
+from tui.widgets.marked_list import MarkedSelectionList
 from tui.widgets.plots import LayerPlot, NullHistogram, ReliabilityPlot
 from tui.workers import LoadCache
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from engine.lab.tables import RunToPick
 
 POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
-KEYS = {"scale": "k"}
+KEYS = {"scale": "c"}
 MODELS_KEYS = ("variant", "measures")
 # the data behind a tab's plot, exported from its dialog: (extra output, the entry's label)
 PLOT_DATA = {"ece": (("bins", "Reliability bins behind the plot (CSV)"),),
@@ -75,6 +76,13 @@ def setting_text(key: str, value: Any) -> str:
 def short(text: Any, width: int = 16) -> str:
     text = str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def picker_label(label: str) -> str:
+    """A run label for the narrow run list: what tells the run apart first (``paper ·
+    SmolLM2…``), since the model's name, cut, is the same for every run of it."""
+    model, *traits = label.split(" · ")
+    return " · ".join([*traits, model])
 
 
 def clip_middle(text: Any, width: int) -> str:
@@ -220,7 +228,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                 yield Static("[b]Dataset[/b]", classes="pane-title")
                 yield OptionList(id="results-datasets")
                 yield Static("[b]Runs[/b]", classes="pane-title")
-                yield SelectionList[str](id="results-runs")
+                yield MarkedSelectionList(id="results-runs")
                 with VerticalScroll(id="results-settings-pane"):
                     yield Static("", id="results-settings")
             with Vertical(id="results-main"):
@@ -393,7 +401,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
                 cov, rid = r["coverage"], r["run_id"]
                 tag = {"stale": " stale", "partial": f" {cov.counts} partial"}.get(cov.problem, "")
                 kept = same and self.defaults.get(rid) == defaults[rid]
-                picker.add_option((f"{r['label'][:20]} {r['n_done']}q{tag}", rid,
+                picker.add_option((f"{picker_label(r['label'])} {r['n_done']}q{tag}", rid,
                                    rid in chosen if kept else defaults[rid]))
         self.defaults = defaults
         left = [f"{short(r['label'])} ({why})" for r in runs
