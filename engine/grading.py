@@ -176,6 +176,15 @@ def cohen_kappa(a: list[str], b: list[str]) -> float:
     return math.nan if chance == 1 else (observed - chance) / (1 - chance)
 
 
+def agreement(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
+    """Raw agreement and Cohen's kappa of two graders' marks over the questions both graded,
+    and how many those are."""
+    both = a.notna() & b.notna()
+    x, y = list(a[both].astype(str)), list(b[both].astype(str))
+    raw = sum(p == q for p, q in zip(x, y, strict=True)) / len(x) if x else math.nan
+    return raw, cohen_kappa(x, y), len(x)
+
+
 @dataclass
 class Summary:
     """Where a run's grading stands."""
@@ -197,13 +206,12 @@ class Summary:
 
 def summarise(table: pd.DataFrame, names: list[str]) -> Summary:
     both = table[table["grade_a"].notna() & table["grade_b"].notna()]
-    a, b = list(both["grade_a"]), list(both["grade_b"])
+    raw, kappa, n_both = agreement(table["grade_a"], table["grade_b"])
     final = table["final"].dropna()
     return Summary(
         total=len(table), graders=names, graded_a=int(table["grade_a"].notna().sum()),
-        graded_b=int(table["grade_b"].notna().sum()), both=len(both),
-        agreement=(sum(x == y for x, y in zip(a, b, strict=True)) / len(a)) if a else math.nan,
-        kappa=cohen_kappa(a, b), settled=int(table["settled"].notna().sum()),
+        graded_b=int(table["grade_b"].notna().sum()), both=n_both, agreement=raw,
+        kappa=kappa, settled=int(table["settled"].notna().sum()),
         final={g: int((final == g).sum()) for g in GRADES}, pending=int(table["final"].isna().sum()),
         disagreements=int((both["grade_a"] != both["grade_b"]).sum()),
         stale=int(table["stale"].sum()), auto=int(table["auto"].notna().sum()))

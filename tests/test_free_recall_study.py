@@ -15,6 +15,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from engine.store import read_generations
 from tests.test_successor_calibration import width_loop
+from tests.test_tui_grading import key_of, start_grading
 from tests.test_tui_support import make_test_app, sync, wait_for
 
 FIRST = list("NNYNNNYNNNNNNNYNNNNN")
@@ -42,17 +43,9 @@ def study(smollm_dir: Path, data_dir: Path, tmp_path: Path, cli) -> tuple[Path, 
 
 
 async def _grade_as(pilot, screen, run: str, name: str, grades: list[str]) -> None:
-    from textual.widgets import Input, Select
-
-    screen.query_one("#grading-run", Select).value = run
-    box = screen.query_one("#grading-annotator", Input)
-    box.focus()
-    box.value = ""
-    await pilot.press(*name, "enter")
-    await wait_for(pilot, lambda: screen.annotator == name and screen.run is not None,
-                   what=f"{name} to start")
+    await start_grading(pilot, screen, name, run)
     if grades:
-        await pilot.press(*[{"Y": "y", "N": "n", "?": "question_mark"}[g] for g in grades])
+        await pilot.press(*[key_of(g) for g in grades])
 
 
 @sync
@@ -69,7 +62,7 @@ async def test_generate_grade_in_the_console_analyse_export(study, cli, tmp_path
         await _grade_as(pilot, screen, run, "cy", [])
         await pilot.press("t")
         assert screen.settling and screen.order == [order[i] for i in sorted(RULINGS)]
-        await pilot.press(*[{"Y": "y", "N": "n"}[RULINGS[i]] for i in sorted(RULINGS)])
+        await pilot.press(*[key_of(RULINGS[i]) for i in sorted(RULINGS)])
     final = [RULINGS.get(i, FIRST[i]) for i in range(20)]
 
     res = cli("analyze", "fr-agreement", "-d", "c20", "-f", "csv", "-w", ws)

@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from engine.analysis.free_recall_tables import grader_agreement
 from engine.free_recall_names import RELEASED_COLUMNS, figure_rows, released_column
+from engine.grading import agreement as grader_agreement
 from tests.test_moore2026 import EXCLUDED, released  # noqa: F401
 from tests.test_successor_calibration import models, sweep_loop, width_loop
 

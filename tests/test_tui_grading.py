@@ -37,10 +37,11 @@ def twenty(data_dir: Path, tmp_path: Path) -> Path:
     return ws
 
 
-async def _start(pilot, screen, name: str) -> None:
+async def start_grading(pilot, screen, name: str, run: str = RUN) -> None:
+    """Pick ``run`` and type annotator ``name`` on the Grading screen, as a user does."""
     from textual.widgets import Input, Select
 
-    screen.query_one("#grading-run", Select).value = RUN
+    screen.query_one("#grading-run", Select).value = run
     box = screen.query_one("#grading-annotator", Input)
     box.focus()
     box.value = ""
@@ -49,7 +50,7 @@ async def _start(pilot, screen, name: str) -> None:
                    what=f"{name} to start")
 
 
-def _key(grade: str) -> str:
+def key_of(grade: str) -> str:
     return {"Y": "y", "N": "n", "?": "question_mark"}[grade]
 
 
@@ -60,7 +61,7 @@ async def test_two_graders_and_a_settler(twenty: Path) -> None:
         await pilot.press("g")
         await wait_for(pilot, lambda: app.section("grading") is not None, what="the screen")
         screen = app.section("grading")
-        await _start(pilot, screen, "ann")
+        await start_grading(pilot, screen, "ann")
         assert screen.progress() == (0, 20)
         card = text_of(screen.query_one("#grading-card"))
         assert "Which band was Paul McCartney a member of?" in card
@@ -70,17 +71,17 @@ async def test_two_graders_and_a_settler(twenty: Path) -> None:
         assert screen.pos == 1
         await pilot.press("u")
         assert screen.pos == 0 and screen.progress() == (0, 20)
-        await pilot.press(*[_key(x) for x in FIRST])
+        await pilot.press(*[key_of(x) for x in FIRST])
         assert screen.progress() == (20, 20)
         assert "kappa" not in text_of(screen.query_one("#grading-progress"))
 
-        await _start(pilot, screen, "bob")
+        await start_grading(pilot, screen, "bob")
         assert screen.progress() == (0, 20)                  # ann's marks are not bob's
         assert "Your grade: -" in text_of(screen.query_one("#grading-card"))
-        await pilot.press(*[_key(x) for x in SECOND[:10]])
+        await pilot.press(*[key_of(x) for x in SECOND[:10]])
         await pilot.press("k", "k", "y")                     # move back: a grade again there
         assert screen.progress() == (10, 20)
-        await pilot.press(*[_key(x) for x in SECOND[10:]])
+        await pilot.press(*[key_of(x) for x in SECOND[10:]])
         progress = text_of(screen.query_one("#grading-progress"))
         kappa = cohen_kappa_score(FIRST, SECOND)
         assert f"Cohen's kappa {kappa:.3f}" in progress
@@ -88,7 +89,7 @@ async def test_two_graders_and_a_settler(twenty: Path) -> None:
         # a grader cannot settle; a third annotator can
         await pilot.press("t")
         assert not screen.settling
-        await _start(pilot, screen, "cy")
+        await start_grading(pilot, screen, "cy")
         await pilot.press("t")
         assert screen.settling
         disputed = [str(i) for i in range(20) if FIRST[i] != SECOND[i] or "?" in (FIRST[i],
@@ -97,7 +98,7 @@ async def test_two_graders_and_a_settler(twenty: Path) -> None:
         listed = text_of(screen.query_one("#grading-list"))
         assert all(f"{q:>6}  {FIRST[int(q)]} / {SECOND[int(q)]}" in listed for q in disputed)
         rulings = ["N", "Y", "N", "Y", "Y"]
-        await pilot.press(*[_key(x) for x in rulings])
+        await pilot.press(*[key_of(x) for x in rulings])
 
     run_dir = twenty / "runs" / RUN
     grades = g.read_grades(run_dir)

@@ -28,6 +28,7 @@ from engine.analysis.successor_calibration import (
 )
 from engine.analysis.tables import TableResult, runs, table_frame
 from engine.free_recall_names import FIGURE_SETS, figure_rows, is_free_recall
+from engine.grading import agreement
 from engine.lab.analyses import default
 
 # the targets of the successor's FR, BFR and 1TFR figures (§6.1), where --target is not given
@@ -154,22 +155,8 @@ def fr_agreement_table(a: Analysis) -> TableResult:
     for model, run in runs(a):
         final = run["fr_correct"].to_numpy(float)
         n, fact, mean = truncated_agreement(final, np.ones_like(final))
-        agree, kappa, n_both = grader_agreement(run["grade_a"], run["grade_b"])
+        agree, kappa, n_both = agreement(run["grade_a"], run["grade_b"])
         rows.append({"model": model, "n": len(run), "n_graded": n,
                      "pending": int(np.isnan(final).sum()), "fact_fr": fact, "fact_fr_mean": mean,
                      "n_both": n_both, "agreement": agree, "kappa": kappa})
     return TableResult("fr-agreement", table_frame(rows, "fr-agreement"))
-
-
-def grader_agreement(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
-    """Raw agreement and Cohen's kappa of two graders' marks (Y, N, ?) over the questions both
-    graded: kappa = (p_o - p_e) / (1 - p_e), p_e from each grader's own mark shares."""
-    both = a.notna() & b.notna()
-    x, y = a[both].astype(str).to_numpy(), b[both].astype(str).to_numpy()
-    if not x.size:
-        return np.nan, np.nan, 0
-    observed = float(np.mean(x == y))
-    marks = np.union1d(x, y)
-    expected = float(sum(np.mean(x == m) * np.mean(y == m) for m in marks))
-    kappa = np.nan if expected == 1 else (observed - expected) / (1 - expected)
-    return observed, kappa, int(x.size)
