@@ -145,6 +145,59 @@ async def test_exclude_then_reinclude_make_new_versions(ws_copy: Path) -> None:
         assert second not in set(v3.questions["question_id"])
 
 
+@sync
+async def test_exclusion_marks_survive_a_restart_until_written(ws_copy: Path) -> None:
+    """Marks not yet written as a version are saved with the console's settings: a new console
+    shows them on the same questions; writing the version forgets them; marks for ids the
+    dataset no longer has are dropped with a warning, not kept silently."""
+    import json
+
+    from tui.settings import SAVED_FILE
+
+    app = make_test_app(ws_copy, remember=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot, app, "roper")
+        screen = _ds(app)
+        screen.query_one("#questions").focus()
+        first = screen.highlighted_id()
+        await pilot.press("x", "j", "j", "x")
+        third = screen.highlighted_id()
+        await pilot.pause(0.1)
+    saved = json.loads((ws_copy / SAVED_FILE).read_text())
+    assert saved["exclusions"] == {"roper": sorted({first, third})}
+
+    app = make_test_app(ws_copy, remember=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot, app, "roper")
+        screen = _ds(app)
+        assert screen.excluded == {first, third}
+        table = screen.query_one("#questions")
+        marked = {str(key.value) for key in table.rows
+                  if str(table.get_cell(key, "excl")).strip()}
+        assert marked == {first, third}
+        assert "2 excluded" in text_of(screen.query_one("#filter-status"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AskText", 5, "the name dialog")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.current == "roper-v2" and screen.frame is not None,
+                       30, "roper-v2")
+        await pilot.pause(0.1)
+    assert json.loads((ws_copy / SAVED_FILE).read_text())["exclusions"] == {}
+
+    saved = json.loads((ws_copy / SAVED_FILE).read_text())
+    saved["exclusions"] = {"roper": [first, "no-such-question"]}
+    (ws_copy / SAVED_FILE).write_text(json.dumps(saved))
+    app = make_test_app(ws_copy, remember=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = _ds(app)
+        await wait_for(pilot, lambda: "roper" in screen.summaries, 30, "the dataset list")
+        screen.open_dataset("roper")
+        await wait_for(pilot, lambda: screen.frame is not None and screen.current == "roper"
+                       and screen.excluded == {first}, 30, "roper with its kept mark")
+        assert any("no-such-question" in n.message for n in app._notifications)
+    assert json.loads((ws_copy / SAVED_FILE).read_text())["exclusions"] == {"roper": [first]}
+
+
 def _dialog_text(app) -> str:
     from textual.widgets import Static
 

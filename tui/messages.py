@@ -66,11 +66,13 @@ class DatasetDeleted(Message):
 class DatasetWritten(Message):
     """A new dataset (an import or a curated version) was written."""
 
-    def __init__(self, name: str, path: str, summary: DatasetFacts) -> None:
+    def __init__(self, name: str, path: str, summary: DatasetFacts,
+                 source: str | None = None) -> None:
         super().__init__()
         self.name = name
         self.path = path
         self.summary = summary
+        self.source = source     # a curated version's parent (None: an import)
 
 
 class ModelsFound(Message):

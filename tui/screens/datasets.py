@@ -45,6 +45,8 @@ The workspace's datasets (left) and the questions of the selected one (right).
   does; `e` there exports the list.
 * **Curate**: `x` marks the highlighted question as excluded (again: re-included); `v` writes a
   NEW dataset version without the excluded questions (datasets are never edited in place).
+  Marks not yet written are kept with the console's settings in the workspace, so they are
+  still there after a restart.
   On a version, `p` opens its parent with the version's exclusions marked: `x` re-includes
   some, `v` writes the next version.
 * **Delete** the selected dataset with `delete`, after a confirmation that names its runs: they
@@ -140,7 +142,10 @@ The workspace's datasets (left) and the questions of the selected one (right).
         from tui.workers import workspace
 
         self.current = name
-        self.excluded = set(excluded or ())
+        # marks not yet written as a version are kept with the console's settings (a restart
+        # shows them again); open_parent passes a version's exclusions instead
+        self.excluded = set(self.app.settings.exclusions.get(name, ()) if excluded is None
+                            else excluded)
         self._show_summary(self.summaries.get(name, {}))
         root = self.app.settings.workspace
 
@@ -188,7 +193,29 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.frame = message.frame
         self.summaries[message.name] = message.summary
         self._show_summary(message.summary)
+        self._drop_unknown_marks()
         self.refresh_table()
+
+    def _drop_unknown_marks(self) -> None:
+        """Marks kept for ids the dataset no longer has (it was imported again) are dropped, and
+        the user is told, rather than written into a version as excluding nothing."""
+        gone = self.excluded - set(self.frame["question_id"])
+        if gone:
+            self.excluded -= gone
+            self._keep_marks(self.current, self.excluded)
+            self.notify(f"{len(gone)} kept exclusion mark(s) of {self.current} name questions it "
+                        f"no longer has ({', '.join(sorted(gone)[:3])}"
+                        f"{', …' if len(gone) > 3 else ''}); they were dropped.",
+                        severity="warning", timeout=8)
+
+    def _keep_marks(self, dataset: str | None, ids: set[str]) -> None:
+        """Keep a dataset's marks with the console's settings (no ids: forget them)."""
+        kept = {name: marks for name, marks in self.app.settings.exclusions.items()
+                if name != dataset}
+        if dataset and ids:
+            kept[dataset] = tuple(sorted(ids))
+        if kept != dict(self.app.settings.exclusions):
+            self.change_settings(exclusions=kept)
 
     # ------------------------------------------------------------------ table
     def refresh_table(self) -> None:
@@ -298,6 +325,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
             self.excluded.discard(qid)
         else:
             self.excluded.add(qid)
+        self._keep_marks(self.current, self.excluded)
         table.update_cell(qid, "excl", Text("✗", style="bold red") if qid in self.excluded else "")
         # the cursor stays on the row just marked: moving on made it easy to mark the wrong one
         self._status()
@@ -334,7 +362,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
             # the exclusions the user now wants
             ds, _ = derive(workspace(root), source, name, exclude=excluded,
                            note="curated in the console")
-            self.post_message(DatasetWritten(name, str(ds.path), describe(ds)))
+            self.post_message(DatasetWritten(name, str(ds.path), describe(ds), source=source))
 
         self.run_worker(work, thread=True, group="derive", exit_on_error=False,
                         name="new dataset version")
@@ -342,7 +370,9 @@ The workspace's datasets (left) and the questions of the selected one (right).
     def on_dataset_written(self, message: DatasetWritten) -> None:
         self.notify(f"Wrote dataset {message.name} ({message.summary.get('n_questions', '?')} "
                     f"questions)\n{message.path}", title="Dataset written", timeout=8)
-        self.excluded = set()
+        self._keep_marks(message.source, set())   # written: the source's marks are done with
+        if message.source == self.current:
+            self.excluded = set()
         self.reload(select=message.name)
 
     def action_delete_dataset(self) -> None:
@@ -395,6 +425,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         self.notify(f"Deleted dataset {message.name}"
                     + (f" and {message.n_runs} run(s)" if message.n_runs else ""),
                     title="Dataset deleted", timeout=6)
+        self._keep_marks(message.name, set())
         self.current, self.excluded = None, set()
         self.reload()
         if message.n_runs and (results := self.app.section("results")) is not None:
