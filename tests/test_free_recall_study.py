@@ -54,7 +54,7 @@ async def test_generate_grade_in_the_console_analyse_export(study, cli, tmp_path
     order = [str(q) for q in sorted(read_generations(ws / "runs" / run)["question_id"], key=int)]
     app = make_test_app(ws)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("g")
+        await pilot.press("w")
         await wait_for(pilot, lambda: app.section("grading") is not None, what="the screen")
         screen = app.section("grading")
         await _grade_as(pilot, screen, run, "ann", FIRST)

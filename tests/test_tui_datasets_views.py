@@ -42,6 +42,9 @@ async def test_mmlu_question_text_gets_the_width_left(ws_dir: Path, data_dir: Pa
             visible_text = table.size.width - sum(w for k, w in widths.items() if k != "text")
             assert "subject" not in widths           # every id names its subject already
             assert min(widths["text"], visible_text) >= least, (size, widths, table.size)
+            # no empty columns beside a cut text: the text takes all the room the others leave
+            assert sum(widths.values()) >= table.size.width - 4, (size, widths, table.size)
+            assert not table.show_horizontal_scrollbar, (size, widths, table.size)  # and no more
             first = table.get_row_at(0)
             assert str(first[-1]).rstrip("…") in str(screen.frame["text"].iloc[0])
 

@@ -58,7 +58,7 @@ def key_of(grade: str) -> str:
 async def test_two_graders_and_a_settler(twenty: Path) -> None:
     app = make_test_app(twenty)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("g")
+        await pilot.press("w")
         await wait_for(pilot, lambda: app.section("grading") is not None, what="the screen")
         screen = app.section("grading")
         await start_grading(pilot, screen, "ann")

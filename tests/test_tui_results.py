@@ -186,6 +186,53 @@ async def test_export_writes_the_table_and_its_provenance(tui_ws: Path, tmp_path
 
 
 @sync
+async def test_export_writes_the_view_filtered_and_sorted_to_a_typed_path(tui_ws: Path,
+                                                                           tmp_path: Path) -> None:
+    """`e` on a filtered, sorted table writes the rows shown in their order (the dialog and the
+    provenance say so); a pivot shown over a long table exports the whole table and says that."""
+    from textual.widgets import Input
+
+    ws = tmp_path / "ws"
+    shutil.copytree(tui_ws, ws)
+    app = make_test_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _computed(pilot, app)
+        out = _res(app).results["alignment"]
+        table = _res(app).query_one("#t-alignment")
+        table.focus()
+        measure = "choice_entropy"
+        assert not any(measure in str(model) for model in out.frame["model"])
+        table.set_filter(measure)
+        table.sort_column("r", descending=True)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportDialog", 5, "dialog")
+        expected = out.frame[out.frame["measure"].str.contains(measure)]
+        assert 0 < len(expected) < len(out.frame)
+        note = text_of(app.screen.query_one("#export-note"))
+        assert f"the {len(expected)} of {len(out.frame)} rows shown" in note
+        assert "sorted by r descending" in note
+        app.screen.query_one("#export-path", Input).value = "aligned-view"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.last_export, 30, "the export")
+        path, side = map(Path, app.last_export)
+
+        calibration = _res(app).query_one("#t-calibration")
+        calibration.set_filter("a")
+        whole = calibration.export_view()
+        assert whole.frame is _res(app).results["calibration"].frame
+        assert whole.note.startswith(f"all {len(whole.frame)} rows") and "view" not in whole.provenance
+    assert path == ws / "exports" / "aligned-view.csv"
+    written = pd.read_csv(path)
+    key = ["model", "measure"]
+    assert sorted(map(tuple, written[key].values)) == sorted(map(tuple, expected[key].values))
+    r = written["r"].dropna().tolist()
+    assert r == sorted(r, reverse=True) and written["r"].notna().sum() == expected["r"].notna().sum()
+    meta = json.loads(side.read_text())
+    assert meta["view"] == {"filter": measure, "sort": "r descending", "rows": len(expected),
+                            "of": len(out.frame)}
+
+
+@sync
 async def test_export_from_the_datasets_screen(tui_ws: Path, tmp_path: Path) -> None:
     """`e` works from anywhere a table is focused: the questions list."""
     ws = tmp_path / "ws"
@@ -197,9 +244,11 @@ async def test_export_from_the_datasets_screen(tui_ws: Path, tmp_path: Path) -> 
         screen.query_one("#questions").focus()
         await pilot.press("e")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportDialog", 5, "dialog")
+        app.screen.query_one("#export-path").value = str(tmp_path / "questions.csv")
         await pilot.press("c")
         await wait_for(pilot, lambda: app.last_export, 30, "the export")
         path, side = map(Path, app.last_export)
+    assert path == tmp_path / "questions.csv"   # the typed path, on every screen
     frame = pd.read_csv(path)
     assert "question_id" in frame.columns and len(frame) == len(screen.frame)
     meta = json.loads(side.read_text())

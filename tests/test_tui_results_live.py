@@ -314,9 +314,10 @@ async def test_the_decisive_columns_fit_80_columns(tui_ws: Path) -> None:
 
 
 @sync
-async def test_a_long_not_available_message_is_not_cut(tui_ws: Path) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_long_not_available_message_is_not_cut(tui_ws: Path, size) -> None:
     app = make_test_app(tui_ws)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _computed(pilot, app)
         screen = _res(app)
         error = screen.results["pairs"].error
@@ -324,6 +325,9 @@ async def test_a_long_not_available_message_is_not_cut(tui_ws: Path) -> None:
         probe = screen.query_one("#t-pairs")
         cells = [str(probe.get_cell_at((row, 0))) for row in range(probe.row_count)]
         assert " ".join(cells) == " ".join(error.split())
+        # and the column is as wide as its longest line, so the terminal shows all of it
+        (column,) = probe.columns.values()
+        assert column.get_render_width(probe) - 2 * probe.cell_padding >= max(map(len, cells))
 
 
 async def _export(pilot, app, tab: str, entry: str, typed: str = "") -> list[Path]:

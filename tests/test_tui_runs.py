@@ -95,6 +95,8 @@ async def test_attach_follows_a_detached_run_through_its_events(tmp_path: Path, 
                                               screen.jobs.values()), 30, "progress from the events")
             job = next(j for j in screen.jobs.values() if j.attached)
             assert job.total == 100 and job.rate == 25.0 and job.status == "attached"
+            jobs = screen.query_one("#jobs")
+            assert jobs.coordinate_to_cell_key(jobs.cursor_coordinate).row_key.value == job.id
             assert any("batch to" in line for line in job.log)
             thread.join()
             store.add([ResultRow(f"q{i}", 0, [1.0, 0.0], 1.0, {}) for i in range(100)])

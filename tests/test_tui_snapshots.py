@@ -24,7 +24,7 @@ def _no_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _loaded(app, section: str):
     async def run_before(pilot) -> None:
         if section != "datasets":
-            await pilot.press({"results": "s", "grading": "g"}.get(section, section[0]))
+            await pilot.press({"results": "s", "grading": "w"}.get(section, section[0]))
         ds = app.section("datasets")
         await wait_for(pilot, lambda: ds.frame is not None
                        and ds.query_one("#questions").row_count > 0, 60, "the questions")

@@ -232,6 +232,62 @@ async def test_colon_jumps_to_a_dataset_and_to_a_table(tui_ws: Path) -> None:
 
 
 @sync
+async def test_colon_on_results_shows_that_datasets_tables(tui_ws: Path, tmp_path: Path) -> None:
+    """On Results, `:` with a dataset that has runs shows its tables there (before, it left for
+    the Datasets screen)."""
+    import shutil
+
+    from tests.test_runs_import import make_results
+    from tests.test_tui_support import cli_main
+
+    ws = tmp_path / "ws"
+    shutil.copytree(tui_ws, ws)
+    make_results(ws, "roper", seed=3, noise=0.5).to_csv(tmp_path / "r.csv", index=False)
+    assert cli_main("runs", "import", tmp_path / "r.csv", "--dataset", "roper", "--model-name",
+                    "toy-r", "--run-id", "r-toy", "--vocab-size", "49152", "-w", ws) == 0
+    app = make_test_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        results = app.section("results")
+        await wait_for(pilot, lambda: results.dataset is not None, 30, "a dataset's tables")
+        other = "coane" if results.dataset == "roper" else "roper"
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LinePrompt", 5, "prompt")
+        await pilot.press(*other, "enter")
+        def shown() -> str | None:
+            out = results.results.get("alignment")
+            return out and out.table and out.provenance[None]["dataset"]["name"]
+
+        await wait_for(pilot, lambda: results.dataset == other and shown() == other, 60,
+                       f"{other}'s tables")
+        assert app.current_mode == "results"
+
+
+@sync
+async def test_section_keys_work_with_a_table_focused(tui_ws: Path) -> None:
+    """Every section's key reaches its section from a focused table (Grading's was `g`, which a
+    focused table takes for its first row, so Results and Datasets could not reach it)."""
+    from tui.app import SECTION_KEYS
+    from tui.widgets.frame_table import FrameTable
+
+    app = make_test_app(tui_ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _questions(pilot, app, "coane")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.section("results").results, 60, "the tables")
+        for start in ("datasets", "results"):
+            for mode, key in SECTION_KEYS.items():
+                await pilot.press(SECTION_KEYS[start])
+                await wait_for(pilot, lambda s=start: app.current_mode == s, 10, start)
+                table = next(t for t in app.screen.query(FrameTable) if t.has_data)
+                table.focus()
+                await pilot.pause()
+                await pilot.press(key)
+                await wait_for(pilot, lambda m=mode: app.current_mode == m, 10,
+                               f"{key} from a table of {start}")
+
+
+@sync
 async def test_palette_finds_every_table_and_screen(tui_ws: Path) -> None:
     from tui.app import ActionsProvider
 

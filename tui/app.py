@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from engine.lab.models import ModelRef
     from engine.protocol import Hello
 
-SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s", "grading": "g"}
+SECTION_KEYS = {"datasets": "d", "models": "m", "runs": "r", "results": "s", "grading": "w"}
 
 
 class ActionsProvider(Provider):
@@ -92,7 +92,7 @@ class AlignUQApp(App[None]):
         Binding("m", "section('models')", "Models", show=False),  # the section bar shows it
         Binding("r", "section('runs')", "Runs", show=False),  # the section bar shows it
         Binding("s", "section('results')", "Results", show=False),  # the section bar shows it
-        Binding("g", "section('grading')", "Grading", show=False),
+        Binding("w", "section('grading')", "Grading", show=False),
         Binding("e", "export", "Export"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False, priority=True,
@@ -212,27 +212,37 @@ class AlignUQApp(App[None]):
                                     if text.strip() else ""), done)
 
     def action_export(self) -> None:
-        from tui.dialogs.export import ExportDialog
+        """`e`: the focused table's view (its filter and sort), to a new name in exports/ or to
+        a typed path; the section's ``export_more`` entries (Results: plot data, figures) go to
+        its ``export_other``."""
+        from tui.dialogs.export import FORMATS, ExportChoice, ExportDialog
 
         screen = self.screen
         table = screen.current_table() if hasattr(screen, "current_table") else None
         if table is None:
             self.notify("No table with data here to export.", severity="warning")
             return
-        folder = str(self.settings.workspace / "exports")
+        view, name = table.export_view(), table.export_name
+        formats = {fmt for fmt, _ in FORMATS}
 
-        def chosen(fmt: str | None) -> None:
-            if fmt:
-                self.run_worker(partial(self._export, table.frame, table.export_name, fmt,
-                                        dict(table.provenance)), thread=True, group="export",
-                                exit_on_error=False, name="export")
+        def chosen(choice: ExportChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.what in formats:
+                self.run_worker(partial(self._export, view.frame, name, choice.what,
+                                        view.provenance, choice.path), thread=True,
+                                group="export", exit_on_error=False, name="export")
+            else:
+                screen.export_other(choice)
 
-        self.push_screen(ExportDialog(table.export_name, len(table.frame), folder), chosen)
+        self.push_screen(ExportDialog(name, len(view.frame), str(self.settings.workspace / "exports"),
+                                      more=screen.export_more(), note=view.note), chosen)
 
-    def _export(self, frame: pd.DataFrame, name: str, fmt: str, provenance: Provenance) -> None:
+    def _export(self, frame: pd.DataFrame, name: str, fmt: str, provenance: Provenance,
+                typed: str) -> None:
         from tui.workers import export_table
 
-        paths = export_table(self.settings, frame, name, fmt, provenance)
+        paths = export_table(self.settings, frame, name, fmt, provenance, typed)
         self.post_message(ExportWritten([str(p) for p in paths]))
 
     def on_export_written(self, message: ExportWritten) -> None:

@@ -111,13 +111,18 @@ def describe(target: Target | None) -> str:
 
 
 def jump(app: AlignUQApp, target: Target) -> None:
-    """Show ``target``: its section, then the dataset, run or table in it."""
+    """Show ``target``: its section, then the dataset, run or table in it (a dataset named on
+    the Results screen: its tables there, when it has runs)."""
     if target.kind == "section":
         app.action_section(target.name)
     elif target.kind == "table":
         app.action_section("results")
         app.call_after_refresh(lambda: app.section("results").action_tab(target.name))
     elif target.kind == "dataset":
+        results = app.section("results")
+        if app.current_mode == "results" and results is not None and results.show_dataset(
+                target.name):
+            return   # on Results, a dataset with runs: its tables
         app.action_section("datasets")
         app.call_after_refresh(lambda: app.section("datasets").reload(select=target.name))
     elif target.kind == "run":

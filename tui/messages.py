@@ -45,15 +45,6 @@ class DatasetLoaded(Message):
         self.summary = summary
 
 
-class ModelProbs(Message):
-    """Each run's label probabilities for one question: ``{run label: [q_1..q_n]}``."""
-
-    def __init__(self, question_id: str, probs: dict[str, list[float]]) -> None:
-        super().__init__()
-        self.question_id = question_id
-        self.probs = probs
-
-
 class DatasetDeleted(Message):
     """A dataset (and the runs listed with it) was deleted."""
 

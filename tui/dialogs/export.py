@@ -1,11 +1,13 @@
 """``e``: export the focused table as CSV, Markdown or LaTeX (with the provenance sidecar); on the
 Results screen also the data behind its plot (the reliability bins, the permutation null sample)
-and its figures; to a new name in the exports folder, or to a path the user types."""
+and its figures; to a new name in the exports folder, or to a path the user types. Every section
+uses this one dialog."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -25,44 +27,42 @@ class ExportChoice:
     path: str = ""
 
 
-class ExportDialog(ModalScreen["str | ExportChoice | None"]):
-    """Returns the chosen format ('csv', 'md' or 'tex'), or None. With ``choose_path`` (the
-    Results screen) it has a path field and returns an :class:`ExportChoice`, and offers the
-    ``more`` entries (id, label) too: plot data, figures."""
+class ExportDialog(ModalScreen["ExportChoice | None"]):
+    """Returns an :class:`ExportChoice` (a format, 'csv', 'md' or 'tex', or the id of one of the
+    ``more`` entries: the Results' plot data and figures), or None. ``note`` says which rows
+    (the table's filter and sort)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("c", "pick('csv')", "CSV"),
                 Binding("m", "pick('md')", "Markdown"), Binding("l", "pick('tex')", "LaTeX")]
 
     def __init__(self, table_name: str, n_rows: int, folder: str, *,
-                 more: tuple[tuple[str, str], ...] = (), choose_path: bool = False) -> None:
+                 more: tuple[tuple[str, str], ...] = (), note: str = "") -> None:
         super().__init__()
         self.table_name = table_name
         self.n_rows = n_rows
         self.folder = folder
         self.more = more
-        self.choose_path = choose_path
+        self.note = note
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
             yield Static(f"[b]Export[/b] {self.table_name} ({self.n_rows} rows)",
                          classes="dialog-title")
+            if self.note:
+                yield Static(f"[b]{escape(self.note)}[/b]", id="export-note")
             yield Static(f"[dim]to {self.folder}/ with a .provenance.json sidecar[/dim]")
             yield OptionList(*[Option(f"{label}", id=fmt) for fmt, label in FORMATS],
                              *[Option(label, id=key) for key, label in self.more],
                              id="formats")
-            if self.choose_path:
-                yield Static("Path [dim](empty: a new name in exports/; relative: under "
-                             "exports/; never overwrites)[/dim]")
-                yield Input(placeholder=f"{self.table_name}-TIME.csv", id="export-path")
-            keys = "c/m/l" + (" · tab: the path" if self.choose_path else "")
-            yield Static(f"[dim]enter picks · {keys} · escape cancels[/dim]")
+            yield Static("Path [dim](empty: a new name in exports/; relative: under "
+                         "exports/; never overwrites)[/dim]")
+            yield Input(placeholder=f"{self.table_name}-TIME.csv", id="export-path")
+            yield Static("[dim]enter picks · c/m/l · tab: the path · escape cancels[/dim]")
 
     def on_mount(self) -> None:
         self.query_one("#formats", OptionList).focus()
 
-    def _result(self, what: str) -> str | ExportChoice:
-        if not self.choose_path:
-            return what
+    def _result(self, what: str) -> ExportChoice:
         return ExportChoice(what, self.query_one("#export-path", Input).value.strip())
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui.widgets.frame_table import FrameTable
 from tui.widgets.section_bar import SectionBar
+
+if TYPE_CHECKING:
+    from tui.dialogs.export import ExportChoice
 
 
 class SectionScreen(Screen):
@@ -63,6 +68,13 @@ class SectionScreen(Screen):
             if table.has_data and table.display and table.is_on_screen:
                 return table
         return None
+
+    def export_more(self) -> tuple[tuple[str, str], ...]:
+        """(id, label) of what the export dialog offers beyond the table's formats."""
+        return ()
+
+    def export_other(self, choice: ExportChoice) -> None:
+        """Write one of ``export_more``'s entries (``choice.what``) to ``choice.path``."""
 
     def help_keys(self) -> list[tuple[str, str]]:
         """(key, description) for every key of this screen, its tables and the app (the help)."""

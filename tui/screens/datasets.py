@@ -242,7 +242,7 @@ The workspace's datasets (left) and the questions of the selected one (right).
         columns, caps = fit_columns(view, columns, self._table_width())
         table.show_frame(view, columns=columns, key="question_id",
                          labels=LABELS,
-                         styler=_styler_within(caps),
+                         styler=_styler_within(caps), max_widths=caps,
                          export_frame=view.drop(columns=["excl", "choices_text"]),
                          provenance={"dataset": self.current, "filters": f.describe(),
                                      "search": search})
@@ -500,7 +500,7 @@ def fit_columns(view: pd.DataFrame, columns: list[str],
     question detail shows them whole)."""
     natural = {c: max([len(fmt_cell(v, c)) for v in view[c]] + [len(LABELS.get(c, c))]) + 2
                for c in columns if c != "text"}
-    room = width - sum(natural.values()) - 3   # the cell padding and the scroll bar
+    room = width - sum(natural.values()) - 4   # the text's cell padding and the scroll bar
     if room < TEXT_MIN and "subject" in natural and _ids_name_subjects(view):
         columns = [c for c in columns if c != "subject"]
         room += natural.pop("subject")

@@ -31,6 +31,7 @@ from tui.workers import LoadCache
 
 if TYPE_CHECKING:
     from engine.lab.tables import RunToPick
+    from tui.dialogs.export import ExportChoice
 
 POLL_SECONDS = 2.0      # how often the screen looks for changed settings and runs
 KEYS = {"scale": "c"}
@@ -197,7 +198,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         Binding("o", "table_settings", "Settings"),
         Binding("ctrl+r", "recompute", "Recompute"),
         Binding("p", "toggle_partial", "Partial runs"),
-        Binding("e", "export", "Export"),   # the app's, with plot data, figures and a path
+        Binding("e", "app.export", "Export"),   # the app's, with export_more's plot data, figures
         Binding("f", "figure", "Figure", show=False),   # in the help and the palette
         *[Binding(key, f"tab('{name}')", spec.title, show=False)
           for key, (name, spec) in zip("1234567890", ANALYSES.items(), strict=False)],
@@ -378,6 +379,15 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
         options.highlighted = datasets.index(wanted)
         self._select_dataset(wanted, force=True)
 
+    def show_dataset(self, name: str) -> bool:
+        """Show dataset ``name``'s tables (False: it has no runs to show)."""
+        options = self.query_one("#results-datasets", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        if name not in ids:
+            return False
+        options.highlighted = ids.index(name)
+        return True
+
     @on(OptionList.OptionHighlighted, "#results-datasets")
     def _dataset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id:
@@ -497,8 +507,10 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
 
             import pandas as pd
 
-            lines = textwrap.wrap(out.error or "no data", max(20, self._room() - 4))
-            table.show_frame(pd.DataFrame({"not available": lines}))
+            width = max(20, self._room() - 4)
+            lines = textwrap.wrap(out.error or "no data", width)
+            table.show_frame(pd.DataFrame({"not available": lines}),
+                             max_widths={"not available": width})
             table.frame = None  # nothing to export
             return True
         return False
@@ -629,7 +641,7 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             return Text(fmt_cell(v, "spearman_rho"), style=rho_style(v))
 
         t = self.query_one("#t-calibration", FrameTable)
-        t.show_frame(pivot, styler=styler, export_frame=table,
+        t.show_frame(pivot, styler=styler, export_frame=table, reshaped=True,
                      labels={s: s[:14] for s in subjects},
                      provenance=out.provenance[None])
         t.export_name = f"calibration-{self.dataset}"
@@ -792,34 +804,13 @@ the longest prompts first, so they are not a random sample) until `p` lets them 
             more.append(("figure", f"Figure: {kinds} (.pdf, or .svg/.png/.pgf as typed; f)"))
         return tuple(more)
 
-    def action_export(self) -> None:
-        """`e`: the focused table, the plot's data or the figures, to a new name or a path."""
-        from tui.dialogs.export import ExportChoice, ExportDialog
-
-        table = self.current_table()
-        if table is None:
-            self.notify("No table with data here to export.", severity="warning")
-            return
+    def export_other(self, choice: ExportChoice) -> None:
+        """The export dialog's entries beyond the table: the figures, the plot's data."""
         out = self.results.get(self._active_tab())
-        settings = self.app.settings
-
-        def chosen(choice: str | ExportChoice | None) -> None:
-            if not isinstance(choice, ExportChoice):
-                return
-            if choice.what == "figure":
-                self.action_figure(choice.path)
-            elif choice.what.startswith("extra:") and out is not None:
-                self._export_extra(out, choice.what.removeprefix("extra:"), choice.path)
-            else:
-                from tui.workers import export_table
-
-                frame, name, prov = table.frame, table.export_name, dict(table.provenance)
-                self._export_in_worker(lambda: [str(p) for p in export_table(
-                    settings, frame, name, choice.what, prov, choice.path)])
-
-        self.app.push_screen(ExportDialog(table.export_name, len(table.frame),
-                                          str(settings.workspace / "exports"),
-                                          more=self.export_more(), choose_path=True), chosen)
+        if choice.what == "figure":
+            self.action_figure(choice.path)
+        elif choice.what.startswith("extra:") and out is not None:
+            self._export_extra(out, choice.what.removeprefix("extra:"), choice.path)
 
     def _export_extra(self, out: TableOutcome, extra: str, path: str) -> None:
         """An extra output of the table (the bins, the null sample) as CSV with its own sidecar,

@@ -101,10 +101,6 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         Binding("a", "attach", "Attach"),
         Binding("i", "run_id", "Run id"),
     ]
-    DEFAULT_CSS = """
-    #ws-runs { height: 1fr; max-height: 10; border-top: solid $primary-background; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self.queue: JobQueue | None = None   # made on mount (it needs the app's workspace)
@@ -584,7 +580,7 @@ command of the Models screen (local, `ssh HOST`, `srun …`).
         self._add_job(job)
         self._log(job, f"attached to {run['run_dir']}")
         self._select(job.id)
-        self.query_one("#jobs", FrameTable).move_cursor(row=len(self.jobs) - 1)
+        self.query_one("#jobs", FrameTable).find_row(job.id)   # where it is (sorted, filtered)
         run_dir = Path(run["run_dir"])
         self.run_worker(lambda: self._follow(job, run_dir), thread=True, exit_on_error=False,
                         name=f"attach {job.id}", group=f"attach-{job.id}")

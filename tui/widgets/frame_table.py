@@ -4,10 +4,11 @@ Every table of the console is one of these, and answers the same keys when it ha
 ``j``/``k`` down/up, ``g``/``home`` first row, ``G``/``end`` last row, ``left``/``right`` the
 column cursor (marked in the header), ``S`` sort by that column (again: descending, shown by an
 arrow), ``/`` filter the rows (escape clears), ``y`` copy the cell, ``Y`` copy the row. A key the
-screen itself binds (Datasets' ``/`` search, Results' ``k`` and ``g``) stays the screen's.
+screen itself binds (Datasets' ``/`` search) stays the screen's.
 
 The table keeps every row it was given (``_rows``) and shows the ones the filter lets through, in
-the sort order; ``update_cell`` and ``remove_row`` work on hidden rows too.
+the sort order; ``update_cell`` and ``remove_row`` work on hidden rows too. `e` exports the view
+(``export_view``): the rows shown, in their order, when a filter or a sort is on.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ FOCUS_MARK = "▶"   # the focused table's title starts with it (not colour alon
 ARROWS = {False: "▲", True: "▼"}  # ascending, descending
 
 Styler = Callable[[str, Any, dict[str, Any]], Text | str | None]
+
+
+@dataclass(frozen=True)
+class ExportView:
+    """What `e` writes of a table: its ``frame``, the ``provenance`` (with a ``view`` entry when
+    a filter or sort narrowed or ordered it) and a ``note`` for the export dialog."""
+
+    frame: Any
+    provenance: dict[str, Any]
+    note: str = ""
 
 
 def fmt_cell(value: Any, column: str = "") -> str:
@@ -126,7 +137,7 @@ class FrameTable(DataTable):
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", True)
         super().__init__(**kwargs)
-        self.export_name = export_name
+        self._export_name = export_name
         self.frame: Any = None
         self.provenance: dict[str, Any] = {}
         self.filter_text = ""
@@ -135,15 +146,33 @@ class FrameTable(DataTable):
         self._rows: dict[str, _Row] = {}
         self._columns: list[tuple[str, str, int | None]] = []  # key, label, width as added
         self._keys = itertools.count()
+        self._rows_line_up = False
+
+    @property
+    def export_name(self) -> str:
+        """The table's name: its title, and the start of an export's file name."""
+        return self._export_name
+
+    @export_name.setter
+    def export_name(self, name: str) -> None:
+        self._export_name = name
+        self._show_title()
 
     # ------------------------------------------------------------------ content
     def show_frame(self, frame: Any, *, columns: list[str] | None = None,
                    labels: dict[str, str] | None = None, key: str | None = None,
                    styler: Styler | None = None, provenance: dict[str, Any] | None = None,
-                   export_frame: Any = None) -> None:
-        """Replace the content. ``export_frame`` (default ``frame``) is what an export writes.
+                   export_frame: Any = None, reshaped: bool = False,
+                   max_widths: dict[str, int] | None = None) -> None:
+        """Replace the content. ``export_frame`` (default ``frame``) is what an export writes;
+        ``reshaped``: its rows are not the shown ones (a pivot shown, the long table exported);
+        ``max_widths``: the most cells a column may take, where not MAX_WIDTH (a screen that
+        gives one column the room the others leave).
         The filter and the sort stay (a recomputed table keeps the view the user chose)."""
         self.frame = frame if export_frame is None else export_frame
+        # the export frame's rows are the shown frame's: a filter or sort can then be exported
+        self._rows_line_up = not reshaped and (export_frame is None or (
+            len(export_frame) == len(frame) and frame.index.equals(export_frame.index)))
         self.provenance = dict(provenance or {})
         cols = list(columns if columns is not None else frame.columns)
         labels = labels or {}
@@ -158,9 +187,10 @@ class FrameTable(DataTable):
         # Widths computed here, not left to the table's lazy auto-sizing: the layout is then the
         # same on every render (snapshots), and a long text column is capped.
         widths = [cell_len(str(labels.get(col, col))) for col in cols]
+        caps = [(max_widths or {}).get(col, MAX_WIDTH) for col in cols]
         for row in rows:
             for j, cell in enumerate(row.cells):
-                widths[j] = max(widths[j], min(cell_len(plain(cell)), MAX_WIDTH))
+                widths[j] = max(widths[j], min(cell_len(plain(cell)), caps[j]))
         self.clear(columns=True)
         for col, width in zip(cols, widths, strict=True):
             self.add_column(labels.get(col, col), key=col, width=max(width, 1))
@@ -227,6 +257,31 @@ class FrameTable(DataTable):
         row_key = self._row_locations.get_key(display_row)
         row = None if row_key is None else self._rows.get(str(row_key.value))
         return display_row if row is None or row.source is None else row.source
+
+    def export_view(self) -> ExportView:
+        """The rows shown, in their order, when a filter or sort is on (the provenance's
+        ``view`` says which and how many); the whole frame when neither is, or when the shown
+        rows cannot be mapped to the exported frame (the note says so)."""
+        prov = dict(self.provenance)
+        if not (self.filter_text or self.sort_by) or self.frame is None:
+            return ExportView(self.frame, prov)
+        sources = [self._rows[key].source for key in self._shown_keys()]
+        view = {"filter": self.filter_text or None, "sort": self._sort_text() or None}
+        said = [f"filter “{self.filter_text}”"] if self.filter_text else []
+        said += [f"sorted by {view['sort']}"] if view["sort"] else []
+        if not self._rows_line_up or None in sources:
+            return ExportView(self.frame, prov, f"all {len(self.frame)} rows: the table's "
+                              "filter and sort do not apply to this export")
+        prov["view"] = {**view, "rows": len(sources), "of": len(self.frame)}
+        return ExportView(self.frame.iloc[sources], prov,
+                          f"the {len(sources)} of {len(self.frame)} rows shown "
+                          f"({', '.join(said)})")
+
+    def _sort_text(self) -> str:
+        index = self._column_index(self.sort_by[0]) if self.sort_by else None
+        if index is None:
+            return ""
+        return f"{self._columns[index][1]} {'descending' if self.sort_by[1] else 'ascending'}"
 
     def find_row(self, text: str) -> bool:
         """Move the cursor to the first shown row with a cell equal to ``text`` (or its key)."""

@@ -6,11 +6,11 @@ from rich.text import Text
 from textual.widgets import Static
 
 SECTIONS = (("datasets", "d", "Datasets"), ("models", "m", "Models"), ("runs", "r", "Runs"),
-            ("results", "s", "Results"), ("grading", "g", "Grading"))
+            ("results", "s", "Results"), ("grading", "w", "Grading"))
 
 
 class SectionBar(Static):
-    """``alignuq  d Datasets  m Models  r Runs  s Results  g Grading   engine: local``."""
+    """``alignuq  d Datasets  m Models  r Runs  s Results  w Grading   engine: local``."""
 
     DEFAULT_CSS = """
     SectionBar { height: 1; background: $panel; color: $text; }
