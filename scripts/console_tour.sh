@@ -85,8 +85,7 @@ tour() {   # one console, every view
   wait_for "connected" 120
   snap models
   keys r
-  wait_for "runs of the workspace" 20
-  wait_for "done" 20
+  wait_for "run(s) in this workspace" 20
   snap runs
   keys s
   wait_for "made with" 120
@@ -114,6 +113,8 @@ tour() {   # one console, every view
     keys n                                 # the first answer is wrong
     wait_for "graded 1 /" 10
     snap grading
+    keys u                                 # undone: the workspace is as it was
+    wait_for "graded 0 /" 10
   fi
   keys q
 }
@@ -140,8 +141,9 @@ def fresh(match: re.Match) -> str:
     body = capture.read_text(encoding="utf-8").rstrip("\n")
     return f"{match['marker']}```text\n{body}\n```"
 
-pattern = re.compile(r"(?P<marker><!-- tour: (?P<name>[\w-]+) (?P<size>\d+x\d+) -->\n)```text\n.*?\n```",
-                     re.S)
+# the block: its fence, then every line up to the next line starting with ``` (empty or not)
+pattern = re.compile(r"(?P<marker><!-- tour: (?P<name>[\w-]+) (?P<size>\d+x\d+) -->\n)"
+                     r"```text\n(?:(?!```).*\n)*```")
 new, count = pattern.subn(fresh, text)
 readme.write_text(new, encoding="utf-8")
 print(f"{readme}: {count} capture block(s) refreshed")

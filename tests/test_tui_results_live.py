@@ -118,6 +118,11 @@ async def test_measures_switched_off_on_models_leave_the_tables(tui_ws: Path) ->
             picker.deselect(name)
         await wait_for(pilot, lambda: app.settings.measures is not None
                        and len(app.settings.measures) == 11, 10, "the measures")
+        # each measure says whether it is picked by a symbol, not the colour of its X alone
+        prompts = {picker.get_option_at_index(i).value: str(picker.get_option_at_index(i).prompt)
+                   for i in range(picker.option_count)}
+        assert all(prompts[m].startswith("[ ] ") for m in off)
+        assert all(p.startswith("[x] ") for m, p in prompts.items() if m not in off)
         await pilot.press("s")
         await _recomputed(pilot, screen, before, "the tables with 11 measures")
         align = screen.results["alignment"].frame

@@ -91,7 +91,7 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
             runs = listing(workspace_to_read(self.app.settings.workspace))
         except AlignuqError:
             return []
-        return [(f"{r['run_id']} ({r['dataset']})", r["run_id"]) for r in runs
+        return [(f"{r['label']} · {r['dataset']}", r["run_id"]) for r in runs
                 if r["manifest"].get("task") == "generate"]
 
     # ------------------------------------------------------------------ start
@@ -202,9 +202,11 @@ Grade a free-recall run's answers: pick the run and type your name (Enter starts
         summary = self.run.summary()
         done, total = self.progress()
         view = "settling" if self.settling else "grading"
-        line = f"{self.run.run_id} · {self.annotator} {view} · graded {done} / {total}"
+        # the progress first: the line is cut at 80 columns, the run is named in the picker too
+        line = f"{self.annotator} {view} · graded {done} / {total}"
         if summary.graded_a == summary.graded_b == summary.total and summary.total:
             line += f" · Cohen's kappa {summary.kappa:.3f} · agreement {summary.agreement:.3f}"
+        line += f" · {self.run.run_id}"
         self.query_one("#grading-progress", Static).update(line)
         self.query_one("#grading-card", Static).update(self._card(table))
         self.query_one("#grading-list", Static).update(self._settle_list(table))

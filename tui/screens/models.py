@@ -14,6 +14,7 @@ from tui.messages import EngineHello, ModelsFound
 from tui.screens.base import SectionScreen
 from tui.settings import parse_prefix
 from tui.widgets.frame_table import FrameTable
+from tui.widgets.marked_list import MarkedSelectionList
 
 
 class ModelsScreen(SectionScreen):
@@ -64,8 +65,8 @@ Models found where the engine runs (left) and the settings every new run uses (r
                 yield Static("[dim]not tested[/dim]", id="hello")
                 yield Static("[b]Measures[/b]", classes="pane-title")
                 chosen = set(measure_names() if settings.measures is None else settings.measures)
-                yield SelectionList[str](*[(m, m, m in chosen) for m in measure_names()],
-                                         id="measures")
+                yield MarkedSelectionList(*[(m, m, m in chosen) for m in measure_names()],
+                                          id="measures")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.action_rescan)
