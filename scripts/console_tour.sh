@@ -14,10 +14,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-ALIGNUQ="${ALIGNUQ:-$ROOT/.venv/bin/alignuq}"
-PY="${PY:-$ROOT/.venv/bin/python}"
-DATA="${ALIGNUQ_TEST_DATA:-$ROOT/../shared/data}"
-SAMPLE="$DATA/samples/roper_topline_sample.txt"
+source "$ROOT/scripts/tmux_drive.sh"
 COANE="$DATA/moore2026/Results/coane/coane_data.parquet"
 OUT="${1:?usage: scripts/console_tour.sh OUT}"
 WS="$OUT/ws"
@@ -28,7 +25,6 @@ command -v tmux >/dev/null || { echo "console_tour: tmux is not installed" >&2; 
 [ -f "$SAMPLE" ] || { echo "console_tour: $SAMPLE missing; set ALIGNUQ_TEST_DATA" >&2; exit 2; }
 mkdir -p "$OUT"
 trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true' EXIT
-source "$ROOT/scripts/tmux_drive.sh"
 
 build_workspace() {
   local w=(--workspace "$WS")

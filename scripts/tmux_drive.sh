@@ -1,5 +1,11 @@
-# Helpers for driving `alignuq tui` in tmux (sourced by tui_tmux_e2e.sh and console_tour.sh).
-# The caller sets SESSION (the tmux session) before using them.
+# What the scripts driving `alignuq tui` in tmux share (sourced by tui_tmux_e2e.sh and
+# console_tour.sh): where alignuq, python and the data are, and helpers. The caller sets ROOT
+# (the checkout) before sourcing, and SESSION (the tmux session) before using the helpers.
+
+ALIGNUQ="${ALIGNUQ:-$ROOT/.venv/bin/alignuq}"
+PY="${PY:-$ROOT/.venv/bin/python}"
+DATA="${ALIGNUQ_TEST_DATA:-$ROOT/../shared/data}"
+SAMPLE="$DATA/samples/roper_topline_sample.txt"
 
 # the screen as text
 screen() { tmux capture-pane -p -t "$SESSION" 2>/dev/null || true; }

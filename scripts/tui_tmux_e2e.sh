@@ -12,10 +12,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-ALIGNUQ="${ALIGNUQ:-$ROOT/.venv/bin/alignuq}"
-PY="${PY:-$ROOT/.venv/bin/python}"
-DATA="${ALIGNUQ_TEST_DATA:-$ROOT/../shared/data}"
-SAMPLE="$DATA/samples/roper_topline_sample.txt"
+source "$ROOT/scripts/tmux_drive.sh"
 RUN_TIMEOUT="${RUN_TIMEOUT:-900}"   # model conversion (first use in a workspace) + the run
 
 command -v tmux >/dev/null || { echo "tui_tmux_e2e: tmux is not installed" >&2; exit 2; }
@@ -30,8 +27,6 @@ cleanup() {
   if [ -z "${KEEP:-}" ]; then rm -rf "$TMP"; else echo "workspace kept: $WS"; fi
 }
 trap cleanup EXIT
-
-source "$ROOT/scripts/tmux_drive.sh"
 
 # A 256-colour terminal; HF offline like the Makefile, and an empty HF cache so the model list
 # holds just the demo model (the first model is the one preselected in the jobs dialog).
